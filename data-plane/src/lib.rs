@@ -1,0 +1,3 @@
+//! Switchyard's data plane (`switchyard-proxy`).
+
+pub mod check;

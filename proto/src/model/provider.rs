@@ -1,0 +1,167 @@
+//! Upstream providers and their accounts (one API key each).
+
+use super::{Secret, Timeouts};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    OpenAi,
+    OpenAiCompatible,
+    Azure,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub const ALL: [Self; 5] = [Self::OpenAi, Self::OpenAiCompatible, Self::Azure, Self::Anthropic, Self::Gemini];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenAiCompatible => "openai-compatible",
+            Self::Azure => "azure",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+
+    /// Speaks the OpenAI HTTP API (possibly with Azure's URL and auth).
+    pub fn is_openai_like(self) -> bool {
+        matches!(self, Self::OpenAi | Self::OpenAiCompatible | Self::Azure)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamUsage {
+    #[default]
+    Inject,
+    Never,
+}
+
+impl StreamUsage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inject => "inject",
+            Self::Never => "never",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDisconnect {
+    #[default]
+    Close,
+    Drain,
+}
+
+impl OnDisconnect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Close => "close",
+            Self::Drain => "drain",
+        }
+    }
+}
+
+/// Which balance poller applies to a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceApi {
+    None,
+    OpenRouter,
+    DeepSeek,
+    SiliconFlow,
+    Moonshot,
+}
+
+impl BalanceApi {
+    pub const ALL: [Self; 5] = [Self::None, Self::OpenRouter, Self::DeepSeek, Self::SiliconFlow, Self::Moonshot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::OpenRouter => "openrouter",
+            Self::DeepSeek => "deepseek",
+            Self::SiliconFlow => "siliconflow",
+            Self::Moonshot => "moonshot",
+        }
+    }
+
+    /// The poller for a well-known base URL's host.
+    pub fn infer(base_url: &str) -> Self {
+        let host = url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        match host.as_deref() {
+            Some(h) if h.ends_with("openrouter.ai") => Self::OpenRouter,
+            Some(h) if h.ends_with("deepseek.com") => Self::DeepSeek,
+            Some(h) if h.ends_with("siliconflow.cn") || h.ends_with("siliconflow.com") => Self::SiliconFlow,
+            Some(h) if h.ends_with("moonshot.cn") || h.ends_with("moonshot.ai") => Self::Moonshot,
+            _ => Self::None,
+        }
+    }
+}
+
+/// Per-provider timeouts; `None` inherits `settings.timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutOverrides {
+    pub connect: Option<Duration>,
+    pub first_token: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+impl TimeoutOverrides {
+    pub fn resolve(&self, defaults: &Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(defaults.connect),
+            first_token: self.first_token.unwrap_or(defaults.first_token),
+            idle: self.idle.unwrap_or(defaults.idle),
+            total: self.total.unwrap_or(defaults.total),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub headers: BTreeMap<String, String>,
+    /// Outbound proxy URL (may carry credentials).
+    pub proxy: Option<Secret>,
+    pub timeout: TimeoutOverrides,
+    pub stream_usage: StreamUsage,
+    pub on_disconnect: OnDisconnect,
+    pub enabled: bool,
+    /// `None`: inferred from `base_url` ([`Provider::effective_balance_api`]).
+    pub balance_api: Option<BalanceApi>,
+    pub api_version: Option<String>,
+    pub default_max_tokens: Option<u32>,
+    pub accounts: Vec<Account>,
+}
+
+impl Provider {
+    pub fn effective_balance_api(&self) -> BalanceApi {
+        self.balance_api.unwrap_or_else(|| BalanceApi::infer(&self.base_url))
+    }
+
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub name: String,
+    pub api_key: Secret,
+    /// Share within its priority tier, >= 1.
+    pub weight: u32,
+    pub enabled: bool,
+    pub balance: Option<BalancePolicy>,
+}
+
+/// Balance policy; the amount itself is runtime state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalancePolicy {
+    pub currency: String,
+    pub alert_below_micros: Option<i64>,
+}

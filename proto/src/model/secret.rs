@@ -1,0 +1,88 @@
+//! Secrets: upstream keys, webhook URLs, signing secrets. Their `Debug` and
+//! `Display` never show the value; code that needs it calls [`Secret::expose`].
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Marker written by `export` in place of a secret: `${redacted:FINGERPRINT}`.
+const REDACTED_PREFIX: &str = "${redacted:";
+
+/// A secret string. Compares by value; prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    pub fn new(value: impl Into<Box<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The marker `${redacted:FINGERPRINT}` standing for a stored secret.
+    pub fn redacted_marker(fingerprint: &str) -> Self {
+        Self(format!("{REDACTED_PREFIX}{fingerprint}}}").into())
+    }
+
+    /// The secret itself, for the few places that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A short, non-reversible identifier: the first 12 hex digits of SHA-256.
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.0.as_bytes());
+        hex::encode(&digest[..6])
+    }
+
+    /// The fingerprint, when this is a `${redacted:...}` marker rather than a secret.
+    pub fn redacted_fingerprint(&self) -> Option<&str> {
+        self.0.strip_prefix(REDACTED_PREFIX)?.strip_suffix('}')
+    }
+
+    /// The marker export writes for this secret.
+    pub fn to_redacted(&self) -> Secret {
+        match self.redacted_fingerprint() {
+            Some(_) => self.clone(),
+            None => Self::redacted_marker(&self.fingerprint()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Whether `s` is a well-formed fingerprint (hex, 8 to 64 digits).
+pub fn is_fingerprint(s: &str) -> bool {
+    (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_redact() {
+        let s = Secret::new("sk-live-123456");
+        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+        assert_eq!(s.to_string(), "<redacted>");
+        assert!(!format!("{:?}", Some(&s)).contains("sk-live"));
+    }
+
+    #[test]
+    fn redacted_marker_round_trip() {
+        let s = Secret::new("sk-live-123456");
+        let marker = s.to_redacted();
+        assert_eq!(marker.redacted_fingerprint(), Some(s.fingerprint().as_str()));
+        assert_eq!(marker.expose(), format!("${{redacted:{}}}", s.fingerprint()));
+        assert_eq!(s.redacted_fingerprint(), None);
+        assert!(is_fingerprint(&s.fingerprint()));
+        assert_eq!(s.fingerprint().len(), 12);
+    }
+}
