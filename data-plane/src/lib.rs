@@ -1,3 +1,25 @@
-//! Switchyard's data plane (`switchyard-proxy`).
+//! Switchyard's data plane (`switchyard-proxy`): an OpenAI-compatible proxy.
+//!
+//! Request flow (module by module): [`server`] accepts connections (HTTP/1.1
+//! and h2c, header timeouts, graceful shutdown) -> [`proxy`] admits, authenticates,
+//! parses, routes and forwards, reading one [`runtime::Runtime`] per request ->
+//! [`upstream`] builds the provider's request -> [`sse`] passes streams through
+//! event by event. Config flow: [`source`] reads and watches gateway.yaml ->
+//! `runtime::prepare` -> one `ArcSwap` store.
 
+pub mod admin;
+pub mod body;
 pub mod check;
+pub mod error;
+pub mod metrics;
+pub mod proxy;
+pub mod runtime;
+pub mod server;
+pub mod source;
+pub mod sse;
+pub mod state;
+pub mod upstream;
+
+mod start;
+
+pub use start::{DataPlane, Handle, Options, StartError};

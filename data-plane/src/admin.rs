@@ -1,0 +1,73 @@
+//! The admin listener: `/metrics` (Prometheus), `/status` (JSON), `/healthz`, `/readyz`.
+
+use crate::body::{ProxyBody, full};
+use crate::state::Shared;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
+    match req.uri().path() {
+        "/healthz" => reply(StatusCode::OK, "text/plain", "ok".into()),
+        "/readyz" if shared.ready() => reply(StatusCode::OK, "text/plain", "ready".into()),
+        "/readyz" => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready".into()),
+        "/metrics" => {
+            let rt = shared.runtime.load();
+            let age = rt.as_ref().map(|rt| rt.applied_at.elapsed());
+            let text = shared.metrics.render(rt.as_deref(), age);
+            reply(StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
+        "/status" => reply(StatusCode::OK, "application/json", status(&shared).to_string()),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found".into()),
+    }
+}
+
+/// Snapshot version and age, per-endpoint state and counters, uptime.
+pub fn status(shared: &Shared) -> serde_json::Value {
+    let rt = shared.runtime.load();
+    let config = rt.as_ref().map(|rt| {
+        serde_json::json!({
+            "version": rt.version,
+            "hash": rt.hash.to_string(),
+            "age_seconds": rt.applied_at.elapsed().as_secs_f64(),
+        })
+    });
+    let endpoints: Vec<_> = rt
+        .as_ref()
+        .map(|rt| {
+            rt.endpoints
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "model": &*e.route,
+                        "provider": &*e.provider.name,
+                        "account": &*e.account().name,
+                        "upstream_model": &*e.upstream_model,
+                        "enabled": e.enabled(),
+                        "breaker": "closed",
+                        "requests": e.stats.total(),
+                        "errors": e.stats.errors(),
+                        "inflight": e.stats.inflight.load(Relaxed),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "ready": shared.ready(),
+        "draining": shared.draining.load(Relaxed),
+        "uptime_seconds": shared.started.elapsed().as_secs_f64(),
+        "inflight": shared.metrics.inflight.load(Relaxed),
+        "config": config,
+        "last_config_error": shared.last_reload_error.load().as_deref().map(String::as_str),
+        "endpoints": endpoints,
+    })
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,146 @@
+//! Every error the proxy itself answers with, and the one place it becomes an
+//! HTTP response: OpenAI-shaped JSON `{"error": {"message", "type", "param",
+//! "code"}}` with all four fields present (`ErrorResponse` in OpenAI's schema).
+//! Messages never carry an upstream key or an upstream URL.
+
+use crate::body::{ProxyBody, full};
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("Missing API key: pass it as 'Authorization: Bearer <key>', 'x-api-key', 'api-key' or '?api_key='.")]
+    MissingKey,
+    #[error("Incorrect API key provided.")]
+    InvalidKey,
+    #[error("This API key has expired.")]
+    ExpiredKey,
+    #[error("This API key is disabled.")]
+    DisabledKey,
+    #[error("This API key may not use the model '{0}'.")]
+    ModelNotAllowed(String),
+    #[error("The model '{0}' does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    #[error("No model given, and no default model is configured.")]
+    NoModel,
+    #[error("We could not parse the JSON body of your request: {0}")]
+    BadJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Request body is larger than the limit of {0} bytes.")]
+    BodyTooLarge(u64),
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
+    #[error("The gateway is at its concurrency limit; retry shortly.")]
+    Overloaded,
+    #[error("The gateway is out of memory for request bodies; retry shortly.")]
+    BufferBudget,
+    #[error("The gateway is not ready: it holds no configuration yet.")]
+    NotReady,
+    #[error("Unknown path: {0}")]
+    UnknownPath(String),
+    #[error("Method {0} is not allowed on this path.")]
+    MethodNotAllowed(String),
+    #[error("No enabled upstream account serves the model '{0}'.")]
+    NoEndpoint(String),
+    #[error("Could not connect to the upstream provider '{0}'.")]
+    UpstreamConnect(String),
+    #[error("The upstream provider '{0}' did not answer in time.")]
+    UpstreamTimeout(String),
+    #[error("The upstream provider '{0}' failed: {1}")]
+    Upstream(String, &'static str),
+    #[error("The upstream provider '{0}' refused the gateway's credentials.")]
+    UpstreamAuth(String),
+    /// A stream that broke after its first byte; the second field is the code.
+    #[error("The stream from the upstream provider '{0}' ended early: {1}.")]
+    StreamCut(String, &'static str),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        use ProxyError::*;
+        match self {
+            MissingKey | InvalidKey | ExpiredKey | DisabledKey => StatusCode::UNAUTHORIZED,
+            ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ModelNotFound(_) | UnknownPath(_) => StatusCode::NOT_FOUND,
+            NoModel | BadJson(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
+            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Overloaded | BufferBudget | NotReady | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | StreamCut(..) => StatusCode::BAD_GATEWAY,
+            UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// OpenAI's `type`.
+    fn kind(&self) -> &'static str {
+        use ProxyError::*;
+        match self {
+            MissingKey | InvalidKey | ExpiredKey | DisabledKey => "invalid_request_error",
+            ModelNotAllowed(_) => "permission_error",
+            ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
+            | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
+            Overloaded | BufferBudget | NotReady | NoEndpoint(_) => "service_unavailable",
+            UpstreamConnect(_) | UpstreamTimeout(_) | Upstream(..) | UpstreamAuth(_) | StreamCut(..) => {
+                "upstream_error"
+            }
+        }
+    }
+
+    /// OpenAI's `code`: a stable, low-cardinality label (also used in metrics).
+    pub fn code(&self) -> &'static str {
+        use ProxyError::*;
+        match self {
+            MissingKey => "missing_api_key",
+            InvalidKey => "invalid_api_key",
+            ExpiredKey => "expired_api_key",
+            DisabledKey => "disabled_api_key",
+            ModelNotAllowed(_) => "model_not_allowed",
+            ModelNotFound(_) => "model_not_found",
+            NoModel => "model_required",
+            BadJson(_) => "invalid_json",
+            BadRequest(_) => "invalid_request",
+            BodyTooLarge(_) => "body_too_large",
+            BodyTimeout => "body_timeout",
+            Overloaded => "overloaded",
+            BufferBudget => "buffer_budget_exhausted",
+            NotReady => "not_ready",
+            UnknownPath(_) => "unknown_url",
+            MethodNotAllowed(_) => "method_not_allowed",
+            NoEndpoint(_) => "no_upstream_available",
+            UpstreamConnect(_) => "upstream_connect_error",
+            UpstreamTimeout(_) => "upstream_timeout",
+            Upstream(..) => "upstream_error",
+            UpstreamAuth(_) => "upstream_auth_error",
+            StreamCut(_, code) => code,
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        use ProxyError::*;
+        match self {
+            ModelNotAllowed(_) | ModelNotFound(_) | NoModel => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The JSON body, shared with streams that fail after their first byte.
+    pub fn body_json(&self) -> String {
+        serde_json::json!({
+            "error": {"message": self.to_string(), "type": self.kind(), "param": self.param(), "code": self.code()}
+        })
+        .to_string()
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut response = Response::new(full(Bytes::from(self.body_json())));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if matches!(self, ProxyError::Overloaded | ProxyError::BufferBudget) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,120 @@
+//! The prepared form of a Config that requests read: indexes built once per
+//! config (keys by SHA-256, routes by name and alias, providers by name) and
+//! the upstream clients. One `Arc<Runtime>` is loaded at the start of each
+//! request and used to its end, so a swap never half-applies.
+
+mod prepare;
+
+pub use prepare::{PrepareError, prepare};
+
+use crate::metrics::EndpointStats;
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http::HeaderValue;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use switchyard_proto::canonical::ContentHash;
+use switchyard_proto::model::{Config, KeyHash, ProviderKind, Strategy, Timeouts};
+use tokio::time::Instant;
+
+/// The swappable current runtime; `None` until a first config is held.
+pub type RuntimeHandle = Arc<ArcSwapOption<Runtime>>;
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    /// Grows by one per config applied (standalone) or is the control plane's revision.
+    pub version: u64,
+    pub hash: ContentHash,
+    pub applied_at: Instant,
+    keys: HashMap<KeyHash, Arc<KeyEntry>>,
+    routes: HashMap<String, Arc<RouteEntry>>,
+    providers: HashMap<String, Arc<ProviderEntry>>,
+    pub default_route: Option<Arc<RouteEntry>>,
+    /// Every endpoint, for /status and /metrics.
+    pub endpoints: Vec<Arc<Endpoint>>,
+}
+
+impl Runtime {
+    pub fn key(&self, hash: &KeyHash) -> Option<&Arc<KeyEntry>> {
+        self.keys.get(hash)
+    }
+
+    /// A public model name or alias.
+    pub fn route(&self, name: &str) -> Option<&Arc<RouteEntry>> {
+        self.routes.get(name)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
+        self.providers.get(name)
+    }
+}
+
+pub struct KeyEntry {
+    pub name: Arc<str>,
+    pub enabled: bool,
+    pub expires_unix: Option<i64>,
+    /// Route names this key may use; `None` = all.
+    pub allowed_routes: Option<HashSet<Arc<str>>>,
+    pub allow_direct: bool,
+    /// `GET /v1/models` for this key, rendered once.
+    pub models_json: Bytes,
+}
+
+impl KeyEntry {
+    pub fn may_use(&self, route: &RouteEntry) -> bool {
+        self.allowed_routes.as_ref().is_none_or(|allowed| allowed.contains(&route.name))
+    }
+}
+
+pub struct RouteEntry {
+    pub name: Arc<str>,
+    pub strategy: Strategy,
+    /// Endpoints grouped by priority, lowest first.
+    pub tiers: Vec<Vec<Arc<Endpoint>>>,
+}
+
+/// One (target, account) pair.
+pub struct Endpoint {
+    pub route: Arc<str>,
+    pub provider: Arc<ProviderEntry>,
+    pub account: usize,
+    pub upstream_model: Arc<str>,
+    pub weight: u32,
+    pub stats: Arc<EndpointStats>,
+}
+
+impl Endpoint {
+    pub fn account(&self) -> &AccountEntry {
+        &self.provider.accounts[self.account]
+    }
+
+    /// Whether it may take traffic (provider and account enabled).
+    pub fn enabled(&self) -> bool {
+        self.provider.enabled && self.account().enabled
+    }
+}
+
+pub struct ProviderEntry {
+    pub name: Arc<str>,
+    pub kind: ProviderKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub headers: http::HeaderMap,
+    pub timeouts: Timeouts,
+    pub enabled: bool,
+    pub client: reqwest::Client,
+    /// What `client` was built from; an equal value lets a reload reuse it.
+    pub(crate) client_settings: (Option<switchyard_proto::model::Secret>, std::time::Duration),
+    pub accounts: Vec<AccountEntry>,
+}
+
+pub struct AccountEntry {
+    pub name: Arc<str>,
+    pub enabled: bool,
+    pub weight: u32,
+    /// The auth header name and its value (marked sensitive).
+    pub auth: (http::HeaderName, HeaderValue),
+    /// The raw key, to scrub from upstream error bodies.
+    pub secret: switchyard_proto::model::Secret,
+}

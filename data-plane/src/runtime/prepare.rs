@@ -1,0 +1,202 @@
+//! Config -> Runtime, off the request path. Fallible (it builds HTTP clients);
+//! the caller swaps only a fully built Runtime. Upstream clients and endpoint
+//! counters carry over from the previous Runtime where nothing changed, so a
+//! reload keeps pooled connections and monotonic metrics.
+
+use super::{AccountEntry, Endpoint, KeyEntry, ProviderEntry, RouteEntry, Runtime};
+use crate::metrics::EndpointStats;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use switchyard_proto::canonical::config_hash;
+use switchyard_proto::model::{Config, Provider, ProviderKind, Secret};
+use tokio::time::Instant;
+
+/// Idle pooled upstream connections are closed after this long.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("providers.{provider}: cannot build its HTTP client: {reason}")]
+    Client { provider: String, reason: String },
+    #[error("providers.{provider}.accounts.{account}.api_key: not a valid HTTP header value")]
+    BadKey { provider: String, account: String },
+}
+
+/// Builds the Runtime for `config` (already validated), reusing what `previous` has.
+pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) -> Result<Runtime, PrepareError> {
+    let mut providers = HashMap::new();
+    for p in &config.providers {
+        let reused = previous.and_then(|rt| rt.provider(&p.name)).filter(|old| same_client(old, p, &config));
+        let client = match reused {
+            Some(old) => old.client.clone(),
+            None => build_client(p, &config)?,
+        };
+        providers.insert(p.name.clone(), Arc::new(provider_entry(p, &config, client)?));
+    }
+
+    let old_stats: HashMap<(&str, &str, &str, &str), &Arc<EndpointStats>> = previous
+        .map(|rt| {
+            rt.endpoints
+                .iter()
+                .map(|e| ((&*e.route, &*e.provider.name, &*e.account().name, &*e.upstream_model), &e.stats))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut routes = HashMap::new();
+    let mut endpoints = Vec::new();
+    for r in &config.models {
+        let name: Arc<str> = r.name.as_str().into();
+        let mut tiers: BTreeMap<u32, Vec<Arc<Endpoint>>> = BTreeMap::new();
+        for t in &r.targets {
+            let Some(provider) = providers.get(&t.provider) else { continue };
+            for (i, account) in provider.accounts.iter().enumerate() {
+                let identity = (&*name, &*provider.name, &*account.name, t.model.as_str());
+                let stats = old_stats.get(&identity).map(|s| Arc::clone(s)).unwrap_or_default();
+                let endpoint = Arc::new(Endpoint {
+                    route: name.clone(),
+                    provider: provider.clone(),
+                    account: i,
+                    upstream_model: t.model.as_str().into(),
+                    weight: account.weight,
+                    stats,
+                });
+                endpoints.push(endpoint.clone());
+                tiers.entry(t.priority).or_default().push(endpoint);
+            }
+        }
+        let entry =
+            Arc::new(RouteEntry { name: name.clone(), strategy: r.strategy, tiers: tiers.into_values().collect() });
+        routes.insert(r.name.clone(), entry.clone());
+        for alias in &r.aliases {
+            routes.insert(alias.clone(), entry.clone());
+        }
+    }
+
+    let keys = config
+        .keys
+        .iter()
+        .map(|k| {
+            let allowed_routes: Option<HashSet<Arc<str>>> = k
+                .models
+                .as_ref()
+                .map(|names| names.iter().filter_map(|n| routes.get(n)).map(|r| r.name.clone()).collect());
+            let models_json = models_json(&config, allowed_routes.as_ref());
+            let entry = KeyEntry {
+                name: k.name.as_str().into(),
+                enabled: k.enabled,
+                expires_unix: k.expires_unix,
+                allowed_routes,
+                allow_direct: k.allow_direct,
+                models_json,
+            };
+            (k.key_sha256, Arc::new(entry))
+        })
+        .collect();
+
+    let default_route = config.settings.default_model.as_ref().and_then(|m| routes.get(m).cloned());
+    Ok(Runtime {
+        hash: config_hash(&config),
+        config,
+        version,
+        applied_at: Instant::now(),
+        keys,
+        routes,
+        providers,
+        default_route,
+        endpoints,
+    })
+}
+
+/// `GET /v1/models` in OpenAI's list format: every route and alias the key may use.
+fn models_json(config: &Config, allowed: Option<&HashSet<Arc<str>>>) -> Bytes {
+    let mut data = Vec::new();
+    for r in &config.models {
+        if allowed.is_some_and(|a| !a.contains(r.name.as_str())) {
+            continue;
+        }
+        for id in std::iter::once(&r.name).chain(&r.aliases) {
+            data.push(serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "switchyard"}));
+        }
+    }
+    Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
+}
+
+/// Whether the old provider's client can serve the new definition unchanged.
+fn same_client(old: &ProviderEntry, new: &Provider, config: &Config) -> bool {
+    let timeouts = new.timeout.resolve(&config.settings.timeout);
+    old.client_settings == client_settings(new, &timeouts)
+}
+
+pub(super) fn client_settings(
+    p: &Provider,
+    timeouts: &switchyard_proto::model::Timeouts,
+) -> (Option<Secret>, std::time::Duration) {
+    (p.proxy.clone(), timeouts.connect)
+}
+
+fn build_client(p: &Provider, config: &Config) -> Result<reqwest::Client, PrepareError> {
+    let timeouts = p.timeout.resolve(&config.settings.timeout);
+    let fail = |reason: String| PrepareError::Client { provider: p.name.clone(), reason };
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false);
+    builder = match &p.proxy {
+        // The proxy URL may carry credentials: never put reqwest's message (which quotes it) in ours.
+        Some(url) => builder.proxy(reqwest::Proxy::all(url.expose()).map_err(|_| fail("invalid proxy URL".into()))?),
+        None => builder.no_proxy(),
+    };
+    builder.build().map_err(|e| fail(e.to_string()))
+}
+
+fn provider_entry(p: &Provider, config: &Config, client: reqwest::Client) -> Result<ProviderEntry, PrepareError> {
+    let timeouts = p.timeout.resolve(&config.settings.timeout);
+    let mut headers = HeaderMap::new();
+    for (name, value) in &p.headers {
+        // Validated already; a failure here would be a bug, so skip rather than panic.
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    }
+    let accounts = p
+        .accounts
+        .iter()
+        .map(|a| {
+            let bad = || PrepareError::BadKey { provider: p.name.clone(), account: a.name.clone() };
+            let (name, value) = match p.kind {
+                ProviderKind::Azure => (HeaderName::from_static("api-key"), a.api_key.expose().to_owned()),
+                ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), a.api_key.expose().to_owned()),
+                ProviderKind::Gemini => (HeaderName::from_static("x-goog-api-key"), a.api_key.expose().to_owned()),
+                ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+                    (http::header::AUTHORIZATION, format!("Bearer {}", a.api_key.expose()))
+                }
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            Ok(AccountEntry {
+                name: a.name.as_str().into(),
+                enabled: a.enabled,
+                weight: a.weight,
+                auth: (name, value),
+                secret: a.api_key.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ProviderEntry {
+        name: p.name.as_str().into(),
+        kind: p.kind,
+        base_url: p.base_url.trim_end_matches('/').to_owned(),
+        api_version: p.api_version.clone(),
+        headers,
+        client_settings: client_settings(p, &timeouts),
+        timeouts,
+        enabled: p.enabled,
+        client,
+        accounts,
+    })
+}

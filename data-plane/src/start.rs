@@ -1,0 +1,129 @@
+//! Starting and stopping a data plane in-process: the binary and the tests
+//! share this, so tests run the real thing on ephemeral ports.
+
+use crate::server::{self, ConnLimits};
+use crate::source::{self, LoadError};
+use crate::state::Shared;
+use arc_swap::ArcSwapOption;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    /// `None`: no admin listener.
+    pub admin_listen: Option<SocketAddr>,
+    /// gateway.yaml (standalone mode).
+    pub config: PathBuf,
+    /// Open requests and streams get this long to finish on shutdown.
+    pub grace: Duration,
+    /// Clients must send request headers within this.
+    pub header_timeout: Duration,
+    /// Clients must send a buffered request body within this.
+    pub body_timeout: Duration,
+}
+
+impl Options {
+    pub fn new(listen: SocketAddr, config: PathBuf) -> Self {
+        Self {
+            listen,
+            admin_listen: None,
+            config,
+            grace: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot watch the config file: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+pub struct DataPlane;
+
+impl DataPlane {
+    /// Loads the config (refusing to start on an invalid one), binds, and serves.
+    pub async fn start(options: Options) -> Result<Handle, StartError> {
+        let shared = Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout));
+        source::reload(&options.config, &shared)?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+        };
+        let listener = bind(options.listen).await?;
+        let admin = match options.admin_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let limits = ConnLimits { header_timeout: options.header_timeout, grace: options.grace };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: options.listen, source })?;
+        let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+
+        let mut tasks = vec![source::spawn_watcher(options.config.clone(), shared.clone(), stopped.clone())?];
+        let s = shared.clone();
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            move |req| crate::proxy::handle(s.clone(), req),
+            stopped.clone(),
+            limits,
+        )));
+        if let Some(admin) = admin {
+            let s = shared.clone();
+            tasks.push(tokio::spawn(server::serve(
+                admin,
+                move |req| crate::admin::handle(s.clone(), req),
+                stopped,
+                limits,
+            )));
+        }
+        tracing::info!(%addr, admin = ?admin_addr, config = %options.config.display(), "switchyard-proxy serving");
+        Ok(Handle { addr, admin_addr, shared, stop, tasks })
+    }
+}
+
+/// A running data plane.
+pub struct Handle {
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Readiness goes false and listeners stop accepting; open requests go on.
+    pub fn begin_shutdown(&self) {
+        self.shared.draining.store(true, Relaxed);
+        let _ = self.stop.send(true);
+    }
+
+    /// Shuts down and waits for open requests (up to the grace period).
+    pub async fn shutdown(self) {
+        self.begin_shutdown();
+        self.wait().await;
+    }
+
+    /// Waits until every listener has drained.
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

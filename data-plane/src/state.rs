@@ -1,0 +1,123 @@
+//! What every request shares: the swappable runtime, metrics, the memory
+//! budget for buffered bodies, and the process's lifecycle flags.
+
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+use crate::runtime::{Endpoint, RuntimeHandle};
+use arc_swap::ArcSwapOption;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+pub struct Shared {
+    pub runtime: RuntimeHandle,
+    pub metrics: Metrics,
+    pub bodies: BodyBudget,
+    /// Set on SIGTERM: readiness goes false.
+    pub draining: AtomicBool,
+    pub started: Instant,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// The last config that was refused, and why.
+    pub last_reload_error: ArcSwapOption<String>,
+}
+
+impl Shared {
+    pub fn new(runtime: RuntimeHandle, body_timeout: Duration) -> Self {
+        Self {
+            runtime,
+            metrics: Metrics::default(),
+            bodies: BodyBudget::new(),
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
+            body_timeout,
+            last_reload_error: ArcSwapOption::empty(),
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        !self.draining.load(Relaxed) && self.runtime.load().is_some()
+    }
+}
+
+/// Counts a request in flight (process-wide and per endpoint) until dropped,
+/// which for a stream is when its body ends or the client leaves.
+pub struct InflightGuard {
+    shared: Arc<Shared>,
+    endpoint: Option<Arc<Endpoint>>,
+}
+
+impl InflightGuard {
+    /// Admits a request unless `limit` are already in flight (503 at once, never queued).
+    pub fn admit(shared: &Arc<Shared>, limit: u32) -> Result<Self, ProxyError> {
+        let before = shared.metrics.inflight.fetch_add(1, Relaxed);
+        let guard = Self { shared: shared.clone(), endpoint: None };
+        if before >= i64::from(limit) {
+            return Err(ProxyError::Overloaded);
+        }
+        Ok(guard)
+    }
+
+    pub fn attach(&mut self, endpoint: &Arc<Endpoint>) {
+        endpoint.stats.inflight.fetch_add(1, Relaxed);
+        if let Some(old) = self.endpoint.replace(endpoint.clone()) {
+            old.stats.inflight.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.shared.metrics.inflight.fetch_sub(1, Relaxed);
+        if let Some(e) = &self.endpoint {
+            e.stats.inflight.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// The global memory budget for buffered request bodies
+/// (`limits.max_buffered_bodies`), counted in KiB.
+pub struct BodyBudget {
+    semaphore: Arc<Semaphore>,
+    total_kib: AtomicU64,
+}
+
+impl BodyBudget {
+    fn new() -> Self {
+        Self { semaphore: Arc::new(Semaphore::new(0)), total_kib: AtomicU64::new(0) }
+    }
+
+    /// Follows a config change of the budget.
+    pub fn resize(&self, bytes: u64) {
+        let new = bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS as u64);
+        let old = self.total_kib.swap(new, Relaxed);
+        if new > old {
+            self.semaphore.add_permits(usize::try_from(new - old).unwrap_or(usize::MAX));
+        } else if old > new {
+            // Permits in use come back later and are forgotten then at the latest.
+            self.semaphore.forget_permits(usize::try_from(old - new).unwrap_or(usize::MAX));
+        }
+    }
+
+    /// Grows `held` to cover `bytes` in all, without waiting.
+    pub fn reserve(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: usize) -> Result<(), ProxyError> {
+        let want = u32::try_from(bytes.div_ceil(1024)).map_err(|_| ProxyError::BufferBudget)?;
+        let have = held.as_ref().map_or(0, |p| u32::try_from(p.num_permits()).unwrap_or(u32::MAX));
+        if want <= have {
+            return Ok(());
+        }
+        let more = self.semaphore.clone().try_acquire_many_owned(want - have).map_err(|_| ProxyError::BufferBudget)?;
+        match held {
+            Some(permit) => permit.merge(more),
+            None => *held = Some(more),
+        }
+        Ok(())
+    }
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+pub async fn stopped(flag: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,232 @@
+//! A scripted, OpenAI-compatible fake upstream: a real HTTP server (HTTP/1.1 and
+//! h2c on the same port) bound to `127.0.0.1:0`.
+//!
+//! Every request is read to its end (the body is counted as it arrives, see
+//! [`FakeUpstream::wait_for_body_bytes`]), recorded, and answered with the next
+//! [`Reply`] queued by [`FakeUpstream::push`], or, when the queue is empty, by the
+//! default behaviour below.
+//!
+//! # Default behaviour
+//!
+//! Answers look like OpenAI's (the shapes of its published schema) and echo what
+//! was asked; every one carries an `x-request-id: req_fake{N}` header, `N` being
+//! the request's arrival number (0, 1, ...).
+//!
+//! * `POST /v1/chat/completions`: a `chat.completion` whose single choice says
+//!   `"Hello from {model}"` with `finish_reason: "stop"`, `model` being the model
+//!   received. With `"stream": true`, an SSE stream of `chat.completion.chunk`s: a
+//!   role chunk, the content in three chunks (`"Hello"`, `" from"`, `" {model}"`),
+//!   a chunk with `finish_reason: "stop"`, then `data: [DONE]`. With
+//!   `stream_options.include_usage: true` every chunk also carries `"usage": null`
+//!   and a last chunk with `"choices": []` carries the usage.
+//! * `POST /v1/completions`: the same as a `text_completion` (streamed the same way).
+//! * `POST /v1/embeddings`: one 8-float embedding per input (a string, a list of
+//!   strings, a list of token ids, or a list of lists of token ids); `dimensions`
+//!   changes the length and `encoding_format: "base64"` encodes little-endian
+//!   `f32`s as OpenAI does.
+//! * `GET /v1/models`: a list of two models, `gpt-4o-mini` and
+//!   `text-embedding-3-small`.
+//! * anything else: `200 {"echo": {"method", "path", "query", "body_bytes", "content_type"}}`
+//!   (`query` and `content_type` are `null` when absent).
+//!
+//! Usage is deterministic: `prompt_tokens` is the number of whitespace-separated
+//! words in the prompt's text (messages' text content, `prompt`, `input`; a token
+//! id counts one), at least 1; `completion_tokens` is 3 ([`COMPLETION_TOKENS`]).
+//!
+//! The JSON endpoints answer a body that is not a JSON object with 400
+//! `invalid_request_error`, and one without a string `model` likewise.
+
+mod defaults;
+mod reply;
+mod server;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use defaults::COMPLETION_TOKENS;
+pub use reply::{Chunk, Reply};
+
+/// A running fake upstream. Dropping it stops the server and every connection it
+/// holds.
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: http::Method,
+    /// Path and query as received (for HTTP/2 without the scheme and authority).
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    pub version: http::Version,
+}
+
+impl RecordedRequest {
+    /// The body parsed as JSON; panics (failing the test) when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        match serde_json::from_slice(&self.body) {
+            Ok(value) => value,
+            Err(err) => panic!(
+                "recorded {} {} body is not JSON ({err}): {:?}",
+                self.method,
+                self.uri,
+                String::from_utf8_lossy(&self.body)
+            ),
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive), if present and
+    /// visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+}
+
+/// State shared by the handle, the accept loop, connections and response bodies.
+pub(crate) struct Shared {
+    queue: Mutex<VecDeque<Reply>>,
+    /// Completed reads with their arrival numbers, kept sorted by arrival.
+    requests: Mutex<Vec<(u64, RecordedRequest)>>,
+    next_seq: AtomicU64,
+    /// The most body bytes any single request has received so far.
+    body_high_water: watch::Sender<usize>,
+    open_connections: AtomicUsize,
+    aborted_responses: AtomicUsize,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            queue: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            next_seq: AtomicU64::new(0),
+            body_high_water: watch::Sender::new(0),
+            open_connections: AtomicUsize::new(0),
+            aborted_responses: AtomicUsize::new(0),
+        }
+    }
+
+    /// Numbers a newly arrived request and hands it the next scripted reply.
+    pub(crate) fn arrive(&self) -> (u64, Option<Reply>) {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        (seq, self.queue.lock().pop_front())
+    }
+
+    pub(crate) fn saw_body_bytes(&self, n: usize) {
+        self.body_high_water.send_if_modified(|high| {
+            let higher = n > *high;
+            if higher {
+                *high = n;
+            }
+            higher
+        });
+    }
+
+    pub(crate) fn record(&self, seq: u64, request: RecordedRequest) {
+        let mut requests = self.requests.lock();
+        let at = requests.partition_point(|(s, _)| *s < seq);
+        requests.insert(at, (seq, request));
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn response_aborted(&self) {
+        self.aborted_responses.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl FakeUpstream {
+    /// Binds `127.0.0.1:0` and spawns the server on the current Tokio runtime.
+    /// Panics if the port cannot be bound.
+    pub async fn start() -> FakeUpstream {
+        let listener = match TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(err) => panic!("FakeUpstream: cannot bind 127.0.0.1:0: {err}"),
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(err) => panic!("FakeUpstream: no local address: {err}"),
+        };
+        let shared = Arc::new(Shared::new());
+        let accept = tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
+        tracing::debug!(%addr, "fake upstream listening");
+        FakeUpstream { addr, shared, accept }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, what a provider's `base_url` should be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request whose body has been read to its end, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().iter().map(|(_, request)| request.clone()).collect()
+    }
+
+    /// Queues a reply: each arriving request takes the next one; when the queue is
+    /// empty the default behaviour answers.
+    pub fn push(&self, reply: Reply) {
+        self.shared.queue.lock().push_back(reply);
+    }
+
+    /// Resolves once some request has received at least `n` body bytes, whether
+    /// it is still arriving or already complete (a high-water mark since start).
+    /// Used to prove an upload reaches the upstream before the client finished it.
+    pub async fn wait_for_body_bytes(&self, n: usize) {
+        let mut high = self.shared.body_high_water.subscribe();
+        // The sender lives in `shared`, which `self` keeps alive: this cannot fail.
+        let _ = high.wait_for(|high| *high >= n).await;
+    }
+
+    /// TCP connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections.load(Ordering::SeqCst)
+    }
+
+    /// Responses whose body was dropped before its end because the peer went
+    /// away (a [`Chunk::Abort`] is the fake's own doing and does not count).
+    pub fn aborted_responses(&self) -> usize {
+        self.shared.aborted_responses.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        // The accept task owns the connection tasks: aborting it ends them all.
+        self.accept.abort();
+    }
+}
+
+impl std::fmt::Debug for FakeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeUpstream")
+            .field("addr", &self.addr)
+            .field("queued", &self.shared.queue.lock().len())
+            .field("requests", &self.shared.requests.lock().len())
+            .field("open_connections", &self.open_connections())
+            .finish()
+    }
+}

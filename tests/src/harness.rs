@@ -1,0 +1,134 @@
+//! A data plane started in-process on a gateway.yaml in a temporary folder,
+//! bound to 127.0.0.1:0, with its admin listener. Test support: a failed
+//! unwrap here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchyard_proxy::{DataPlane, Handle, Options};
+
+/// Client keys of [`gateway_yaml`].
+pub const APP_KEY: &str = "sk-client-app-0123456789";
+pub const DIRECT_KEY: &str = "sk-client-direct-0123456789";
+pub const LIMITED_KEY: &str = "sk-client-limited-0123456789";
+pub const EXPIRED_KEY: &str = "sk-client-expired-0123456789";
+pub const DISABLED_KEY: &str = "sk-client-disabled-0123456789";
+/// Upstream account keys of [`gateway_yaml`].
+pub const UPSTREAM_KEY_A: &str = "sk-upstream-main-a-000000";
+pub const UPSTREAM_KEY_B: &str = "sk-upstream-other-b-000000";
+
+/// A realistic config over one or two fake upstreams: `main` (openai-compatible)
+/// and `other`, a route with an alias, an upstream model with a `/`, keys of
+/// every kind.
+pub fn gateway_yaml(main: &str, other: &str) -> String {
+    format!(
+        r#"
+providers:
+  - name: main
+    kind: openai-compatible
+    base_url: {main}
+    headers: {{X-Title: switchyard-tests}}
+    timeout: {{connect: 2s, first_token: 5s, idle: 5s, total: 30s}}
+    accounts:
+      - {{name: a, api_key: "{UPSTREAM_KEY_A}"}}
+  - name: other
+    kind: openai-compatible
+    base_url: {other}
+    accounts:
+      - {{name: b, api_key: "{UPSTREAM_KEY_B}"}}
+models:
+  - name: gpt-4o-mini
+    aliases: [smart]
+    targets: [{{provider: main, model: gpt-4o-mini-2024-07-18}}]
+  - name: router-model
+    targets: [{{provider: other, model: openai/gpt-4o-mini}}]
+  - name: text-embedding-3-small
+    targets: [{{provider: main, model: text-embedding-3-small}}]
+keys:
+  - {{name: app, key: "{APP_KEY}"}}
+  - {{name: direct, key: "{DIRECT_KEY}", allow_direct: true}}
+  - {{name: limited, key: "{LIMITED_KEY}", models: [smart]}}
+  - {{name: expired, key: "{EXPIRED_KEY}", expires: 2020-01-01T00:00:00Z}}
+  - {{name: disabled, key: "{DISABLED_KEY}", enabled: false}}
+settings:
+  default_model: gpt-4o-mini
+  limits: {{max_body: 1MiB, max_concurrency: 64, max_buffered_bodies: 64MiB}}
+"#
+    )
+}
+
+pub struct Proxy {
+    pub handle: Option<Handle>,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Proxy {
+    /// Starts a data plane on `yaml`.
+    pub async fn start(yaml: &str) -> Proxy {
+        Self::start_with(yaml, |_| {}).await
+    }
+
+    /// Starts a data plane on `yaml`, with `tweak` applied to its options.
+    pub async fn start_with(yaml: &str, tweak: impl FnOnce(&mut Options)) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gateway.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let mut options = Options::new("127.0.0.1:0".parse().unwrap(), config.clone());
+        options.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        options.grace = Duration::from_secs(10);
+        tweak(&mut options);
+        let handle = DataPlane::start(options).await.unwrap();
+        Proxy { handle: Some(handle), dir, config }
+    }
+
+    pub fn handle(&self) -> &Handle {
+        self.handle.as_ref().unwrap()
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.handle().addr)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.handle().admin_addr.unwrap())
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `version` in /status, once it differs from `from` (hot reload), within 10 s.
+    pub async fn wait_for_version_change(&self, from: u64) -> u64 {
+        for _ in 0..200 {
+            let v = self.config_version().await;
+            if v != from {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("config version stayed at {from}");
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/status", self.admin_url())).await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn config_version(&self) -> u64 {
+        self.status().await["config"]["version"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(h) = &self.handle {
+            h.begin_shutdown();
+        }
+    }
+}
+
+/// A client that never pools (each test sees fresh connections) and never proxies.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}

@@ -1,0 +1,12 @@
+//! Switchyard's test kit: fake upstreams and harnesses shared by the tests, plus
+//! the end-to-end tests themselves, which live in `tests/tests/`.
+//!
+//! This crate is never published or shipped; it exists only so tests across the
+//! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
+//! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]).
+
+pub mod fake_upstream;
+pub mod harness;
+pub mod schema;
+
+pub use fake_upstream::{Chunk, FakeUpstream, RecordedRequest, Reply};
