@@ -64,24 +64,15 @@ impl Event {
 
 /// Why [`SseParser::push`] failed. After an error the parser is spent: every later `push`
 /// returns the same error and [`SseParser::finish`] returns `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SseError {
     /// An event (or the unterminated tail of the stream) is longer than this many bytes.
+    #[error("SSE event larger than {0} bytes")]
     TooLarge(usize),
     /// An `event`, `data` or `id` value is not valid UTF-8.
+    #[error("SSE event is not UTF-8")]
     NotUtf8,
 }
-
-impl std::fmt::Display for SseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooLarge(max) => write!(f, "SSE event larger than {max} bytes"),
-            Self::NotUtf8 => f.write_str("SSE event is not UTF-8"),
-        }
-    }
-}
-
-impl std::error::Error for SseError {}
 
 /// Splits a chunked `text/event-stream` body into [`Event`]s.
 ///

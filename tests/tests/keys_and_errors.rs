@@ -269,6 +269,12 @@ async fn upstream_failures_are_gateway_errors() {
     )
     .await;
     assert!(!body.to_string().contains("127.0.0.1"), "no upstream URL in errors: {body}");
+    let metrics = client().get(format!("{}/metrics", proxy.admin_url())).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"switchyard_requests_total{model="gpt-4o-mini",provider="main",account="a",status="502"} 1"#),
+        "failures count on their endpoint:\n{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -46,7 +46,19 @@ pub enum OutBody {
     Stream(Incoming),
 }
 
-pub async fn forward(
+/// Sends `attempt` to `endpoint`. Failures are counted on the endpoint and
+/// answered as errors here; a response means the upstream answered.
+pub async fn forward(endpoint: Arc<Endpoint>, attempt: Attempt<'_>, guard: InflightGuard) -> Response<ProxyBody> {
+    match send(endpoint.clone(), attempt, guard).await {
+        Ok(response) => response,
+        Err(e) => {
+            endpoint.stats.count(e.status().as_u16());
+            e.into_response()
+        }
+    }
+}
+
+async fn send(
     endpoint: Arc<Endpoint>,
     attempt: Attempt<'_>,
     mut guard: InflightGuard,
@@ -94,12 +106,12 @@ pub async fn forward(
     };
 
     let status = response.status();
-    endpoint.stats.count(status.as_u16());
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         // Its body may quote the gateway's key; the client cannot fix it anyway.
         tracing::error!(provider = %provider.name, account = %account.name, status = status.as_u16(), "upstream refused the account's credentials");
         return Err(ProxyError::UpstreamAuth(provider.name.to_string()));
     }
+    endpoint.stats.count(status.as_u16());
     let mut client_headers = forwardable_response_headers(response.headers());
     let tail = Tail { _guard: guard, endpoint: endpoint.clone(), started };
 

@@ -102,7 +102,7 @@ async fn routed_json(
         model: Some(&upstream_model),
         stream: probe.stream,
     };
-    forward(endpoint, attempt, guard).await
+    Ok(forward(endpoint, attempt, guard).await)
 }
 
 /// Any other `/v1/*`: JSON bodies with a `model` are routed (and rewritten)
@@ -163,7 +163,7 @@ async fn passthrough(
         model: model_in_body.then_some(&*upstream_model),
         stream,
     };
-    forward(endpoint, attempt, guard).await
+    Ok(forward(endpoint, attempt, guard).await)
 }
 
 /// `GET /v1/models/{id}`: the model object, if this key may use it.

@@ -158,18 +158,20 @@ impl FakeUpstream {
     /// Binds `127.0.0.1:0` and spawns the server on the current Tokio runtime.
     /// Panics if the port cannot be bound.
     pub async fn start() -> FakeUpstream {
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(listener) => listener,
+        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+            Ok(upstream) => upstream,
             Err(err) => panic!("FakeUpstream: cannot bind 127.0.0.1:0: {err}"),
-        };
-        let addr = match listener.local_addr() {
-            Ok(addr) => addr,
-            Err(err) => panic!("FakeUpstream: no local address: {err}"),
-        };
+        }
+    }
+
+    /// Binds `addr` and spawns the server on the current Tokio runtime.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeUpstream> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new());
         let accept = tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
         tracing::debug!(%addr, "fake upstream listening");
-        FakeUpstream { addr, shared, accept }
+        Ok(FakeUpstream { addr, shared, accept })
     }
 
     pub fn addr(&self) -> SocketAddr {
