@@ -45,10 +45,12 @@ pub fn status(shared: &Shared) -> serde_json::Value {
                         "account": &*e.account().name,
                         "upstream_model": &*e.upstream_model,
                         "enabled": e.enabled(),
-                        "breaker": "closed",
+                        "breaker": breaker(&e.breaker.snapshot()),
                         "requests": e.stats.total(),
                         "errors": e.stats.errors(),
-                        "inflight": e.stats.inflight.load(Relaxed),
+                        "success_rate": success_rate(e.stats.total(), e.stats.errors()),
+                        "inflight": e.load.inflight(),
+                        "latency_ms": e.load.latency().map(|d| d.as_secs_f64() * 1e3),
                     })
                 })
                 .collect()
@@ -63,6 +65,21 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "last_config_error": shared.last_reload_error.load().as_deref().map(String::as_str),
         "endpoints": endpoints,
     })
+}
+
+fn breaker(s: &crate::breaker::Snapshot) -> serde_json::Value {
+    serde_json::json!({
+        "state": s.state.as_str(),
+        "reason": s.reason.map(|r| r.as_str()),
+        "reopen_in_seconds": s.reopen_in.map(|d| d.as_secs_f64()),
+        "consecutive_failures": s.consecutive_failures,
+        "window_requests": s.window_requests,
+        "window_failures": s.window_failures,
+    })
+}
+
+fn success_rate(total: u64, errors: u64) -> Option<f64> {
+    (total > 0).then(|| (total - errors.min(total)) as f64 / total as f64)
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<ProxyBody> {

@@ -51,6 +51,12 @@ pub enum ProxyError {
     Upstream(String, &'static str),
     #[error("The upstream provider '{0}' refused the gateway's credentials.")]
     UpstreamAuth(String),
+    #[error("The gateway's account at the upstream provider '{0}' has no quota left.")]
+    UpstreamQuota(String),
+    #[error("{summary}")]
+    AttemptsFailed { status: StatusCode, summary: String },
+    #[error("Every upstream endpoint of the model '{model}' is failing; retry in {retry_after_secs} s.")]
+    AllOpen { model: String, retry_after_secs: u64 },
     /// A stream that broke after its first byte; the second field is the code.
     #[error("The stream from the upstream provider '{0}' ended early: {1}.")]
     StreamCut(String, &'static str),
@@ -68,7 +74,11 @@ impl ProxyError {
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Overloaded | BufferBudget | NotReady | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | StreamCut(..) => StatusCode::BAD_GATEWAY,
+            UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | StreamCut(..) => {
+                StatusCode::BAD_GATEWAY
+            }
+            AttemptsFailed { status, .. } => *status,
+            AllOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -82,9 +92,14 @@ impl ProxyError {
             ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
             | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
             Overloaded | BufferBudget | NotReady | NoEndpoint(_) => "service_unavailable",
-            UpstreamConnect(_) | UpstreamTimeout(_) | Upstream(..) | UpstreamAuth(_) | StreamCut(..) => {
-                "upstream_error"
-            }
+            UpstreamConnect(_)
+            | UpstreamTimeout(_)
+            | Upstream(..)
+            | UpstreamAuth(_)
+            | UpstreamQuota(_)
+            | StreamCut(..)
+            | AttemptsFailed { .. }
+            | AllOpen { .. } => "upstream_error",
         }
     }
 
@@ -114,6 +129,9 @@ impl ProxyError {
             Upstream(..) => "upstream_error",
             UpstreamAuth(_) => "upstream_auth_error",
             StreamCut(_, code) => code,
+            UpstreamQuota(_) => "upstream_quota_exhausted",
+            AttemptsFailed { .. } => "upstream_attempts_failed",
+            AllOpen { .. } => "upstream_unavailable",
         }
     }
 
@@ -138,8 +156,14 @@ impl ProxyError {
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if matches!(self, ProxyError::Overloaded | ProxyError::BufferBudget) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            ProxyError::Overloaded | ProxyError::BufferBudget => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProxyError::AllOpen { retry_after_secs, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

@@ -8,7 +8,9 @@
 //! `runtime::prepare` -> one `ArcSwap` store.
 
 pub mod admin;
+pub mod balance;
 pub mod body;
+pub mod breaker;
 pub mod check;
 pub mod error;
 pub mod metrics;

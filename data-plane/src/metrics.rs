@@ -64,7 +64,6 @@ impl Histogram {
 #[derive(Default)]
 pub struct EndpointStats {
     requests: [AtomicU64; STATUSES.len()],
-    pub inflight: AtomicI64,
     pub duration: Histogram,
     pub first_token: Histogram,
 }
@@ -164,7 +163,7 @@ impl Metrics {
             "Circuit breaker per endpoint: 0 closed, 1 open, 2 half-open.",
         );
         for e in endpoints {
-            let _ = writeln!(out, "switchyard_breaker_state{{{}}} 0", labels(e));
+            let _ = writeln!(out, "switchyard_breaker_state{{{}}} {}", labels(e), e.breaker.snapshot().state.gauge());
         }
 
         header(&mut out, "switchyard_failovers_total", "counter", "Attempts moved to another endpoint.");

@@ -3,7 +3,7 @@
 
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::runtime::{Endpoint, RuntimeHandle};
+use crate::runtime::RuntimeHandle;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -42,38 +42,27 @@ impl Shared {
     }
 }
 
-/// Counts a request in flight (process-wide and per endpoint) until dropped,
-/// which for a stream is when its body ends or the client leaves.
+/// Counts a request in flight until dropped, which for a stream is when its
+/// body ends or the client leaves.
 pub struct InflightGuard {
     shared: Arc<Shared>,
-    endpoint: Option<Arc<Endpoint>>,
 }
 
 impl InflightGuard {
     /// Admits a request unless `limit` are already in flight (503 at once, never queued).
     pub fn admit(shared: &Arc<Shared>, limit: u32) -> Result<Self, ProxyError> {
         let before = shared.metrics.inflight.fetch_add(1, Relaxed);
-        let guard = Self { shared: shared.clone(), endpoint: None };
+        let guard = Self { shared: shared.clone() };
         if before >= i64::from(limit) {
             return Err(ProxyError::Overloaded);
         }
         Ok(guard)
-    }
-
-    pub fn attach(&mut self, endpoint: &Arc<Endpoint>) {
-        endpoint.stats.inflight.fetch_add(1, Relaxed);
-        if let Some(old) = self.endpoint.replace(endpoint.clone()) {
-            old.stats.inflight.fetch_sub(1, Relaxed);
-        }
     }
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         self.shared.metrics.inflight.fetch_sub(1, Relaxed);
-        if let Some(e) = &self.endpoint {
-            e.stats.inflight.fetch_sub(1, Relaxed);
-        }
     }
 }
 

@@ -82,21 +82,22 @@ async fn bad_keys_are_refused() {
 async fn the_upstream_key_never_comes_back() {
     let (main, proxy) = setup().await;
     let url = format!("{}/chat/completions", proxy.url());
-    // An upstream 401 quoting our key: the client gets a gateway error instead.
-    main.push(Reply::error(401, "invalid_request_error", &format!("Incorrect API key provided: {UPSTREAM_KEY_A}")));
-    let body = expect_error(
-        client().post(&url).bearer_auth(APP_KEY).json(&chat("smart")).send().await.unwrap(),
-        502,
-        "upstream_auth_error",
-    )
-    .await;
-    assert!(!body.to_string().contains(UPSTREAM_KEY_A));
     // Any other error body that quotes it is scrubbed.
     main.push(Reply::error(400, "invalid_request_error", &format!("bad request for key {UPSTREAM_KEY_A}")));
     let response = client().post(&url).bearer_auth(APP_KEY).json(&chat("smart")).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let text = response.text().await.unwrap();
     assert!(!text.contains(UPSTREAM_KEY_A) && text.contains("[redacted]"), "{text}");
+    // An upstream 401 quoting our key: the client gets a gateway error instead.
+    main.push(Reply::error(401, "invalid_request_error", &format!("Incorrect API key provided: {UPSTREAM_KEY_A}")));
+    let body = expect_error(
+        client().post(&url).bearer_auth(APP_KEY).json(&chat("smart")).send().await.unwrap(),
+        502,
+        "upstream_attempts_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["message"], "The upstream attempt failed: main/a: HTTP 401.");
+    assert!(!body.to_string().contains(UPSTREAM_KEY_A));
 }
 
 #[tokio::test]
@@ -244,13 +245,13 @@ async fn slow_clients_cannot_hold_a_connection() {
 async fn upstream_failures_are_gateway_errors() {
     let (main, proxy) = setup().await;
     let url = format!("{}/chat/completions", proxy.url());
-    main.push(Reply::Hangup);
-    expect_error(
-        client().post(&url).bearer_auth(APP_KEY).json(&chat("smart")).send().await.unwrap(),
-        502,
-        "upstream_error",
-    )
-    .await;
+    for _ in 0..3 {
+        main.push(Reply::Hangup);
+    }
+    let response = client().post(&url).bearer_auth(APP_KEY).json(&chat("smart")).send().await.unwrap();
+    let body = expect_error(response, 502, "upstream_attempts_failed").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("All 3 upstream attempts failed: main/a: "), "{message}");
     // A dead upstream: nothing listens there.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}/v1", dead.local_addr().unwrap());
@@ -265,14 +266,18 @@ async fn upstream_failures_are_gateway_errors() {
             .await
             .unwrap(),
         502,
-        "upstream_connect_error",
+        "upstream_attempts_failed",
     )
     .await;
+    assert_eq!(
+        body["error"]["message"],
+        "All 3 upstream attempts failed: main/a: connect error; main/a: connect error; main/a: connect error."
+    );
     assert!(!body.to_string().contains("127.0.0.1"), "no upstream URL in errors: {body}");
     let metrics = client().get(format!("{}/metrics", proxy.admin_url())).send().await.unwrap().text().await.unwrap();
     assert!(
         metrics
-            .contains(r#"switchyard_requests_total{model="gpt-4o-mini",provider="main",account="a",status="502"} 1"#),
+            .contains(r#"switchyard_requests_total{model="gpt-4o-mini",provider="main",account="a",status="502"} 3"#),
         "failures count on their endpoint:\n{metrics}"
     );
 }

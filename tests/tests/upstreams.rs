@@ -80,22 +80,31 @@ async fn setup_with_timeouts() -> (FakeUpstream, Proxy) {
 
 #[tokio::test]
 async fn a_stream_that_breaks_before_its_first_event_is_a_clean_error() {
+    // One endpoint, retried up to max_attempts (3): each attempt fails the same way.
     let (main, proxy) = setup_with_timeouts().await;
     let url = format!("{}/chat/completions", proxy.url());
-    main.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        chunks: vec![Chunk::Bytes(Bytes::from_static(b": ping\n\n")), Chunk::Abort],
-    });
+    for _ in 0..3 {
+        let chunks = vec![Chunk::Bytes(Bytes::from_static(b": ping\n\n")), Chunk::Abort];
+        main.push(Reply::Sse { status: 200, headers: vec![], chunks });
+    }
     let response = client().post(&url).bearer_auth(APP_KEY).json(&chat("smart", true)).send().await.unwrap();
     assert_eq!(response.status(), 502);
-    schema::validate("ErrorResponse", &response.json().await.unwrap()).unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json", "nothing was streamed");
+    let body: Value = response.json().await.unwrap();
+    schema::validate("ErrorResponse", &body).unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("main/a: stream broke before its first event"),
+        "{body}"
+    );
     // No first event within first_token: 504, nothing streamed.
-    main.push(Reply::Sse { status: 200, headers: vec![], chunks: vec![Chunk::Stall] });
+    for _ in 0..3 {
+        main.push(Reply::Sse { status: 200, headers: vec![], chunks: vec![Chunk::Stall] });
+    }
     let response = client().post(&url).bearer_auth(APP_KEY).json(&chat("smart", true)).send().await.unwrap();
     assert_eq!(response.status(), 504);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert_eq!(body["error"]["code"], "upstream_attempts_failed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("main/a: no first token in time"), "{body}");
 }
 
 #[tokio::test]

@@ -1,79 +1,91 @@
 //! One attempt against one endpoint: build the upstream request, send it
-//! under the provider's timeouts, and turn the answer into the client's
-//! response. Nothing is sent to the client before the upstream has answered
-//! (for streams: before its first event), so a failure up to that point is
-//! still a clean error response.
+//! under the provider's timeouts, and judge the answer before anything
+//! reaches the client: a stream must produce its first event, a JSON body
+//! must be complete and valid. [`super::failover`] decides what to do with a
+//! failed attempt.
 
-use super::stream::{self, FirstEventError, Tail, Upstream};
-use crate::body::{ProxyBody, full};
+use super::payload::OutBody;
+use super::stream::{self, FirstEventError, Upstream};
+use crate::breaker::Failure;
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
-use crate::state::InflightGuard;
+use crate::sse::SseParser;
 use crate::upstream::{self, headers::forwardable_response_headers};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use hyper::body::{Frame, Incoming, SizeHint};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use hyper::body::{Frame, SizeHint};
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::time::Instant;
 
-/// Upstream error bodies are read up to this size (to scrub them) and cut beyond.
+/// Upstream error bodies are read up to this size (to classify and scrub them) and cut beyond.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// A non-streamed JSON answer is read whole (to validate it) up to this size.
+const MAX_JSON_BODY: usize = 256 << 20;
 
-/// What to send upstream.
-pub struct Attempt<'a> {
+/// What every attempt of one request sends, apart from the body.
+pub struct Request<'a> {
     pub method: Method,
     /// The path after `/v1`, e.g. `/chat/completions`.
     pub api_path: &'a str,
     /// The client's query without its `api_key`.
     pub query: Option<&'a str>,
     pub client_headers: &'a HeaderMap,
-    pub body: OutBody,
-    /// The upstream model this request is for (Azure puts it in the URL).
-    pub model: Option<&'a str>,
-    /// The client asked for a stream (`"stream": true`): the first-token deadline applies.
+    /// The body names a model (Azure puts the deployment in the URL then).
+    pub model_in_url: bool,
+    /// The client asked for a stream: the first-token deadline applies.
     pub stream: bool,
 }
 
-pub enum OutBody {
-    Empty,
-    /// A buffered body, possibly spliced: sent with an exact Content-Length.
-    Parts(Vec<Bytes>),
-    /// The client's body, streamed through unbuffered (uploads).
-    Stream(Incoming),
+/// An upstream answer that may go to the client.
+pub enum Answer {
+    /// An SSE stream whose first events were read.
+    Sse { upstream: Upstream, parser: SseParser, first: Bytes },
+    /// A body read whole (validated JSON, or an error status's body).
+    Full(Bytes),
+    /// Passed through as it arrives (audio, files).
+    Passthrough(Upstream),
 }
 
-/// Sends `attempt` to `endpoint`. Failures are counted on the endpoint and
-/// answered as errors here; a response means the upstream answered.
-pub async fn forward(endpoint: Arc<Endpoint>, attempt: Attempt<'_>, guard: InflightGuard) -> Response<ProxyBody> {
-    match send(endpoint.clone(), attempt, guard).await {
-        Ok(response) => response,
-        Err(e) => {
-            endpoint.stats.count(e.status().as_u16());
-            e.into_response()
-        }
-    }
+pub struct Answered {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub answer: Answer,
+    /// Whether the answer says the endpoint works (`false`: a client error, which says nothing).
+    pub healthy: bool,
+    /// Time to the first byte (non-streams) or first event (streams).
+    pub latency: Duration,
 }
 
-async fn send(
-    endpoint: Arc<Endpoint>,
-    attempt: Attempt<'_>,
-    mut guard: InflightGuard,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    guard.attach(&endpoint);
+/// A failed attempt: what the breaker learns, why (for the aggregate error),
+/// and what the client gets if it is not retried.
+pub struct Failed {
+    pub failure: Failure,
+    pub reason: String,
+    pub status: StatusCode,
+    pub outcome: Result<Answered, ProxyError>,
+}
+
+pub async fn attempt(
+    endpoint: &Endpoint,
+    req: &Request<'_>,
+    body: OutBody,
+    deadline: Instant,
+) -> Result<Answered, Failed> {
     let started = Instant::now();
     let provider = &endpoint.provider;
     let account = endpoint.account();
     let t = provider.timeouts;
-    let total_deadline = started + t.total;
-    let first_deadline = if attempt.stream { (started + t.first_token).min(total_deadline) } else { total_deadline };
+    let deadline = deadline.min(started + t.total);
+    let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };
 
-    let url = upstream::url(provider, attempt.api_path, attempt.model, attempt.query);
-    let mut headers = upstream::request_headers(attempt.client_headers, provider, account);
-    let body = match attempt.body {
+    let model = req.model_in_url.then_some(&*endpoint.upstream_model);
+    let url = upstream::url(provider, req.api_path, model, req.query);
+    let mut headers = upstream::request_headers(req.client_headers, provider, account);
+    let body = match body {
         OutBody::Empty => reqwest::Body::from(Bytes::new()),
         OutBody::Parts(parts) => {
             let len: usize = parts.iter().map(Bytes::len).sum();
@@ -81,90 +93,175 @@ async fn send(
             reqwest::Body::wrap(Parts(parts.into()))
         }
         OutBody::Stream(incoming) => {
-            if let Some(len) = attempt.client_headers.get(header::CONTENT_LENGTH) {
+            if let Some(len) = req.client_headers.get(header::CONTENT_LENGTH) {
                 headers.insert(header::CONTENT_LENGTH, len.clone());
             }
             reqwest::Body::wrap(incoming)
         }
     };
-    let request = provider.client.request(attempt.method, url).headers(headers).body(body);
-    let sent = tokio::time::timeout_at(first_deadline, request.send()).await;
-    let response = match sent {
-        Err(_) => return Err(ProxyError::UpstreamTimeout(provider.name.to_string())),
+    let request = provider.client.request(req.method.clone(), url).headers(headers).body(body);
+    let name = || provider.name.to_string();
+    let response = match tokio::time::timeout_at(first_deadline, request.send()).await {
+        Err(_) => {
+            return Err(failed(
+                Failure::Timeout,
+                "timed out",
+                StatusCode::GATEWAY_TIMEOUT,
+                ProxyError::UpstreamTimeout(name()),
+            ));
+        }
         Ok(Err(e)) => {
             let e = e.without_url();
-            tracing::warn!(provider = %provider.name, account = %account.name, error = %e, "upstream request failed");
-            return Err(if e.is_connect() {
-                ProxyError::UpstreamConnect(provider.name.to_string())
-            } else if e.is_timeout() {
-                ProxyError::UpstreamTimeout(provider.name.to_string())
+            tracing::debug!(provider = %provider.name, account = %account.name, error = %e, "upstream request failed");
+            return Err(if e.is_timeout() {
+                failed(Failure::Timeout, "timed out", StatusCode::GATEWAY_TIMEOUT, ProxyError::UpstreamTimeout(name()))
+            } else if e.is_connect() {
+                failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, ProxyError::UpstreamConnect(name()))
             } else {
-                ProxyError::Upstream(provider.name.to_string(), "the request could not be completed")
+                let error = ProxyError::Upstream(name(), "the connection failed");
+                failed(Failure::Connect, "connection failed", StatusCode::BAD_GATEWAY, error)
             });
         }
         Ok(Ok(response)) => response,
     };
 
     let status = response.status();
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-        // Its body may quote the gateway's key; the client cannot fix it anyway.
-        tracing::error!(provider = %provider.name, account = %account.name, status = status.as_u16(), "upstream refused the account's credentials");
-        return Err(ProxyError::UpstreamAuth(provider.name.to_string()));
-    }
-    endpoint.stats.count(status.as_u16());
     let mut client_headers = forwardable_response_headers(response.headers());
-    let tail = Tail { _guard: guard, endpoint: endpoint.clone(), started };
-
     if !status.is_success() {
-        let body = read_error_body(response, total_deadline).await;
+        let retry_after = retry_after(response.headers());
+        let body = read_bounded(response, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
         let body = scrub(&body, account.secret.expose());
-        return Ok(respond(status, client_headers, full(body)));
+        let answered = |healthy| Answered {
+            status,
+            headers: client_headers,
+            answer: Answer::Full(body.clone()),
+            healthy,
+            latency: started.elapsed(),
+        };
+        let http = format!("HTTP {}", status.as_u16());
+        return match status.as_u16() {
+            // The body may quote the gateway's key, and the client cannot fix it anyway.
+            401 | 403 => Err(failed(Failure::Auth, &http, status, ProxyError::UpstreamAuth(name()))),
+            402 => Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name()))),
+            429 if is_quota(&body) => {
+                Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name())))
+            }
+            429 => Err(Failed {
+                failure: Failure::RateLimited { retry_after },
+                reason: http,
+                status,
+                outcome: Ok(answered(false)),
+            }),
+            500..=599 => Err(Failed { failure: Failure::Server, reason: http, status, outcome: Ok(answered(false)) }),
+            _ => Ok(answered(false)),
+        };
     }
 
-    let is_sse = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = content_type.trim_start().to_ascii_lowercase();
     let mut upstream: Upstream = response.bytes_stream().boxed();
-    let body = if is_sse {
-        let (first, parser) =
-            stream::first_event(&mut upstream, first_deadline.min(total_deadline)).await.map_err(|e| match e {
-                FirstEventError::Timeout => ProxyError::UpstreamTimeout(provider.name.to_string()),
-                FirstEventError::Ended | FirstEventError::Broken => {
-                    ProxyError::Upstream(provider.name.to_string(), "the stream ended before its first event")
-                }
-            })?;
-        endpoint.stats.first_token.observe(started.elapsed());
-        client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        stream::body(upstream, Some(parser), Some(first), t.idle, total_deadline, provider.name.clone(), tail)
-    } else {
-        stream::body(upstream, None, None, t.total, total_deadline, provider.name.clone(), tail)
-    };
-    Ok(respond(status, client_headers, body))
+    if content_type.starts_with("text/event-stream") {
+        return match stream::first_event(&mut upstream, first_deadline).await {
+            Ok((first, parser)) => {
+                client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                let answer = Answer::Sse { upstream, parser, first };
+                Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed() })
+            }
+            Err(FirstEventError::Timeout) => Err(failed(
+                Failure::Timeout,
+                "no first token in time",
+                StatusCode::GATEWAY_TIMEOUT,
+                ProxyError::UpstreamTimeout(name()),
+            )),
+            Err(FirstEventError::Ended | FirstEventError::Broken) => {
+                let error = ProxyError::Upstream(name(), "the stream ended before its first event");
+                Err(failed(Failure::Server, "stream broke before its first event", StatusCode::BAD_GATEWAY, error))
+            }
+        };
+    }
+    if content_type.starts_with("application/json") || content_type.is_empty() {
+        let latency = started.elapsed();
+        return match read_all(&mut upstream, deadline, MAX_JSON_BODY).await {
+            Err(FirstEventError::Timeout) => Err(failed(
+                Failure::Timeout,
+                "timed out",
+                StatusCode::GATEWAY_TIMEOUT,
+                ProxyError::UpstreamTimeout(name()),
+            )),
+            Err(_) => Err(failed(
+                Failure::Server,
+                "body cut off",
+                StatusCode::BAD_GATEWAY,
+                ProxyError::Upstream(name(), "the response was cut off"),
+            )),
+            Ok(body) if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() => Err(failed(
+                Failure::Malformed,
+                "invalid JSON",
+                StatusCode::BAD_GATEWAY,
+                ProxyError::Upstream(name(), "the response was not valid JSON"),
+            )),
+            Ok(body) => {
+                Ok(Answered { status, headers: client_headers, answer: Answer::Full(body), healthy: true, latency })
+            }
+        };
+    }
+    let answer = Answer::Passthrough(upstream);
+    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed() })
 }
 
-fn respond(status: StatusCode, headers: HeaderMap, body: ProxyBody) -> Response<ProxyBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
+fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError) -> Failed {
+    Failed { failure, reason: reason.to_owned(), status, outcome: Err(error) }
 }
 
-async fn read_error_body(response: reqwest::Response, deadline: Instant) -> Bytes {
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// OpenAI signals an exhausted account with a 429 whose code is `insufficient_quota`.
+fn is_quota(body: &[u8]) -> bool {
+    body.windows(b"insufficient_quota".len()).any(|w| w == b"insufficient_quota")
+}
+
+async fn read_bounded(response: reqwest::Response, deadline: Instant, max: usize) -> Option<Bytes> {
     let mut stream = response.bytes_stream();
-    let mut out = Vec::new();
+    let mut out = BytesMut::new();
     let read = async {
         while let Some(Ok(chunk)) = stream.next().await {
-            let room = MAX_ERROR_BODY - out.len();
-            out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if out.len() >= MAX_ERROR_BODY {
+            out.extend_from_slice(&chunk[..chunk.len().min(max - out.len())]);
+            if out.len() >= max {
                 break;
             }
         }
     };
-    let _ = tokio::time::timeout_at(deadline, read).await;
-    Bytes::from(out)
+    tokio::time::timeout_at(deadline, read).await.ok()?;
+    Some(out.freeze())
+}
+
+async fn read_all(upstream: &mut Upstream, deadline: Instant, max: usize) -> Result<Bytes, FirstEventError> {
+    let mut out = BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline, upstream.next()).await {
+            Err(_) => return Err(FirstEventError::Timeout),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(_))) => return Err(FirstEventError::Broken),
+            Ok(Some(Ok(chunk))) => {
+                if out.len() + chunk.len() > max {
+                    return Err(FirstEventError::Broken);
+                }
+                if out.is_empty() {
+                    out = BytesMut::from(chunk);
+                } else {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+        }
+    }
 }
 
 /// `body` with every occurrence of `secret` masked.
@@ -205,5 +302,20 @@ mod tests {
         let body = Bytes::from_static(b"{\"error\":\"bad key sk-secret-123 given\"}");
         assert_eq!(scrub(&body, "sk-secret-123"), Bytes::from_static(b"{\"error\":\"bad key [redacted] given\"}"));
         assert_eq!(scrub(&body, "other-key"), body);
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        h.insert(header::RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
     }
 }

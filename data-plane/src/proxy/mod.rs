@@ -7,8 +7,10 @@
 //! Errors become responses in one place: [`ProxyError::into_response`].
 
 mod auth;
+mod failover;
 mod forward;
 mod json;
+mod payload;
 mod request;
 mod route;
 mod stream;
@@ -18,9 +20,10 @@ use crate::error::ProxyError;
 use crate::runtime::Runtime;
 use crate::state::{InflightGuard, Shared};
 use bytes::Bytes;
-use forward::{Attempt, OutBody, forward};
+use forward::Request as Outgoing;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
+use payload::Payload;
 use std::sync::Arc;
 
 /// Serves one client request; never fails (errors are responses).
@@ -83,26 +86,19 @@ async fn routed_json(
     let (parts, body) = req.into_parts();
     let body = request::read(shared, body, content_length(&parts.headers), rt.config.settings.limits.max_body).await?;
     let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-    let resolved = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
-    let endpoint = resolved.pick().ok_or_else(|| ProxyError::NoEndpoint(resolved.name()))?;
-    openai_like(&endpoint)?;
-    let upstream_model = endpoint.upstream_model.clone();
-    let out = match &probe.model {
-        Some((m, _)) if *m == *upstream_model => vec![body.bytes.clone()],
-        Some((_, span)) => json::splice(&body.bytes, span.clone(), &upstream_model).to_vec(),
-        None => json::insert_model(&body.bytes, &upstream_model),
-    };
+    let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
+    openai_like(&route)?;
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
-    let attempt = Attempt {
+    let req = Outgoing {
         method: parts.method,
         api_path,
         query: query.as_deref(),
         client_headers: &parts.headers,
-        body: OutBody::Parts(out),
-        model: Some(&upstream_model),
+        model_in_url: true,
         stream: probe.stream,
     };
-    Ok(forward(endpoint, attempt, guard).await)
+    let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: true };
+    Ok(failover::run(shared, rt, &route, req, payload, guard).await)
 }
 
 /// Any other `/v1/*`: JSON bodies with a `model` are routed (and rewritten)
@@ -127,43 +123,37 @@ async fn passthrough(
         content_length(&parts.headers).is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
 
-    let (resolved, buffered) = if let Some(incoming) = body.take_if(|_| is_json && has_body) {
-        let body =
-            request::read(shared, incoming, content_length(&parts.headers), rt.config.settings.limits.max_body).await?;
-        let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-        let resolved = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
-        (resolved, Some((body, probe)))
-    } else {
-        (route::resolve(rt, key, None)?, None)
-    };
-    let endpoint = resolved.pick().ok_or_else(|| ProxyError::NoEndpoint(resolved.name()))?;
-    openai_like(&endpoint)?;
-    let upstream_model = endpoint.upstream_model.clone();
-    let (out_body, stream, model_in_body) = match buffered {
-        Some((body, probe)) => {
-            let parts_out = match &probe.model {
-                Some((m, _)) if *m == *upstream_model => vec![body.bytes.clone()],
-                Some((_, span)) => json::splice(&body.bytes, span.clone(), &upstream_model).to_vec(),
-                None => vec![body.bytes.clone()],
-            };
-            (OutBody::Parts(parts_out), probe.stream, probe.model.is_some())
+    let (route, payload, stream, model_in_url) = match body.take_if(|_| is_json && has_body) {
+        Some(incoming) => {
+            let body =
+                request::read(shared, incoming, content_length(&parts.headers), rt.config.settings.limits.max_body)
+                    .await?;
+            let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+            let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
+            let named = probe.model.is_some();
+            let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: false };
+            (route, payload, probe.stream, named)
         }
-        None => match body.filter(|_| has_body) {
-            Some(incoming) => (OutBody::Stream(incoming), false, false),
-            None => (OutBody::Empty, false, false),
-        },
+        None => {
+            let route = route::resolve(rt, key, None)?;
+            let payload = match body.filter(|_| has_body) {
+                Some(incoming) => Payload::Stream(Some(incoming)),
+                None => Payload::Empty,
+            };
+            (route, payload, false, false)
+        }
     };
-    let attempt = Attempt {
+    openai_like(&route)?;
+    let req = Outgoing {
         method: parts.method,
         api_path,
         query: query.as_deref(),
         client_headers: &parts.headers,
-        body: out_body,
         // Azure needs a deployment in the URL only for model-bearing calls.
-        model: model_in_body.then_some(&*upstream_model),
+        model_in_url,
         stream,
     };
-    Ok(forward(endpoint, attempt, guard).await)
+    Ok(failover::run(shared, rt, &route, req, payload, guard).await)
 }
 
 /// `GET /v1/models/{id}`: the model object, if this key may use it.
@@ -176,15 +166,16 @@ fn model_object(rt: &Runtime, key: &crate::runtime::KeyEntry, id: &str) -> Resul
     Ok(json_response(Bytes::from(body.to_string())))
 }
 
-fn openai_like(endpoint: &crate::runtime::Endpoint) -> Result<(), ProxyError> {
-    if endpoint.provider.kind.is_openai_like() {
-        return Ok(());
+/// Translation for other kinds is not built yet: refuse rather than send them OpenAI requests.
+fn openai_like(route: &crate::runtime::RouteEntry) -> Result<(), ProxyError> {
+    match route.tiers.iter().flatten().find(|e| !e.provider.kind.is_openai_like()) {
+        None => Ok(()),
+        Some(e) => Err(ProxyError::BadRequest(format!(
+            "The provider '{}' is of kind {}, which this gateway cannot serve yet.",
+            e.provider.name,
+            e.provider.kind.as_str()
+        ))),
     }
-    Err(ProxyError::BadRequest(format!(
-        "The provider '{}' is of kind {}, which this gateway cannot serve yet.",
-        endpoint.provider.name,
-        endpoint.provider.kind.as_str()
-    )))
 }
 
 fn require_method(req: &Request<Incoming>, method: &Method) -> Result<(), ProxyError> {

@@ -9,6 +9,7 @@
 //! Dropping the body (the client left) drops the upstream response, which
 //! closes the upstream request.
 
+use crate::balance::InFlight;
 use crate::body::{BoxError, ProxyBody};
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
@@ -32,6 +33,7 @@ pub const MAX_EVENT_BYTES: usize = 16 << 20;
 /// Bookkeeping that ends with the body: in-flight counts and the duration metric.
 pub struct Tail {
     pub _guard: InflightGuard,
+    pub _inflight: InFlight,
     pub endpoint: Arc<Endpoint>,
     pub started: Instant,
 }

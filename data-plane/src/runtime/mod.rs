@@ -7,6 +7,8 @@ mod prepare;
 
 pub use prepare::{PrepareError, prepare};
 
+use crate::balance::{Candidate, Load, RouteCursor};
+use crate::breaker::Breaker;
 use crate::metrics::EndpointStats;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
@@ -71,6 +73,8 @@ pub struct RouteEntry {
     pub strategy: Strategy,
     /// Endpoints grouped by priority, lowest first.
     pub tiers: Vec<Vec<Arc<Endpoint>>>,
+    /// Round-robin position; carried over reloads.
+    pub cursor: Arc<RouteCursor>,
 }
 
 /// One (target, account) pair.
@@ -80,7 +84,20 @@ pub struct Endpoint {
     pub account: usize,
     pub upstream_model: Arc<str>,
     pub weight: u32,
+    /// State that survives a reload while the endpoint is unchanged.
     pub stats: Arc<EndpointStats>,
+    pub breaker: Arc<Breaker>,
+    pub load: Arc<Load>,
+}
+
+impl Candidate for Arc<Endpoint> {
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn load(&self) -> &Load {
+        &self.load
+    }
 }
 
 impl Endpoint {

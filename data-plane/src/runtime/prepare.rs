@@ -4,7 +4,7 @@
 //! reload keeps pooled connections and monotonic metrics.
 
 use super::{AccountEntry, Endpoint, KeyEntry, ProviderEntry, RouteEntry, Runtime};
-use crate::metrics::EndpointStats;
+use crate::breaker::Breaker;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,11 +36,13 @@ pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) ->
         providers.insert(p.name.clone(), Arc::new(provider_entry(p, &config, client)?));
     }
 
-    let old_stats: HashMap<(&str, &str, &str, &str), &Arc<EndpointStats>> = previous
+    // Endpoint state (counters, breaker, load) and route cursors carry over when unchanged.
+    type Identity<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let old_endpoints: HashMap<Identity<'_>, &Arc<Endpoint>> = previous
         .map(|rt| {
             rt.endpoints
                 .iter()
-                .map(|e| ((&*e.route, &*e.provider.name, &*e.account().name, &*e.upstream_model), &e.stats))
+                .map(|e| ((&*e.route, &*e.provider.name, &*e.account().name, &*e.upstream_model), e))
                 .collect()
         })
         .unwrap_or_default();
@@ -53,22 +55,34 @@ pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) ->
         for t in &r.targets {
             let Some(provider) = providers.get(&t.provider) else { continue };
             for (i, account) in provider.accounts.iter().enumerate() {
-                let identity = (&*name, &*provider.name, &*account.name, t.model.as_str());
-                let stats = old_stats.get(&identity).map(|s| Arc::clone(s)).unwrap_or_default();
+                // A new key or URL is a new endpoint: its old breaker (maybe open on a bad key) does not apply.
+                let old = old_endpoints
+                    .get(&(&*name, &*provider.name, &*account.name, t.model.as_str()))
+                    .filter(|e| e.account().secret == account.secret && e.provider.base_url == provider.base_url);
                 let endpoint = Arc::new(Endpoint {
                     route: name.clone(),
                     provider: provider.clone(),
                     account: i,
                     upstream_model: t.model.as_str().into(),
                     weight: account.weight,
-                    stats,
+                    stats: old.map(|e| e.stats.clone()).unwrap_or_default(),
+                    breaker: old.map_or_else(
+                        || Breaker::new(format!("{}/{}/{}", provider.name, account.name, t.model)),
+                        |e| e.breaker.clone(),
+                    ),
+                    load: old.map(|e| e.load.clone()).unwrap_or_default(),
                 });
                 endpoints.push(endpoint.clone());
                 tiers.entry(t.priority).or_default().push(endpoint);
             }
         }
-        let entry =
-            Arc::new(RouteEntry { name: name.clone(), strategy: r.strategy, tiers: tiers.into_values().collect() });
+        let cursor = previous.and_then(|rt| rt.route(&r.name)).map(|old| old.cursor.clone()).unwrap_or_default();
+        let entry = Arc::new(RouteEntry {
+            name: name.clone(),
+            strategy: r.strategy,
+            tiers: tiers.into_values().collect(),
+            cursor,
+        });
         routes.insert(r.name.clone(), entry.clone());
         for alias in &r.aliases {
             routes.insert(alias.clone(), entry.clone());

@@ -1,0 +1,327 @@
+//! State-machine tests on paused time (plus one real multi-threaded race for the probe).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_proto::model::BreakerPolicy;
+use tokio::time::{Instant, advance};
+
+use super::{Breaker, Failure, Permit, Reason, State};
+
+fn policy() -> BreakerPolicy {
+    BreakerPolicy {
+        consecutive_failures: 3,
+        failure_rate: 0.5,
+        window: Duration::from_secs(10),
+        min_requests: 10,
+        cooldown: Duration::from_secs(1),
+        max_cooldown: Duration::from_secs(8),
+    }
+}
+
+/// Only the failure rate can trip.
+fn rate_policy() -> BreakerPolicy {
+    BreakerPolicy { consecutive_failures: 100, ..policy() }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn permit(b: &Arc<Breaker>) -> Permit {
+    b.admit().expect("admitted")
+}
+
+fn fail(b: &Arc<Breaker>, p: &BreakerPolicy) {
+    permit(b).failure(Failure::Server, p);
+}
+
+fn ok(b: &Arc<Breaker>) {
+    permit(b).success();
+}
+
+/// Trips with consecutive failures; the breaker is Open afterwards.
+fn trip(b: &Arc<Breaker>, p: &BreakerPolicy) {
+    for _ in 0..p.consecutive_failures {
+        fail(b, p);
+    }
+    assert_eq!(b.snapshot().state, State::Open);
+}
+
+/// Waits out an Open breaker's cooldown and takes the probe.
+async fn probe(b: &Arc<Breaker>) -> Permit {
+    let wait = b.snapshot().reopen_in.expect("open");
+    advance(wait).await;
+    let probe = permit(b);
+    assert!(probe.is_probe());
+    probe
+}
+
+fn assert_open(b: &Breaker, reason: Reason, open_for: Duration) {
+    let s = b.snapshot();
+    assert_eq!(s.state, State::Open);
+    assert_eq!(s.reason, Some(reason));
+    assert_eq!(s.reopen_in, Some(open_for));
+}
+
+#[test]
+fn names_and_gauges() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Breaker>();
+    send::<Permit>();
+    assert_eq!([State::Closed, State::Open, State::HalfOpen].map(State::as_str), ["closed", "open", "half_open"]);
+    assert_eq!([State::Closed, State::Open, State::HalfOpen].map(State::gauge), [0, 1, 2]);
+    assert_eq!(Reason::ConsecutiveFailures.as_str(), "consecutive_failures");
+    assert_eq!(Reason::ProbeFailed.as_str(), "probe_failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_on_consecutive_failures_and_rejects_until_cooldown() {
+    let (b, p) = (Breaker::new("main/a/m"), policy());
+    fail(&b, &p);
+    fail(&b, &p);
+    ok(&b); // resets the count
+    fail(&b, &p);
+    fail(&b, &p);
+    assert_eq!(b.snapshot().state, State::Closed);
+    assert_eq!(b.snapshot().consecutive_failures, 2);
+    assert!(b.reopen_at().is_none());
+
+    let opened = Instant::now();
+    fail(&b, &p);
+    assert_open(&b, Reason::ConsecutiveFailures, secs(1));
+    assert_eq!(b.snapshot().trips, 1);
+    assert_eq!(b.reopen_at(), Some(opened + secs(1)));
+
+    advance(ms(999)).await;
+    assert!(!b.admittable());
+    assert!(b.admit().is_none());
+    advance(ms(1)).await;
+    assert!(b.admittable());
+    assert_eq!(b.snapshot().reopen_in, Some(Duration::ZERO));
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_on_failure_rate_only_past_min_requests() {
+    let (b, p) = (Breaker::new("rate"), rate_policy());
+    // All-failing, but fewer than min_requests.
+    for _ in 0..9 {
+        fail(&b, &p);
+    }
+    assert_eq!(b.snapshot().state, State::Closed);
+    let s = b.snapshot();
+    assert_eq!((s.window_requests, s.window_failures), (9, 9));
+    // The tenth request, a failure: 10/10.
+    fail(&b, &p);
+    assert_open(&b, Reason::FailureRate, secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_rate_below_threshold_does_not_trip() {
+    let (b, p) = (Breaker::new("rate"), rate_policy());
+    // 9 failures in 20 requests (0.45), and never at or above 0.5 on the way.
+    for i in 0..20 {
+        if i % 2 == 1 && i > 2 { fail(&b, &p) } else { ok(&b) }
+    }
+    let s = b.snapshot();
+    assert_eq!((s.state, s.window_requests, s.window_failures), (State::Closed, 20, 9));
+    fail(&b, &p);
+    assert_eq!(b.snapshot().state, State::Closed, "10/21 failed");
+    // Exactly the threshold trips: 11/22.
+    fail(&b, &p);
+    assert_open(&b, Reason::FailureRate, secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_forgets_old_failures() {
+    let (b, p) = (Breaker::new("slide"), BreakerPolicy { min_requests: 4, ..rate_policy() });
+    for _ in 0..3 {
+        fail(&b, &p);
+    }
+    advance(secs(11)).await;
+    assert_eq!(b.snapshot().window_requests, 0);
+    ok(&b);
+    fail(&b, &p); // 2 requests in the window; with the old ones it would be 4/5 and trip
+    let s = b.snapshot();
+    assert_eq!((s.state, s.window_requests, s.window_failures), (State::Closed, 2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_admits_a_single_probe_and_success_closes() {
+    let (b, p) = (Breaker::new("probe"), policy());
+    trip(&b, &p);
+    let probe = probe(&b).await;
+    assert_eq!(b.snapshot().state, State::HalfOpen);
+    assert!(b.reopen_at().is_none());
+    assert!(!b.admittable());
+    assert!(b.admit().is_none());
+    probe.success();
+
+    let s = b.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!((s.reason, s.reopen_in, s.consecutive_failures, s.window_requests, s.trips), (None, None, 0, 0, 0));
+    assert!(!permit(&b).is_probe());
+}
+
+#[tokio::test(start_paused = true)]
+async fn probe_failure_doubles_cooldown_up_to_max() {
+    let (b, p) = (Breaker::new("backoff"), policy());
+    trip(&b, &p);
+    for (trips, expected) in [(2, 2), (3, 4), (4, 8), (5, 8), (6, 8)] {
+        probe(&b).await.failure(Failure::Timeout, &p);
+        assert_open(&b, Reason::ProbeFailed, secs(expected));
+        assert_eq!(b.snapshot().trips, trips);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn successful_probe_resets_cooldown() {
+    let (b, p) = (Breaker::new("reset"), policy());
+    trip(&b, &p);
+    probe(&b).await.failure(Failure::Connect, &p);
+    assert_open(&b, Reason::ProbeFailed, secs(2));
+    probe(&b).await.success();
+    trip(&b, &p);
+    assert_open(&b, Reason::ConsecutiveFailures, secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limited_honours_retry_after_clamped() {
+    let p = policy();
+    let b = Breaker::new("429");
+    permit(&b).failure(Failure::RateLimited { retry_after: Some(secs(3)) }, &p);
+    assert_open(&b, Reason::RateLimited, secs(3));
+
+    let b = Breaker::new("429-long");
+    permit(&b).failure(Failure::RateLimited { retry_after: Some(secs(3600)) }, &p);
+    assert_open(&b, Reason::RateLimited, secs(8));
+
+    // Without Retry-After: the backoff, which a failed probe has doubled.
+    let b = Breaker::new("429-bare");
+    permit(&b).failure(Failure::RateLimited { retry_after: None }, &p);
+    assert_open(&b, Reason::RateLimited, secs(1));
+    probe(&b).await.failure(Failure::RateLimited { retry_after: None }, &p);
+    assert_open(&b, Reason::RateLimited, secs(2));
+    // A probe's 429 with Retry-After uses it.
+    probe(&b).await.failure(Failure::RateLimited { retry_after: Some(ms(1500)) }, &p);
+    assert_open(&b, Reason::RateLimited, ms(1500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn auth_and_quota_open_for_max_cooldown() {
+    let p = policy();
+    for (failure, reason) in [(Failure::Auth, Reason::Auth), (Failure::Quota, Reason::Quota)] {
+        let b = Breaker::new("key");
+        permit(&b).failure(failure, &p);
+        assert_open(&b, reason, secs(8));
+        probe(&b).await.failure(failure, &p);
+        assert_open(&b, reason, secs(8));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn neutral_outcomes_never_count() {
+    let (b, p) = (Breaker::new("neutral"), policy());
+    fail(&b, &p);
+    for _ in 0..20 {
+        permit(&b).neutral();
+        drop(permit(&b));
+    }
+    fail(&b, &p);
+    let s = b.snapshot();
+    assert_eq!((s.state, s.consecutive_failures, s.window_requests, s.window_failures), (State::Closed, 2, 2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_neutral_or_dropped_probe_gives_its_slot_back() {
+    let (b, p) = (Breaker::new("giveback"), policy());
+    trip(&b, &p);
+    let first = probe(&b).await;
+    assert!(b.admit().is_none());
+    drop(first);
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.reason, s.reopen_in, s.trips),
+        (State::Open, Some(Reason::ConsecutiveFailures), Some(Duration::ZERO), 1)
+    );
+
+    let second = permit(&b);
+    assert!(second.is_probe());
+    second.neutral();
+    let third = permit(&b);
+    assert!(third.is_probe());
+    // Giving back does not count as a failed probe: the next cooldown is still the doubled one.
+    third.failure(Failure::Server, &p);
+    assert_open(&b, Reason::ProbeFailed, secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn outcomes_admitted_before_a_trip_are_ignored() {
+    let (b, p) = (Breaker::new("stale"), policy());
+    let early: Vec<Permit> = (0..4).map(|_| permit(&b)).collect();
+    trip(&b, &p);
+    let before = b.snapshot();
+    let mut early = early.into_iter();
+    if let Some(late) = early.next() {
+        late.success();
+    }
+    if let Some(late) = early.next() {
+        late.failure(Failure::Auth, &p);
+    }
+    let after = b.snapshot();
+    assert_eq!(after.reopen_in, before.reopen_in);
+    assert_eq!((after.reason, after.trips, after.consecutive_failures), (before.reason, 1, 3));
+    assert_eq!(after.window_requests, before.window_requests);
+
+    // Still ignored once a probe has closed the breaker again.
+    probe(&b).await.success();
+    if let Some(late) = early.next() {
+        late.failure(Failure::Server, &p);
+    }
+    drop(early.next());
+    let s = b.snapshot();
+    assert_eq!((s.state, s.consecutive_failures, s.window_requests), (State::Closed, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_change_applies_to_a_live_breaker() {
+    let b = Breaker::new("reload");
+    trip(&b, &policy());
+    let longer = BreakerPolicy { cooldown: secs(5), max_cooldown: secs(60), ..policy() };
+    probe(&b).await.failure(Failure::Server, &longer);
+    assert_open(&b, Reason::ProbeFailed, secs(10));
+}
+
+/// Real threads, real time: 100 tasks race for the probe at one instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn exactly_one_probe_under_concurrency() {
+    let p = BreakerPolicy { cooldown: ms(1), max_cooldown: ms(1), ..policy() };
+    let b = Breaker::new("race");
+    trip(&b, &p);
+    tokio::time::sleep(ms(20)).await;
+    assert!(b.admittable());
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(100));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (b, barrier) = (Arc::clone(&b), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                b.admit()
+            })
+        })
+        .collect();
+    let mut permits = Vec::new();
+    for task in tasks {
+        permits.push(task.await.unwrap());
+    }
+    let probes: Vec<Permit> = permits.into_iter().flatten().collect();
+    assert_eq!(probes.len(), 1);
+    assert!(probes[0].is_probe());
+    assert_eq!(b.snapshot().state, State::HalfOpen);
+}

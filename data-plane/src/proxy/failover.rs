@@ -1,0 +1,193 @@
+//! Retries and failover across a route's endpoints.
+//!
+//! Each attempt picks an endpoint from the lowest priority tier that still
+//! has an admitted one (breaker Closed, or a HalfOpen probe), preferring
+//! endpoints this request has not tried. A failed attempt (connect error,
+//! timeout before the first token, 429, 5xx, invalid JSON, a stream that broke
+//! before its first event, a refused key or exhausted quota) teaches the
+//! breaker and, when `settings.retry.on` allows it, moves on, within
+//! `max_attempts` and `timeout.total`. Nothing has reached the client yet at
+//! that point: once a first byte is sent there is no retry. When the attempts
+//! are spent, the client gets one error listing each of them.
+
+use super::forward::{self, Answer, Answered, Failed, Request};
+use super::payload::Payload;
+use super::stream::{self, Tail};
+use crate::balance;
+use crate::body::{ProxyBody, full};
+use crate::breaker::{Failure, Permit};
+use crate::error::ProxyError;
+use crate::runtime::{Endpoint, RouteEntry, Runtime};
+use crate::state::{InflightGuard, Shared};
+use http::{Response, StatusCode};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use switchyard_proto::model::RetryCondition;
+use tokio::time::Instant;
+
+pub async fn run(
+    shared: &Shared,
+    rt: &Runtime,
+    route: &RouteEntry,
+    req: Request<'_>,
+    mut payload: Payload,
+    guard: InflightGuard,
+) -> Response<ProxyBody> {
+    let settings = &rt.config.settings;
+    let started = Instant::now();
+    // No attempt outlives the route's longest total timeout.
+    let deadline = started + route_total(route);
+    // Tried endpoints, by address (compared, never dereferenced).
+    let mut tried: Vec<usize> = Vec::new();
+    let mut failures: Vec<(Failure, String)> = Vec::new();
+
+    for n in 0..settings.retry.max_attempts {
+        let Some((endpoint, permit)) = choose(route, &tried) else {
+            if n == 0 {
+                return all_open(route);
+            }
+            break;
+        };
+        let Some(body) = payload.for_endpoint(&endpoint.upstream_model) else { break };
+        if n > 0 {
+            shared.metrics.failovers.fetch_add(1, Relaxed);
+        }
+        tried.push(Arc::as_ptr(&endpoint) as usize);
+        let inflight = endpoint.load.start();
+        match forward::attempt(&endpoint, &req, body, deadline).await {
+            Ok(answered) => {
+                endpoint.stats.count(answered.status.as_u16());
+                if answered.healthy {
+                    endpoint.load.observe(answered.latency);
+                    permit.success();
+                } else {
+                    permit.neutral();
+                }
+                if req.stream && matches!(answered.answer, Answer::Sse { .. }) {
+                    endpoint.stats.first_token.observe(answered.latency);
+                }
+                let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
+                return respond(answered, &endpoint, deadline, tail);
+            }
+            Err(failed) => {
+                endpoint.stats.count(failed.status.as_u16());
+                permit.failure(failed.failure, &settings.breaker);
+                let label = format!("{}/{}", endpoint.provider.name, endpoint.account().name);
+                tracing::warn!(endpoint = %label, model = %route.name, attempt = n + 1, reason = %failed.reason, "upstream attempt failed");
+                failures.push((failed.failure, format!("{label}: {}", failed.reason)));
+                let retry = retryable(failed.failure, &settings.retry.on) && payload.resendable();
+                if !retry {
+                    return finish(failed, &endpoint, deadline, guard, started);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    aggregate(&failures).into_response()
+}
+
+/// The longest `total` among the route's providers.
+fn route_total(route: &RouteEntry) -> std::time::Duration {
+    route.tiers.iter().flatten().map(|e| e.provider.timeouts.total).max().unwrap_or_default()
+}
+
+/// An admitted endpoint: lowest tier first, untried ones first.
+fn choose(route: &RouteEntry, tried: &[usize]) -> Option<(Arc<Endpoint>, Permit)> {
+    let untried = |e: &Arc<Endpoint>| !tried.contains(&(Arc::as_ptr(e) as usize));
+    for fresh_only in [true, false] {
+        for tier in &route.tiers {
+            // A lost race for a probe slot makes the breaker inadmissible; pick again.
+            for _ in 0..tier.len() {
+                let eligible = |e: &Arc<Endpoint>| e.enabled() && e.breaker.admittable() && (!fresh_only || untried(e));
+                let Some(i) = balance::pick(route.strategy, tier, &route.cursor, eligible) else { break };
+                if let Some(permit) = tier[i].breaker.admit() {
+                    return Some((tier[i].clone(), permit));
+                }
+            }
+        }
+        if tried.is_empty() {
+            break;
+        }
+    }
+    None
+}
+
+fn retryable(failure: Failure, on: &[RetryCondition]) -> bool {
+    let condition = match failure {
+        // Another account may well have a working key or quota left.
+        Failure::Auth | Failure::Quota => return true,
+        Failure::Connect => RetryCondition::Connect,
+        Failure::Timeout => RetryCondition::Timeout,
+        Failure::RateLimited { .. } => RetryCondition::RateLimited,
+        Failure::Server | Failure::Malformed => RetryCondition::ServerError,
+    };
+    on.contains(&condition)
+}
+
+/// 503 at once when every endpoint is Open, with the earliest reopen.
+fn all_open(route: &RouteEntry) -> Response<ProxyBody> {
+    let now = Instant::now();
+    let reopen = route.tiers.iter().flatten().filter(|e| e.enabled()).filter_map(|e| e.breaker.reopen_at()).min();
+    let secs = reopen.map_or(1, |at| at.saturating_duration_since(now).as_secs_f64().ceil() as u64).max(1);
+    if route.tiers.iter().flatten().all(|e| !e.enabled()) {
+        return ProxyError::NoEndpoint(route.name.to_string()).into_response();
+    }
+    ProxyError::AllOpen { model: route.name.to_string(), retry_after_secs: secs }.into_response()
+}
+
+/// The last attempt's own answer, when it is not retried.
+fn finish(
+    failed: Failed,
+    endpoint: &Arc<Endpoint>,
+    deadline: Instant,
+    guard: InflightGuard,
+    started: Instant,
+) -> Response<ProxyBody> {
+    match failed.outcome {
+        Ok(answered) => {
+            let tail = Tail { _guard: guard, _inflight: endpoint.load.start(), endpoint: endpoint.clone(), started };
+            respond(answered, endpoint, deadline, tail)
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// One error for all the failed attempts: 504 when they all timed out, 503
+/// when they were all rate limited, 502 otherwise.
+fn aggregate(failures: &[(Failure, String)]) -> ProxyError {
+    let all = |f: fn(&Failure) -> bool| !failures.is_empty() && failures.iter().all(|(x, _)| f(x));
+    let status = if all(|f| matches!(f, Failure::Timeout)) {
+        StatusCode::GATEWAY_TIMEOUT
+    } else if all(|f| matches!(f, Failure::RateLimited { .. } | Failure::Quota)) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let list: Vec<&str> = failures.iter().map(|(_, s)| s.as_str()).collect();
+    let summary = match failures.len() {
+        1 => format!("The upstream attempt failed: {}.", list[0]),
+        n => format!("All {n} upstream attempts failed: {}.", list.join("; ")),
+    };
+    ProxyError::AttemptsFailed { status, summary }
+}
+
+fn respond(answered: Answered, endpoint: &Endpoint, deadline: Instant, tail: Tail) -> Response<ProxyBody> {
+    let t = endpoint.provider.timeouts;
+    let provider = endpoint.provider.name.clone();
+    let body = match answered.answer {
+        Answer::Full(bytes) => {
+            drop(tail);
+            full(bytes)
+        }
+        Answer::Sse { upstream, parser, first } => {
+            stream::body(upstream, Some(parser), Some(first), t.idle, deadline, provider, tail)
+        }
+        Answer::Passthrough(upstream) => stream::body(upstream, None, None, t.total, deadline, provider, tail),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = answered.status;
+    *response.headers_mut() = answered.headers;
+    response
+}
