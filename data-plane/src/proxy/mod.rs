@@ -67,89 +67,64 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         }
         "/chat/completions" | "/completions" | "/embeddings" => {
             require_method(&req, &Method::POST)?;
-            routed_json(shared, &rt, &key, req, &api_path, guard).await
+            proxied(shared, &rt, &key, req, &api_path, guard, Kind::Inference).await
         }
         "" | "/" => Err(ProxyError::UnknownPath(path.to_owned())),
-        _ => passthrough(shared, &rt, &key, req, &api_path, guard).await,
+        _ => proxied(shared, &rt, &key, req, &api_path, guard, Kind::Passthrough).await,
     }
 }
 
-/// Chat, completions, embeddings: a JSON body routed on its `model`.
-async fn routed_json(
-    shared: &Arc<Shared>,
-    rt: &Arc<Runtime>,
-    key: &crate::runtime::KeyEntry,
-    req: Request<Incoming>,
-    api_path: &str,
-    guard: InflightGuard,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let (parts, body) = req.into_parts();
-    let body = request::read(shared, body, content_length(&parts.headers), rt.config.settings.limits.max_body).await?;
-    let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-    let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
-    openai_like(&route)?;
-    let query = parts.uri.query().and_then(auth::strip_key_from_query);
-    let req = Outgoing {
-        method: parts.method,
-        api_path,
-        query: query.as_deref(),
-        client_headers: &parts.headers,
-        model_in_url: true,
-        stream: probe.stream,
-    };
-    let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: true };
-    Ok(failover::run(shared, rt, &route, req, payload, guard).await)
+/// How a path's request body is treated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Chat, completions, embeddings: always a JSON body, routed on its
+    /// `model` (the default model is written in when it names none).
+    Inference,
+    /// Any other `/v1/*`: a JSON body with a `model` is routed and rewritten
+    /// the same way; other bodies (file and audio uploads) stream through
+    /// unbuffered to the default model's endpoint.
+    Passthrough,
 }
 
-/// Any other `/v1/*`: JSON bodies with a `model` are routed (and rewritten)
-/// like the rest; other bodies (file and audio uploads) stream through
-/// unbuffered to the default model's endpoint.
-async fn passthrough(
+async fn proxied(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     key: &crate::runtime::KeyEntry,
     req: Request<Incoming>,
     api_path: &str,
     guard: InflightGuard,
+    kind: Kind,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = req.into_parts();
-    let mut body = Some(body);
+    let length = content_length(&parts.headers);
+    let has_body = length.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
     let is_json = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
-    let has_body =
-        content_length(&parts.headers).is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
-    let query = parts.uri.query().and_then(auth::strip_key_from_query);
 
-    let (route, payload, stream, model_in_url) = match body.take_if(|_| is_json && has_body) {
-        Some(incoming) => {
-            let body =
-                request::read(shared, incoming, content_length(&parts.headers), rt.config.settings.limits.max_body)
-                    .await?;
-            let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-            let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
-            let named = probe.model.is_some();
-            let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: false };
-            (route, payload, probe.stream, named)
-        }
-        None => {
-            let route = route::resolve(rt, key, None)?;
-            let payload = match body.filter(|_| has_body) {
-                Some(incoming) => Payload::Stream(Some(incoming)),
-                None => Payload::Empty,
-            };
-            (route, payload, false, false)
-        }
+    let (route, payload, stream, model_in_url) = if kind == Kind::Inference || (is_json && has_body) {
+        let body = request::read(shared, body, length, rt.config.settings.limits.max_body).await?;
+        let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+        let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
+        let inference = kind == Kind::Inference;
+        // Azure needs a deployment in the URL only for model-bearing calls.
+        let model_in_url = inference || probe.model.is_some();
+        let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: inference };
+        (route, payload, probe.stream, model_in_url)
+    } else {
+        let route = route::resolve(rt, key, None)?;
+        let payload = if has_body { Payload::Stream(Some(body)) } else { Payload::Empty };
+        (route, payload, false, false)
     };
     openai_like(&route)?;
+    let query = parts.uri.query().and_then(auth::strip_key_from_query);
     let req = Outgoing {
         method: parts.method,
         api_path,
         query: query.as_deref(),
         client_headers: &parts.headers,
-        // Azure needs a deployment in the URL only for model-bearing calls.
         model_in_url,
         stream,
     };
