@@ -25,6 +25,10 @@ struct Args {
     /// On SIGTERM, open requests and streams get this many seconds to finish.
     #[arg(long, env = "SWITCHYARD_GRACE_SECONDS", default_value_t = 30)]
     grace_seconds: u64,
+    /// Runtime worker threads (default: one per core). 1 runs everything on one
+    /// thread, which saves cross-thread wake-ups for small deployments.
+    #[arg(long, env = "SWITCHYARD_WORKER_THREADS")]
+    worker_threads: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -33,7 +37,16 @@ fn main() -> ExitCode {
         return check(&args.config);
     }
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = match args.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

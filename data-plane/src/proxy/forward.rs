@@ -5,7 +5,7 @@
 //! failed attempt.
 
 use super::payload::OutBody;
-use super::stream::{self, FirstEventError, Upstream};
+use super::stream::{self, Broken, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
@@ -159,7 +159,8 @@ pub async fn attempt(
 
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let content_type = content_type.trim_start().to_ascii_lowercase();
-    let mut upstream: Upstream = response.bytes_stream().boxed();
+    // The error's detail (which may name the URL) is not needed: a broken body is a broken body.
+    let mut upstream: Upstream = response.bytes_stream().map(|chunk| chunk.map_err(|_| Broken)).boxed();
     if content_type.starts_with("text/event-stream") {
         return match stream::first_event(&mut upstream, first_deadline).await {
             Ok((first, parser)) => {

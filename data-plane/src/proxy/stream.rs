@@ -16,7 +16,7 @@ use crate::runtime::Endpoint;
 use crate::sse::{Event, SseParser};
 use crate::state::InflightGuard;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use std::pin::Pin;
@@ -25,7 +25,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Upstream body chunks.
-pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, Broken>> + Send>>;
+
+/// An upstream body that failed mid-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broken;
+
+/// Most bytes gathered into one frame for the client.
+const COALESCE_BYTES: usize = 64 * 1024;
 
 /// Largest single SSE event accepted from an upstream.
 pub const MAX_EVENT_BYTES: usize = 16 << 20;
@@ -53,6 +60,8 @@ struct State {
     idle: Duration,
     deadline: Instant,
     provider: Arc<str>,
+    /// The upstream ended while chunks were being coalesced.
+    ended: Option<Ended>,
     done: bool,
     _tail: Tail,
 }
@@ -101,7 +110,8 @@ pub fn body(
     provider: Arc<str>,
     tail: Tail,
 ) -> ProxyBody {
-    let state = State { upstream, parser, pending: first, idle, deadline, provider, done: false, _tail: tail };
+    let state =
+        State { upstream, parser, pending: first, idle, deadline, provider, ended: None, done: false, _tail: tail };
     let stream = futures_util::stream::unfold(state, |mut s| async move {
         let item = next(&mut s).await?;
         Some((item, s))
@@ -117,6 +127,11 @@ async fn next(s: &mut State) -> Option<Result<Frame<Bytes>, BoxError>> {
         return None;
     }
     loop {
+        match s.ended.take() {
+            Some(Ended::Broken) => return s.fail("upstream_stream_broken"),
+            Some(Ended::Clean) => return s.end(),
+            None => {}
+        }
         let wait = (Instant::now() + s.idle).min(s.deadline);
         let chunk = match tokio::time::timeout_at(wait, s.upstream.next()).await {
             Err(_) => {
@@ -126,12 +141,12 @@ async fn next(s: &mut State) -> Option<Result<Frame<Bytes>, BoxError>> {
             }
             Ok(Some(Ok(chunk))) => chunk,
             Ok(Some(Err(_))) => return s.fail("upstream_stream_broken"),
-            Ok(None) => {
-                s.done = true;
-                let rest = s.parser.take().and_then(SseParser::finish);
-                return rest.map(|b| Ok(Frame::data(b)));
-            }
+            Ok(None) => return s.end(),
         };
+        // Whatever else the upstream has already delivered leaves in the same
+        // frame: one write to the client instead of one per event.
+        let (chunk, ended) = coalesce(&mut s.upstream, chunk);
+        s.ended = ended;
         let Some(parser) = s.parser.as_mut() else {
             return Some(Ok(Frame::data(chunk)));
         };
@@ -142,7 +157,7 @@ async fn next(s: &mut State) -> Option<Result<Frame<Bytes>, BoxError>> {
                 return Some(Ok(Frame::data(raw)));
             }
             Ok(events) => {
-                let mut out = BytesMut::new();
+                let mut out = BytesMut::with_capacity(events.iter().map(|e| e.raw.len()).sum());
                 append(&mut out, events);
                 return Some(Ok(Frame::data(out.freeze())));
             }
@@ -151,7 +166,46 @@ async fn next(s: &mut State) -> Option<Result<Frame<Bytes>, BoxError>> {
     }
 }
 
+/// How the upstream body ended, seen while coalescing and reported on the next poll.
+enum Ended {
+    Clean,
+    Broken,
+}
+
+/// Appends to `first` the chunks the upstream has ready now, without waiting,
+/// up to [`COALESCE_BYTES`]; an end or error met on the way is returned too.
+fn coalesce(upstream: &mut Upstream, first: Bytes) -> (Bytes, Option<Ended>) {
+    let mut more: Option<BytesMut> = None;
+    let mut len = first.len();
+    let mut ended = None;
+    while len < COALESCE_BYTES {
+        match upstream.as_mut().next().now_or_never() {
+            Some(Some(Ok(chunk))) => {
+                len += chunk.len();
+                more.get_or_insert_with(|| BytesMut::from(&first[..])).extend_from_slice(&chunk);
+            }
+            Some(Some(Err(_))) => {
+                ended = Some(Ended::Broken);
+                break;
+            }
+            Some(None) => {
+                ended = Some(Ended::Clean);
+                break;
+            }
+            None => break,
+        }
+    }
+    (more.map_or(first, BytesMut::freeze), ended)
+}
+
 impl State {
+    /// The upstream body ended: forward an unterminated last event, if any.
+    fn end(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        self.done = true;
+        let rest = self.parser.take().and_then(SseParser::finish);
+        rest.map(|b| Ok(Frame::data(b)))
+    }
+
     /// Ends the stream: an SSE error event and `[DONE]` for SSE, a broken body otherwise.
     fn fail(&mut self, code: &'static str) -> Option<Result<Frame<Bytes>, BoxError>> {
         self.done = true;
@@ -161,5 +215,42 @@ impl State {
         }
         let json = ProxyError::StreamCut(self.provider.to_string(), code).body_json();
         Some(Ok(Frame::data(Bytes::from(format!("data: {json}\n\ndata: [DONE]\n\n")))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(items: Vec<Result<&'static [u8], Broken>>) -> Upstream {
+        futures_util::stream::iter(items.into_iter().map(|r| r.map(Bytes::from_static))).boxed()
+    }
+
+    #[test]
+    fn coalesce_gathers_what_is_ready_and_keeps_the_ending() {
+        let mut up = upstream(vec![Ok(b"b"), Ok(b"c"), Err(Broken), Ok(b"never")]);
+        let (bytes, ended) = coalesce(&mut up, Bytes::from_static(b"a"));
+        assert_eq!(&bytes[..], b"abc");
+        assert!(matches!(ended, Some(Ended::Broken)));
+
+        let mut up = upstream(vec![Ok(b"b")]);
+        let (bytes, ended) = coalesce(&mut up, Bytes::from_static(b"a"));
+        assert_eq!(&bytes[..], b"ab");
+        assert!(matches!(ended, Some(Ended::Clean)));
+
+        let mut up: Upstream = futures_util::stream::pending().boxed();
+        let (bytes, ended) = coalesce(&mut up, Bytes::from_static(b"a"));
+        assert_eq!(&bytes[..], b"a");
+        assert!(ended.is_none(), "nothing ready: the next poll waits");
+    }
+
+    #[test]
+    fn coalescing_stops_at_its_bound() {
+        static BIG: [u8; COALESCE_BYTES] = [b'x'; COALESCE_BYTES];
+        let mut up = upstream(vec![Ok(&BIG), Ok(b"next")]);
+        let (bytes, ended) = coalesce(&mut up, Bytes::from_static(b"a"));
+        assert_eq!(bytes.len(), COALESCE_BYTES + 1);
+        assert!(ended.is_none());
+        assert_eq!(futures_util::FutureExt::now_or_never(up.next()), Some(Some(Ok(Bytes::from_static(b"next")))));
     }
 }

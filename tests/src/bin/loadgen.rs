@@ -1,0 +1,627 @@
+//! A closed-loop load generator for OpenAI-style chat completions.
+//!
+//! ```text
+//! loadgen --url URL --concurrency N (--duration 10s | --requests N) [--warmup 1s]
+//!         [--stream] [--key KEY] [--model M] [--body-bytes N] [--http2]
+//!         [--connections N] [--timeout 30s]
+//! ```
+//!
+//! `--concurrency` workers each send `POST URL` back to back. Over HTTP/1.1 each
+//! worker has its own keep-alive connection; with `--http2` (prior-knowledge h2c)
+//! the workers share `--connections` connections (default: one per 100 workers).
+//! Connections are opened on first use and reopened when the server closes them.
+//! Every response is read to the end; for `--stream` the time to the first body
+//! frame containing `data:` is the TTFT. Requests started during `--warmup` are
+//! not recorded; a non-2xx status, an I/O error or exceeding `--timeout` counts
+//! as an error and the run goes on.
+//!
+//! To stay out of the way of what it measures, it runs a single-threaded tokio
+//! runtime per core (a worker and its connection share a thread), speaks
+//! through hyper's `client::conn` directly (no pool: checkouts, per-request
+//! host formatting and spawned idle-watch tasks cost about a third of its CPU),
+//! keeps per-worker fixed-size histograms and builds each request from
+//! precomputed parts.
+//!
+//! Prints one JSON line on stdout:
+//! `{"url","concurrency","stream","requests","errors","duration_s","rps","p50_us",
+//! "p90_us","p99_us","max_us","ttft_p50_us","ttft_p99_us"}` where `requests`
+//! counts the successful measured requests, `rps` is `requests / duration_s`,
+//! latencies (whole response, in µs) are over successful requests only, and a
+//! latency with no sample (the TTFT ones without `--stream`) is `null`. Error
+//! reasons and their counts go to stderr.
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{ArgGroup, Parser};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "A closed-loop load generator for OpenAI-style chat completions")]
+#[command(group(ArgGroup::new("limit").required(true).args(["duration", "requests"])))]
+struct Args {
+    /// The URL to POST to, e.g. http://127.0.0.1:8080/v1/chat/completions.
+    #[arg(long)]
+    url: Uri,
+    /// Concurrent workers, each with one request in flight.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// How long to measure, after the warmup (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// How many requests to measure, after the warmup.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// How long to send unrecorded requests first.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    warmup: Duration,
+    /// Ask for a streamed reply (`"stream": true`) and record TTFT.
+    #[arg(long)]
+    stream: bool,
+    /// Send `Authorization: Bearer KEY`.
+    #[arg(long)]
+    key: Option<String>,
+    /// The request's `model`.
+    #[arg(long, default_value = "gpt-4o-mini")]
+    model: String,
+    /// Pad the message content so the request body is about this many bytes.
+    #[arg(long, default_value_t = 200)]
+    body_bytes: usize,
+    /// Speak prior-knowledge h2c instead of HTTP/1.1.
+    #[arg(long)]
+    http2: bool,
+    /// With --http2, the number of connections the workers share [default: one per 100 workers].
+    #[arg(long, requires = "http2", value_parser = clap::value_parser!(u32).range(1..))]
+    connections: Option<u32>,
+    /// Give up on a request (an error) after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    timeout: Duration,
+}
+
+/// `10s`, `500ms`, `250us`, `2m`, `1.5s`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "us" | "µs" => number / 1e6,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("invalid duration unit in {text:?} (use us, ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration {text:?}: {err}"))
+}
+
+/// The request body: `{"model":M,"messages":[{"role":"user","content":PAD}],"stream":S}`,
+/// with ASCII padding so it is `body_bytes` long (or as short as it can be).
+fn request_body(model: &str, stream: bool, body_bytes: usize) -> Result<Bytes, serde_json::Error> {
+    let model = serde_json::to_string(model)?;
+    let build = |content: &str| {
+        format!(r#"{{"model":{model},"messages":[{{"role":"user","content":"{content}"}}],"stream":{stream}}}"#)
+    };
+    let pad = body_bytes.saturating_sub(build("").len());
+    let text = "Write a short story about a lighthouse keeper who finds a message in a bottle. ";
+    let content: String = text.chars().cycle().take(pad).collect();
+    Ok(Bytes::from(build(&content)))
+}
+
+/// A fixed-size log-linear histogram of `u64` values (microseconds here): exact
+/// below 256, then 128 linear buckets per power of two (under 0.8% error), up
+/// to 2^36 - 1 (about 19 hours); larger values are clamped.
+struct Histogram {
+    counts: Box<[u64]>,
+    count: u64,
+    max: u64,
+}
+
+const PRECISION_BITS: u32 = 8;
+const HALF: usize = 1 << (PRECISION_BITS - 1);
+const MAX_VALUE: u64 = (1 << 36) - 1;
+const BUCKETS: usize = bucket(MAX_VALUE) + 1;
+
+const fn bucket(value: u64) -> usize {
+    if value < (1 << PRECISION_BITS) {
+        return value as usize;
+    }
+    let exponent = 63 - value.leading_zeros();
+    let shift = exponent + 1 - PRECISION_BITS;
+    shift as usize * HALF + (value >> shift) as usize
+}
+
+/// The largest value that lands in `bucket`.
+const fn highest(bucket: usize) -> u64 {
+    if bucket < 2 * HALF {
+        return bucket as u64;
+    }
+    let shift = bucket / HALF - 1;
+    let top = (bucket % HALF + HALF) as u64;
+    ((top + 1) << shift) - 1
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram { counts: vec![0; BUCKETS].into_boxed_slice(), count: 0, max: 0 }
+    }
+
+    fn record(&mut self, value: u64) {
+        let value = value.min(MAX_VALUE);
+        self.counts[bucket(value)] += 1;
+        self.count += 1;
+        self.max = self.max.max(value);
+    }
+
+    fn record_duration(&mut self, duration: Duration) {
+        self.record(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The value at quantile `q` (0..=1), as the top of its bucket; `None` when empty.
+    fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(highest(bucket).min(self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    fn max(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.max)
+    }
+}
+
+/// The one line printed on stdout, fields in this order.
+#[derive(Serialize)]
+struct Report {
+    url: String,
+    concurrency: u32,
+    stream: bool,
+    requests: u64,
+    errors: u64,
+    duration_s: f64,
+    rps: f64,
+    p50_us: Option<u64>,
+    p90_us: Option<u64>,
+    p99_us: Option<u64>,
+    max_us: Option<u64>,
+    ttft_p50_us: Option<u64>,
+    ttft_p99_us: Option<u64>,
+}
+
+/// What a worker measured.
+struct Stats {
+    latency: Histogram,
+    ttft: Histogram,
+    errors: HashMap<String, u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats { latency: Histogram::new(), ttft: Histogram::new(), errors: HashMap::new() }
+    }
+
+    fn merge(&mut self, other: Stats) {
+        self.latency.merge(&other.latency);
+        self.ttft.merge(&other.ttft);
+        for (reason, count) in other.errors {
+            *self.errors.entry(reason).or_default() += count;
+        }
+    }
+}
+
+/// When the workers stop starting requests.
+enum Limit {
+    Until(Instant),
+    Requests { total: u64, started: AtomicU64 },
+}
+
+/// The run's parameters, shared by every worker.
+struct Plan {
+    concurrency: usize,
+    addr: SocketAddr,
+    /// The absolute URL (h2 takes `:scheme` and `:authority` from it).
+    url: Uri,
+    /// Its origin form (path and query), for HTTP/1.1 with `host`.
+    path: Uri,
+    host: HeaderValue,
+    body: Bytes,
+    content_type: HeaderValue,
+    authorization: Option<HeaderValue>,
+    stream: bool,
+    timeout: Duration,
+    warmup_end: Instant,
+    limit: Limit,
+}
+
+impl Plan {
+    /// Whether a request starting `now` is recorded (`Some(true)`), is warmup
+    /// (`Some(false)`), or should not be sent (`None`).
+    fn next(&self, now: Instant) -> Option<bool> {
+        if now < self.warmup_end {
+            return Some(false);
+        }
+        let more = match &self.limit {
+            Limit::Until(end) => now < *end,
+            Limit::Requests { total, started } => started.fetch_add(1, Ordering::Relaxed) < *total,
+        };
+        more.then_some(true)
+    }
+}
+
+/// A short description of an error and its causes.
+fn reason(context: &str, err: &dyn Error) -> String {
+    let mut reason = format!("{context}: {err}");
+    let mut source = err.source();
+    while let Some(err) = source {
+        reason.push_str(": ");
+        reason.push_str(&err.to_string());
+        source = err.source();
+    }
+    reason
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+async fn connect(addr: SocketAddr) -> Result<TokioIo<TcpStream>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|err| reason("connect", &err))?;
+    stream.set_nodelay(true).map_err(|err| reason("connect", &err))?;
+    Ok(TokioIo::new(stream))
+}
+
+/// One h2c connection that some workers share, (re)connected on demand.
+struct H2Connection {
+    sender: tokio::sync::Mutex<Option<http2::SendRequest<Full<Bytes>>>>,
+}
+
+impl H2Connection {
+    /// A sender on the open connection, or on a new one if there is none.
+    async fn sender(&self, addr: SocketAddr) -> Result<http2::SendRequest<Full<Bytes>>, String> {
+        let mut sender = self.sender.lock().await;
+        if let Some(sender) = sender.as_ref()
+            && !sender.is_closed()
+        {
+            return Ok(sender.clone());
+        }
+        let (new, connection) = http2::handshake(TokioExecutor::new(), connect(addr).await?)
+            .await
+            .map_err(|err| reason("h2 handshake", &err))?;
+        tokio::spawn(connection);
+        *sender = Some(new.clone());
+        Ok(new)
+    }
+}
+
+/// A worker's way to send requests: its own HTTP/1.1 keep-alive connection,
+/// or its handle on a shared h2c one. Either is opened on first use and
+/// reopened when the server closes it.
+enum Connection {
+    Http1(Option<http1::SendRequest<Full<Bytes>>>),
+    Http2(Arc<H2Connection>, Option<http2::SendRequest<Full<Bytes>>>),
+}
+
+impl Connection {
+    async fn send(&mut self, plan: &Plan, mut request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+        match self {
+            Connection::Http1(slot) => {
+                if let Some(sender) = slot.as_mut()
+                    && sender.ready().await.is_err()
+                {
+                    *slot = None;
+                }
+                let sender = match slot {
+                    Some(sender) => sender,
+                    None => {
+                        let (sender, connection) = http1::handshake(connect(plan.addr).await?)
+                            .await
+                            .map_err(|err| reason("handshake", &err))?;
+                        tokio::spawn(connection);
+                        slot.insert(sender)
+                    }
+                };
+                *request.uri_mut() = plan.path.clone();
+                request.headers_mut().insert(HOST, plan.host.clone());
+                sender.send_request(request).await.map_err(|err| reason("request", &err))
+            }
+            Connection::Http2(shared, slot) => {
+                if let Some(sender) = slot.as_mut()
+                    && sender.ready().await.is_err()
+                {
+                    *slot = None;
+                }
+                let sender = match slot {
+                    Some(sender) => sender,
+                    None => slot.insert(shared.sender(plan.addr).await?),
+                };
+                *request.uri_mut() = plan.url.clone();
+                sender.send_request(request).await.map_err(|err| reason("request", &err))
+            }
+        }
+    }
+}
+
+/// Sends one request and reads the response to the end; returns the TTFT
+/// (the first `data:` frame, when streaming).
+async fn send(connection: &mut Connection, plan: &Plan, start: Instant) -> Result<Option<Duration>, String> {
+    let mut request = Request::new(Full::new(plan.body.clone()));
+    *request.method_mut() = Method::POST;
+    let headers = request.headers_mut();
+    headers.insert(CONTENT_TYPE, plan.content_type.clone());
+    if let Some(authorization) = &plan.authorization {
+        headers.insert(AUTHORIZATION, authorization.clone());
+    }
+    let response = connection.send(plan, request).await?;
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut ttft = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| reason("body", &err))?;
+        if plan.stream
+            && ttft.is_none()
+            && let Some(data) = frame.data_ref()
+            && contains(data, b"data:")
+        {
+            ttft = Some(start.elapsed());
+        }
+    }
+    if !status.is_success() {
+        return Err(format!("status {}", status.as_u16()));
+    }
+    Ok(ttft)
+}
+
+async fn worker(mut connection: Connection, plan: Arc<Plan>) -> Stats {
+    let mut stats = Stats::new();
+    loop {
+        let start = Instant::now();
+        let Some(recorded) = plan.next(start) else { break };
+        let result = match tokio::time::timeout(plan.timeout, send(&mut connection, &plan, start)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // An HTTP/1.1 connection is stuck on the abandoned request: drop it.
+                if let Connection::Http1(slot) = &mut connection {
+                    *slot = None;
+                }
+                Err("timeout".to_owned())
+            }
+        };
+        // A server that is down must not turn loadgen into a busy loop.
+        if let Err(reason) = &result
+            && reason.starts_with("connect:")
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if !recorded {
+            continue;
+        }
+        match result {
+            Ok(ttft) => {
+                stats.latency.record_duration(start.elapsed());
+                if let Some(ttft) = ttft {
+                    stats.ttft.record_duration(ttft);
+                }
+            }
+            Err(reason) => *stats.errors.entry(reason).or_default() += 1,
+        }
+    }
+    stats
+}
+
+/// Runs workers `first`, `first + step`, ... on this thread's own runtime, so
+/// a worker and its connection are polled by the same thread; then keeps that
+/// runtime (and the h2 connections it drives) going until every thread is done.
+fn run_thread(
+    first: usize,
+    step: usize,
+    plan: Arc<Plan>,
+    shared: Arc<[Arc<H2Connection>]>,
+    done: Arc<tokio::sync::Barrier>,
+) -> Result<Stats, String> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| reason("runtime", &err))?;
+    runtime.block_on(async move {
+        let workers: Vec<_> = (first..plan.concurrency)
+            .step_by(step)
+            .map(|i| {
+                let connection = match shared.get(i % shared.len().max(1)) {
+                    Some(shared) => Connection::Http2(Arc::clone(shared), None),
+                    None => Connection::Http1(None),
+                };
+                tokio::spawn(worker(connection, Arc::clone(&plan)))
+            })
+            .collect();
+        let mut stats = Stats::new();
+        let mut result = Ok(());
+        for worker in workers {
+            match worker.await {
+                Ok(worker) => stats.merge(worker),
+                Err(err) => result = Err(reason("worker", &err)),
+            }
+        }
+        done.wait().await;
+        result.map(|()| stats)
+    })
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
+    let concurrency = args.concurrency as usize;
+    let authorization = match &args.key {
+        Some(key) => Some(HeaderValue::try_from(format!("Bearer {key}"))?),
+        None => None,
+    };
+
+    let (Some("http"), Some(authority)) = (args.url.scheme_str(), args.url.authority()) else {
+        return Err(format!("{}: want an http://HOST[:PORT]/PATH URL (no TLS)", args.url).into());
+    };
+    let host = HeaderValue::from_str(authority.as_str())?;
+    let port = authority.port_u16().unwrap_or(80);
+    let addr = (authority.host().trim_matches(['[', ']']), port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{authority}: no address"))?;
+    let path =
+        Uri::from(args.url.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
+
+    // HTTP/1.1: a connection per worker. h2c: a few connections, each multiplexing
+    // its share of the workers.
+    let shared: Arc<[Arc<H2Connection>]> = if args.http2 {
+        let connections = args.connections.map_or(concurrency.div_ceil(100), |connections| connections as usize);
+        (0..connections.min(concurrency))
+            .map(|_| Arc::new(H2Connection { sender: tokio::sync::Mutex::new(None) }))
+            .collect()
+    } else {
+        Arc::new([])
+    };
+    let start = Instant::now();
+    let warmup_end = start + args.warmup;
+    let limit = match (args.duration, args.requests) {
+        (Some(duration), _) => Limit::Until(warmup_end + duration),
+        (None, Some(total)) => Limit::Requests { total, started: AtomicU64::new(0) },
+        (None, None) => return Err("give --duration or --requests".into()),
+    };
+    let plan = Arc::new(Plan {
+        concurrency,
+        addr,
+        url: args.url.clone(),
+        path,
+        host,
+        body: request_body(&args.model, args.stream, args.body_bytes)?,
+        content_type: HeaderValue::from_static("application/json"),
+        authorization,
+        stream: args.stream,
+        timeout: args.timeout,
+        warmup_end,
+        limit,
+    });
+
+    // A single-threaded runtime per core: a worker, its connection and their
+    // wakeups stay on one thread.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(concurrency);
+    let done = Arc::new(tokio::sync::Barrier::new(threads));
+    let runs = (0..threads)
+        .map(|thread| {
+            let (plan, shared, done) = (Arc::clone(&plan), Arc::clone(&shared), Arc::clone(&done));
+            std::thread::Builder::new()
+                .name(format!("loadgen-{thread}"))
+                .spawn(move || run_thread(thread, threads, plan, shared, done))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stats = Stats::new();
+    for run in runs {
+        stats.merge(run.join().map_err(|_| "a loadgen thread panicked")??);
+    }
+    let duration = Instant::now().saturating_duration_since(warmup_end).as_secs_f64();
+
+    let requests = stats.latency.count;
+    let errors: u64 = stats.errors.values().sum();
+    let mut reasons: Vec<_> = stats.errors.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (reason, count) in reasons {
+        eprintln!("loadgen: {count} errors: {reason}");
+    }
+    let ttft = |q| if args.stream { stats.ttft.quantile(q) } else { None };
+    let report = Report {
+        url: args.url.to_string(),
+        concurrency: args.concurrency,
+        stream: args.stream,
+        requests,
+        errors,
+        duration_s: (duration * 1000.0).round() / 1000.0,
+        rps: if duration > 0.0 { (requests as f64 / duration * 10.0).round() / 10.0 } else { 0.0 },
+        p50_us: stats.latency.quantile(0.50),
+        p90_us: stats.latency.quantile(0.90),
+        p99_us: stats.latency.quantile(0.99),
+        max_us: stats.latency.max(),
+        ttft_p50_us: ttft(0.50),
+        ttft_p99_us: ttft(0.99),
+    };
+    let report = serde_json::to_string(&report)?;
+    println!("{report}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous_and_tight() {
+        let mut last = 0;
+        for value in (0..1 << 20).chain([MAX_VALUE - 1, MAX_VALUE]) {
+            let index = bucket(value);
+            assert!(index == last || index == last + 1 || value >= 1 << 20, "{value}");
+            assert!(highest(index) >= value, "{value}");
+            assert!(highest(index) - value <= value / 128, "{value}");
+            if index > 0 {
+                assert!(highest(index - 1) < value, "{value}");
+            }
+            last = index;
+        }
+        assert_eq!(bucket(MAX_VALUE), BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut histogram = Histogram::new();
+        assert_eq!(histogram.quantile(0.5), None);
+        for value in 1..=1000 {
+            histogram.record(value);
+        }
+        let p50 = histogram.quantile(0.5).unwrap();
+        assert!((500..=504).contains(&p50), "{p50}");
+        let p99 = histogram.quantile(0.99).unwrap();
+        assert!((990..=998).contains(&p99), "{p99}");
+        assert_eq!(histogram.quantile(1.0), Some(1000));
+        assert_eq!(histogram.max(), Some(1000));
+    }
+
+    #[test]
+    fn bodies_have_the_asked_size() {
+        let body = request_body("gpt-4o-mini", true, 200).unwrap();
+        assert_eq!(body.len(), 200);
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["stream"], true);
+        assert!(contains(&body, br#""stream":true"#));
+        assert!(request_body("m", false, 0).unwrap().len() < 100);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+    }
+}
