@@ -26,9 +26,9 @@ const POLL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(ConfigErrors),
-    #[error("{0}")]
+    #[error(transparent)]
     Prepare(PrepareError),
 }
 

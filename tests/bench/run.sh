@@ -19,7 +19,8 @@ usage: tests/bench/run.sh [--rounds N] [--duration S] [--soak N_REQUESTS] [--qui
 
 Environment: BENCH_UPSTREAM_ARGS (extra bench-upstream flags, e.g.
 "--events 20 --event-delay-us 0"), BENCH_RESULTS (results file path),
-BENCH_NO_BUILD=1 (use the binaries already in target/release).
+BENCH_NO_BUILD=1 (use the binaries already in target/release),
+BENCH_PROXY_ARGS (extra switchyard-proxy flags, e.g. "--worker-threads 1").
 EOF
 }
 
@@ -212,7 +213,7 @@ settings:
 EOF
     RUST_LOG=warn "$BIN/switchyard-proxy" --config "$TMP/gateway.yaml" \
         --listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" --grace-seconds 1 \
-        >"$TMP/proxy.$n.out" 2>"$TMP/proxy.$n.err" &
+        ${BENCH_PROXY_ARGS:-} >"$TMP/proxy.$n.out" 2>"$TMP/proxy.$n.err" &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
     wait_port "$proxy_port" "$PROXY_PID" switchyard-proxy

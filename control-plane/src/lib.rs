@@ -1,0 +1,14 @@
+//! Switchyard's control plane (`switchyard-control`): the store of
+//! providers, accounts, routes and keys ([`store`]), its secrets box
+//! ([`crypto`]), and the process around them ([`ControlPlane`]).
+//!
+//! Config flow: `store (writes validated in one transaction, revision bumped)
+//! -> snapshot (the Config at a revision, with its content hash)`; the
+//! distribution stream to data planes and the Admin service build on it.
+
+pub mod crypto;
+mod http;
+mod start;
+pub mod store;
+
+pub use start::{ControlPlane, Handle, Options, StartError};

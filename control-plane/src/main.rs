@@ -1,0 +1,72 @@
+use clap::Parser;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchyard_control::{ControlPlane, Options};
+
+/// Switchyard control plane: the store of providers, accounts, routes and keys.
+#[derive(Parser, Debug)]
+#[command(name = "switchyard-control", version)]
+struct Args {
+    /// sqlite://PATH (created if missing) or postgres://...
+    #[arg(long, env = "SWITCHYARD_DATABASE", default_value = "sqlite://./switchyard.db")]
+    database: String,
+    /// /healthz and /metrics.
+    #[arg(long, env = "SWITCHYARD_HTTP_LISTEN", default_value = "127.0.0.1:9091")]
+    http_listen: SocketAddr,
+    /// File holding the master key: 64 hex chars (openssl rand -hex 32); encrypts upstream secrets.
+    #[arg(long, env = "SWITCHYARD_MASTER_KEY_FILE")]
+    master_key_file: PathBuf,
+    /// gateway.yaml applied at start (creates and updates, never deletes).
+    #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
+    bootstrap: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("switchyard-control: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let master_key = std::fs::read_to_string(&args.master_key_file)
+        .map_err(|e| anyhow::anyhow!("cannot read --master-key-file {}: {e}", args.master_key_file.display()))?;
+    let options =
+        Options { database: args.database, http_listen: args.http_listen, master_key, bootstrap: args.bootstrap };
+    let handle = ControlPlane::start(options).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// JSON logs when stderr is not a terminal; `RUST_LOG` filters (default info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}

@@ -1,0 +1,306 @@
+//! The JSON `spec` columns: each declarative object's fields apart from its
+//! identity (which has columns) and its secrets (sealed in their own
+//! columns). Enums are stored as their gateway.yaml words, durations in
+//! milliseconds, money in integer micro-units.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use switchyard_proto::model::*;
+
+#[derive(Debug, thiserror::Error)]
+#[error("stored {what} {value:?} is not recognised")]
+pub struct SpecError {
+    pub what: &'static str,
+    pub value: String,
+}
+
+fn word<T: Copy>(what: &'static str, value: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<T, SpecError> {
+    all.iter().copied().find(|t| name(*t) == value).ok_or_else(|| SpecError { what, value: value.to_owned() })
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct ProviderSpec {
+    pub kind: String,
+    pub base_url: String,
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: [Option<u64>; 4],
+    pub stream_usage: String,
+    pub on_disconnect: String,
+    pub enabled: bool,
+    pub balance_api: Option<String>,
+    pub api_version: Option<String>,
+    pub default_max_tokens: Option<u32>,
+}
+
+impl ProviderSpec {
+    pub fn of(p: &Provider) -> Self {
+        let t = &p.timeout;
+        Self {
+            kind: p.kind.as_str().to_owned(),
+            base_url: p.base_url.clone(),
+            headers: p.headers.clone(),
+            timeout_ms: [t.connect, t.first_token, t.idle, t.total].map(|d| d.map(ms)),
+            stream_usage: p.stream_usage.as_str().to_owned(),
+            on_disconnect: p.on_disconnect.as_str().to_owned(),
+            enabled: p.enabled,
+            balance_api: p.balance_api.map(|b| b.as_str().to_owned()),
+            api_version: p.api_version.clone(),
+            default_max_tokens: p.default_max_tokens,
+        }
+    }
+
+    /// The provider, without its accounts and proxy (added by the caller).
+    pub fn into_provider(self, name: String) -> Result<Provider, SpecError> {
+        let [connect, first_token, idle, total] = self.timeout_ms.map(|m| m.map(Duration::from_millis));
+        Ok(Provider {
+            name,
+            kind: word("provider kind", &self.kind, &ProviderKind::ALL, ProviderKind::as_str)?,
+            base_url: self.base_url,
+            headers: self.headers,
+            proxy: None,
+            timeout: TimeoutOverrides { connect, first_token, idle, total },
+            stream_usage: word(
+                "stream_usage",
+                &self.stream_usage,
+                &[StreamUsage::Inject, StreamUsage::Never],
+                StreamUsage::as_str,
+            )?,
+            on_disconnect: word(
+                "on_disconnect",
+                &self.on_disconnect,
+                &[OnDisconnect::Close, OnDisconnect::Drain],
+                OnDisconnect::as_str,
+            )?,
+            enabled: self.enabled,
+            balance_api: self
+                .balance_api
+                .map(|b| word("balance_api", &b, &BalanceApi::ALL, BalanceApi::as_str))
+                .transpose()?,
+            api_version: self.api_version,
+            default_max_tokens: self.default_max_tokens,
+            accounts: Vec::new(),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct AccountSpec {
+    pub weight: u32,
+    pub enabled: bool,
+    pub balance_currency: Option<String>,
+    pub alert_below_micros: Option<i64>,
+}
+
+impl AccountSpec {
+    pub fn of(a: &Account) -> Self {
+        Self {
+            weight: a.weight,
+            enabled: a.enabled,
+            balance_currency: a.balance.as_ref().map(|b| b.currency.clone()),
+            alert_below_micros: a.balance.as_ref().and_then(|b| b.alert_below_micros),
+        }
+    }
+
+    pub fn into_account(self, name: String, api_key: Secret) -> Account {
+        let balance = self
+            .balance_currency
+            .map(|currency| BalancePolicy { currency, alert_below_micros: self.alert_below_micros });
+        Account { name, api_key, weight: self.weight, enabled: self.enabled, balance }
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
+pub struct PriceSpec {
+    pub currency: String,
+    pub input: Option<i64>,
+    pub output: Option<i64>,
+    pub cached: Option<i64>,
+}
+
+impl PriceSpec {
+    pub fn of(p: &Price) -> Self {
+        Self {
+            currency: p.currency.clone(),
+            input: p.input_per_mtok_micros,
+            output: p.output_per_mtok_micros,
+            cached: p.cached_input_per_mtok_micros,
+        }
+    }
+
+    pub fn into_price(self) -> Price {
+        Price {
+            currency: self.currency,
+            input_per_mtok_micros: self.input,
+            output_per_mtok_micros: self.output,
+            cached_input_per_mtok_micros: self.cached,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct RouteSpec {
+    pub strategy: String,
+    pub price: Option<PriceSpec>,
+}
+
+impl RouteSpec {
+    pub fn of(r: &Route) -> Self {
+        Self { strategy: r.strategy.as_str().to_owned(), price: r.price.as_ref().map(PriceSpec::of) }
+    }
+
+    pub fn strategy(&self) -> Result<Strategy, SpecError> {
+        word("strategy", &self.strategy, &Strategy::ALL, Strategy::as_str)
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct KeySpec {
+    pub models: Option<Vec<String>>,
+    pub allow_direct: bool,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub budget: Option<(String, i64, String)>,
+    pub expires_unix: Option<i64>,
+    pub log_bodies: Option<bool>,
+    pub enabled: bool,
+}
+
+impl KeySpec {
+    pub fn of(k: &ClientKey) -> Self {
+        Self {
+            models: k.models.clone(),
+            allow_direct: k.allow_direct,
+            rpm: k.rpm,
+            tpm: k.tpm,
+            budget: k.budget.as_ref().map(|b| (b.currency.clone(), b.amount_micros, b.period.as_str().to_owned())),
+            expires_unix: k.expires_unix,
+            log_bodies: k.log_bodies,
+            enabled: k.enabled,
+        }
+    }
+
+    pub fn into_key(self, name: String, key_sha256: KeyHash) -> Result<ClientKey, SpecError> {
+        let budget = match self.budget {
+            Some((currency, amount_micros, period)) => {
+                let period = word("budget period", &period, &BudgetPeriod::ALL, BudgetPeriod::as_str)?;
+                Some(Budget { currency, amount_micros, period })
+            }
+            None => None,
+        };
+        Ok(ClientKey {
+            name,
+            key_sha256,
+            models: self.models,
+            allow_direct: self.allow_direct,
+            rpm: self.rpm,
+            tpm: self.tpm,
+            budget,
+            expires_unix: self.expires_unix,
+            log_bodies: self.log_bodies,
+            enabled: self.enabled,
+        })
+    }
+}
+
+/// Settings without alert channels (they have their own table).
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct SettingsSpec {
+    pub default_model: Option<String>,
+    pub timeout_ms: [u64; 4],
+    pub retry_max_attempts: u32,
+    pub retry_on: Vec<String>,
+    pub breaker_consecutive_failures: u32,
+    pub breaker_failure_rate: f64,
+    pub breaker_window_ms: u64,
+    pub breaker_min_requests: u32,
+    pub breaker_cooldown_ms: u64,
+    pub breaker_max_cooldown_ms: u64,
+    pub max_body: u64,
+    pub max_concurrency: u32,
+    pub max_buffered_bodies: u64,
+    pub log_request_bodies: bool,
+    pub log_retention_ms: u64,
+    pub log_max_body_bytes: u64,
+    pub usage_retention_ms: u64,
+    pub snapshot_fail_closed_after_ms: Option<u64>,
+    pub balance_poll_interval_ms: u64,
+    pub alerts_evaluate_every_ms: u64,
+    pub alerts_quiet_period_ms: u64,
+}
+
+impl SettingsSpec {
+    pub fn of(s: &Settings) -> Self {
+        let t = &s.timeout;
+        let b = &s.breaker;
+        Self {
+            default_model: s.default_model.clone(),
+            timeout_ms: [ms(t.connect), ms(t.first_token), ms(t.idle), ms(t.total)],
+            retry_max_attempts: s.retry.max_attempts,
+            retry_on: s.retry.on.iter().map(|c| c.as_str().to_owned()).collect(),
+            breaker_consecutive_failures: b.consecutive_failures,
+            breaker_failure_rate: b.failure_rate,
+            breaker_window_ms: ms(b.window),
+            breaker_min_requests: b.min_requests,
+            breaker_cooldown_ms: ms(b.cooldown),
+            breaker_max_cooldown_ms: ms(b.max_cooldown),
+            max_body: s.limits.max_body,
+            max_concurrency: s.limits.max_concurrency,
+            max_buffered_bodies: s.limits.max_buffered_bodies,
+            log_request_bodies: s.logging.request_bodies,
+            log_retention_ms: ms(s.logging.retention),
+            log_max_body_bytes: s.logging.max_body_bytes,
+            usage_retention_ms: ms(s.usage_retention),
+            snapshot_fail_closed_after_ms: s.snapshot_fail_closed_after.map(ms),
+            balance_poll_interval_ms: ms(s.balance_poll_interval),
+            alerts_evaluate_every_ms: ms(s.alerts.evaluate_every),
+            alerts_quiet_period_ms: ms(s.alerts.quiet_period),
+        }
+    }
+
+    /// The settings, without alert channels (added by the caller).
+    pub fn into_settings(self) -> Result<Settings, SpecError> {
+        let d = Duration::from_millis;
+        let [connect, first_token, idle, total] = self.timeout_ms.map(d);
+        let on = self
+            .retry_on
+            .iter()
+            .map(|w| word("retry condition", w, &RetryCondition::ALL, RetryCondition::as_str))
+            .collect::<Result<_, _>>()?;
+        Ok(Settings {
+            default_model: self.default_model,
+            timeout: Timeouts { connect, first_token, idle, total },
+            retry: RetryPolicy { max_attempts: self.retry_max_attempts, on },
+            breaker: BreakerPolicy {
+                consecutive_failures: self.breaker_consecutive_failures,
+                failure_rate: self.breaker_failure_rate,
+                window: d(self.breaker_window_ms),
+                min_requests: self.breaker_min_requests,
+                cooldown: d(self.breaker_cooldown_ms),
+                max_cooldown: d(self.breaker_max_cooldown_ms),
+            },
+            limits: Limits {
+                max_body: self.max_body,
+                max_concurrency: self.max_concurrency,
+                max_buffered_bodies: self.max_buffered_bodies,
+            },
+            logging: Logging {
+                request_bodies: self.log_request_bodies,
+                retention: d(self.log_retention_ms),
+                max_body_bytes: self.log_max_body_bytes,
+            },
+            usage_retention: d(self.usage_retention_ms),
+            snapshot_fail_closed_after: self.snapshot_fail_closed_after_ms.map(d),
+            balance_poll_interval: d(self.balance_poll_interval_ms),
+            alerts: Alerts {
+                evaluate_every: d(self.alerts_evaluate_every_ms),
+                quiet_period: d(self.alerts_quiet_period_ms),
+                channels: Vec::new(),
+            },
+        })
+    }
+}

@@ -1,0 +1,320 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The store on SQLite and on PostgreSQL (`SWITCHYARD_TEST_POSTGRES`, else the
+//! local server; each test in its own database, dropped afterwards).
+
+use sqlx::Connection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchyard_control::crypto::MasterKey;
+use switchyard_control::store::{Change, Ownership, Store, StoreError};
+use switchyard_proto::canonical::config_hash;
+use switchyard_proto::document::{self, Resolver};
+use switchyard_proto::model::{ClientKey, Config, KeyHash};
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const OTHER_KEY: &str = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn key() -> MasterKey {
+    MasterKey::from_hex(KEY).unwrap()
+}
+
+/// A database of one backend, removed when dropped (PostgreSQL) or with its folder (SQLite).
+struct Db {
+    label: &'static str,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Drop on a fresh runtime thread: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/switchyard.db", dir.path().display());
+    Db { label: "sqlite", url, _dir: Some(dir), pg_admin: None }
+}
+
+async fn postgres() -> Option<Db> {
+    let admin = std::env::var("SWITCHYARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut conn = match sqlx::PgConnection::connect(&admin).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            assert!(std::env::var("SWITCHYARD_TEST_POSTGRES").is_err(), "SWITCHYARD_TEST_POSTGRES is set but: {e}");
+            eprintln!("PostgreSQL tests skipped: no server at {admin} ({e})");
+            return None;
+        }
+    };
+    let name = format!("switchyard_test_{}", hex_id());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("bad SWITCHYARD_TEST_POSTGRES {admin}"),
+    };
+    Some(Db { label: "postgres", url, _dir: None, pg_admin: Some((admin, name)) })
+}
+
+fn hex_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Every backend available: SQLite always, PostgreSQL when a server answers.
+async fn databases() -> Vec<Db> {
+    let mut dbs = vec![sqlite()];
+    dbs.extend(postgres().await);
+    dbs
+}
+
+fn env() -> HashMap<String, String> {
+    [
+        ("OPENAI_KEY_A", "sk-team-a-000000000000"),
+        ("OPENAI_KEY_B", "sk-team-b-000000000000"),
+        ("OPENROUTER_KEY", "sk-or-000000000000"),
+        ("ANTHROPIC_KEY", "sk-ant-000000000000"),
+        ("APP1_KEY", "app1-client-key-0123456789"),
+        ("DING_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=tok"),
+        ("DING_SECRET", "SECdingsecret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// DESIGN.md's full example: every field.
+fn full_config() -> Config {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/fixtures");
+    let text = std::fs::read_to_string(format!("{dir}/full.yaml")).unwrap();
+    document::parse(&text, &Resolver::with_env(env()).relative_to(dir)).unwrap()
+}
+
+fn admin() -> Change<'static> {
+    Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged }
+}
+
+#[tokio::test]
+async fn a_config_round_trips_through_every_table() {
+    let mut hashes = Vec::new();
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        assert_eq!(store.revision().await.unwrap(), 0);
+        let config = full_config();
+        let rev = store.apply_document(config.clone(), "test", "bootstrap").await.unwrap();
+        assert_eq!(rev, 1, "{}", db.label);
+        let (loaded_rev, loaded) = store.load().await.unwrap();
+        assert_eq!(loaded_rev, 1);
+        assert_eq!(config_hash(&loaded), config_hash(&config), "{}: same content", db.label);
+        // Order aside, every field came back.
+        let mut sorted = config.clone();
+        sorted.providers.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(loaded.providers, sorted.providers, "{}", db.label);
+        assert_eq!(loaded.settings, config.settings, "{}", db.label);
+        assert_eq!(loaded.models, config.models, "{}", db.label);
+        assert_eq!(loaded.keys, config.keys, "{}", db.label);
+        hashes.push((db.label, config_hash(&loaded)));
+        store.close().await;
+    }
+    // Identical stores give identical hashes on both backends.
+    assert!(hashes.windows(2).all(|w| w[0].1 == w[1].1), "{hashes:?}");
+}
+
+#[tokio::test]
+async fn writes_bump_the_revision_and_refusals_change_nothing() {
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        // A second apply of the same document: no change, no new revision.
+        assert_eq!(store.apply_document(full_config(), "test", "bootstrap").await.unwrap(), 1, "{}", db.label);
+
+        let rev = store
+            .write(admin(), |c| {
+                let openai = c.providers.iter_mut().find(|p| p.name == "openai").unwrap();
+                openai.accounts[0].weight = 7;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(rev, 2);
+        assert_eq!(store.load().await.unwrap().1.provider("openai").unwrap().accounts[0].weight, 7);
+
+        let before = store.load().await.unwrap();
+        let refused = store
+            .write(admin(), |c| {
+                c.models[0].targets[0].provider = "nope".into();
+                c.providers[0].accounts[0].weight = 9;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        match refused {
+            StoreError::Invalid(errors) => {
+                assert_eq!(
+                    errors.to_string(),
+                    "models[0].targets[0].provider: unknown provider \"nope\"",
+                    "{}",
+                    db.label
+                )
+            }
+            other => panic!("{}: {other:?}", db.label),
+        }
+        assert_eq!(store.load().await.unwrap(), before, "{}: nothing changed", db.label);
+        // Deleting a provider still referenced by a route is refused too.
+        let refused = store.write(admin(), |c| {
+            c.providers.retain(|p| p.name != "openrouter");
+            Ok(())
+        });
+        assert!(matches!(refused.await, Err(StoreError::Invalid(_))), "{}", db.label);
+        assert_eq!(store.revision().await.unwrap(), 2);
+
+        // Deleting is a write like the others, and is audited.
+        let rev = store
+            .write(admin(), |c| {
+                c.keys.clear();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(rev, 3);
+        let audit: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT actor, action, object_kind FROM audit_log ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(audit.iter().any(|(_, action, kind)| action == "bootstrap" && kind == "provider"));
+        assert_eq!(audit.last().unwrap(), &("test".to_owned(), "edit".to_owned(), "key".to_owned()));
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_and_a_wrong_key_refuses_to_start() {
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let sealed: Vec<String> =
+            sqlx::query_scalar("SELECT api_key FROM accounts").fetch_all(store.pool()).await.unwrap();
+        assert!(!sealed.is_empty());
+        let everything: Vec<String> = sqlx::query_scalar(
+            "SELECT spec FROM providers UNION ALL SELECT api_key FROM accounts UNION ALL SELECT secret_a FROM alert_channels \
+             UNION ALL SELECT COALESCE(before, '') || COALESCE(after, '') FROM audit_log",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let all = everything.join("\n");
+        for secret in
+            ["sk-team-a-000000000000", "sk-or-000000000000", "access_token=tok", "SECdingsecret", "app1-client-key"]
+        {
+            assert!(!all.contains(secret), "{}: {secret} stored in the clear", db.label);
+        }
+        let hash: String =
+            sqlx::query_scalar("SELECT key_sha256 FROM client_keys").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(hash, KeyHash::of("app1-client-key-0123456789").to_hex(), "client keys only as SHA-256");
+        store.close().await;
+
+        let err = Store::open(&db.url, MasterKey::from_hex(OTHER_KEY).unwrap()).await.unwrap_err();
+        assert!(matches!(err, StoreError::WrongMasterKey), "{}: {err}", db.label);
+        assert!(err.to_string().contains("master key does not match"));
+        // The right key still opens it, secrets intact.
+        let store = Store::open(&db.url, key()).await.unwrap();
+        let (_, config) = store.load().await.unwrap();
+        assert_eq!(config.provider("openai").unwrap().accounts[0].api_key.expose(), "sk-team-a-000000000000");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_lose_nothing() {
+    for db in databases().await {
+        let store = Arc::new(Store::open(&db.url, key()).await.unwrap());
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let base = store.revision().await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(admin(), move |c| {
+                            let mut key: ClientKey = c.keys[0].clone();
+                            key.name = format!("k{i}");
+                            key.key_sha256 = KeyHash::of(&format!("concurrent-key-{i}-0123456789"));
+                            c.keys.push(key);
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (rev, config) = store.load().await.unwrap();
+        assert_eq!(rev, base + 16, "{}", db.label);
+        assert_eq!(config.keys.len(), 17, "{}: every writer's key is there", db.label);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn redacted_secrets_keep_the_stored_one_only_when_they_match() {
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let mut doc = full_config();
+        let stored = doc.providers[0].accounts[0].api_key.clone();
+        doc.providers[0].accounts[0].api_key = stored.to_redacted();
+        doc.providers[0].accounts[0].weight = 5;
+        assert_eq!(store.apply_document(doc.clone(), "test", "apply").await.unwrap(), 2);
+        let (_, config) = store.load().await.unwrap();
+        assert_eq!(config.provider("openai").unwrap().accounts[0].api_key, stored, "{}", db.label);
+
+        doc.providers[0].accounts[0].api_key = switchyard_proto::model::Secret::redacted_marker("0123456789ab");
+        let err = store.apply_document(doc, "test", "apply").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "providers[0].accounts[0].api_key: ${redacted:0123456789ab} does not match the stored secret; give the secret itself"
+        );
+        assert_eq!(store.revision().await.unwrap(), 2);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn apply_marks_what_it_creates_as_managed() {
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        store
+            .write(admin(), |c| {
+                let mut key = c.keys[0].clone();
+                key.name = "by-hand".into();
+                key.key_sha256 = KeyHash::of("by-hand-key-0123456789");
+                c.keys.push(key);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let managed = store.managed().await.unwrap();
+        assert!(managed[&("client_keys".to_owned(), "app-1".to_owned())], "{}", db.label);
+        assert!(!managed[&("client_keys".to_owned(), "by-hand".to_owned())], "{}", db.label);
+        assert!(managed[&("providers".to_owned(), "openai".to_owned())]);
+        store.close().await;
+    }
+}
