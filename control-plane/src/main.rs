@@ -21,6 +21,12 @@ struct Args {
     /// gateway.yaml applied at start (creates and updates, never deletes).
     #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
     bootstrap: Option<PathBuf>,
+    /// File holding the bootstrap admin token (any string of 16 or more characters).
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// File holding the bootstrap node token (per-node tokens are made with syctl).
+    #[arg(long, env = "SWITCHYARD_NODE_TOKEN_FILE")]
+    node_token_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -44,10 +50,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let master_key = std::fs::read_to_string(&args.master_key_file)
-        .map_err(|e| anyhow::anyhow!("cannot read --master-key-file {}: {e}", args.master_key_file.display()))?;
-    let options =
-        Options { database: args.database, http_listen: args.http_listen, master_key, bootstrap: args.bootstrap };
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read --{flag} {}: {e}", path.display()))
+    };
+    let master_key = read("master-key-file", &args.master_key_file)?;
+    let admin_token = args.admin_token_file.as_ref().map(|p| read("admin-token-file", p)).transpose()?;
+    let node_token = args.node_token_file.as_ref().map(|p| read("node-token-file", p)).transpose()?;
+    let options = Options {
+        database: args.database,
+        http_listen: args.http_listen,
+        master_key,
+        bootstrap: args.bootstrap,
+        admin_token,
+        node_token,
+    };
     let handle = ControlPlane::start(options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

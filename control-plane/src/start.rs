@@ -1,7 +1,7 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
 use crate::crypto::{CryptoError, MasterKey};
-use crate::store::{Store, StoreError};
+use crate::store::{ANY_NODE, Role, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +19,10 @@ pub struct Options {
     pub master_key: String,
     /// A gateway.yaml applied at start (creates and updates, never deletes).
     pub bootstrap: Option<PathBuf>,
+    /// The bootstrap admin token (role admin, named `bootstrap`).
+    pub admin_token: Option<String>,
+    /// The bootstrap node token (any node id, named `bootstrap`).
+    pub node_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,12 @@ impl ControlPlane {
             let config = document::load_file(path).map_err(fail)?;
             let revision = store.apply_document(config, "bootstrap", "bootstrap").await?;
             tracing::info!(revision, path = %path.display(), "bootstrap applied");
+        }
+        if let Some(token) = &options.admin_token {
+            store.put_admin_token("bootstrap", Role::Admin, token).await?;
+        }
+        if let Some(token) = &options.node_token {
+            store.put_node_token("bootstrap", ANY_NODE, token, "bootstrap node token (--node-token-file)").await?;
         }
         let listener = tokio::net::TcpListener::bind(options.http_listen)
             .await

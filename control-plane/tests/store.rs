@@ -318,3 +318,36 @@ async fn apply_marks_what_it_creates_as_managed() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn tokens_are_stored_hashed_and_checked() {
+    use switchyard_control::store::{ANY_NODE, Role};
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.put_admin_token("ops", Role::Admin, "admin-token-0123456789").await.unwrap();
+        store.put_admin_token("dash", Role::Viewer, "viewer-token-0123456789").await.unwrap();
+        assert_eq!(store.admin_role("admin-token-0123456789").await.unwrap(), Some(Role::Admin), "{}", db.label);
+        assert_eq!(store.admin_role("viewer-token-0123456789").await.unwrap(), Some(Role::Viewer));
+        assert_eq!(store.admin_role("not-a-token-0123456789").await.unwrap(), None);
+        assert!(matches!(store.put_admin_token("short", Role::Admin, "short").await, Err(StoreError::Refused(_))));
+        assert!(store.revoke_admin_token("ops").await.unwrap());
+        assert_eq!(store.admin_role("admin-token-0123456789").await.unwrap(), None, "revoked");
+
+        store.put_node_token("edge-1", "edge-1", "node-token-edge-1-0123", "").await.unwrap();
+        store.put_node_token("bootstrap", ANY_NODE, "node-token-bootstrap-0123", "").await.unwrap();
+        assert!(store.node_token_allows("node-token-edge-1-0123", "edge-1").await.unwrap());
+        assert!(!store.node_token_allows("node-token-edge-1-0123", "edge-2").await.unwrap(), "bound to its node");
+        assert!(store.node_token_allows("node-token-bootstrap-0123", "edge-2").await.unwrap());
+        assert!(store.revoke_node_token("edge-1").await.unwrap());
+        assert!(!store.node_token_allows("node-token-edge-1-0123", "edge-1").await.unwrap());
+
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT token_sha256 FROM admin_tokens UNION ALL SELECT token_sha256 FROM node_tokens")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(stored.len(), 4);
+        assert!(stored.iter().all(|h| h.len() == 64 && !h.contains("token")), "{}: only hashes", db.label);
+        store.close().await;
+    }
+}

@@ -13,8 +13,10 @@ mod apply;
 mod migrate;
 mod read;
 mod spec;
+mod tokens;
 mod write;
 
+pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use write::{Change, Ownership};
 
 use crate::crypto::{CryptoError, MasterKey};
