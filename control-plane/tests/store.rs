@@ -351,3 +351,35 @@ async fn tokens_are_stored_hashed_and_checked() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn balances_are_runtime_state_that_apply_never_touches() {
+    use switchyard_control::store::Balance;
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let balance = Balance {
+            provider: "openai".into(),
+            account: "team-a".into(),
+            currency: "USD".into(),
+            amount_micros: 12_345_678,
+            source: "manual".into(),
+            updated_at_ms: 1,
+        };
+        assert_eq!(store.set_balance(&balance, "test").await.unwrap(), 1, "{}", db.label);
+        assert_eq!(store.revision().await.unwrap(), 1, "the Config revision does not move");
+        // Applying the document again leaves the balance alone.
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let mut doc = full_config();
+        doc.providers[0].accounts[0].weight = 3;
+        store.apply_document(doc, "test", "apply").await.unwrap();
+        assert_eq!(store.balances().await.unwrap(), vec![balance.clone()], "{}", db.label);
+        assert_eq!(store.runtime_revision().await.unwrap(), 1);
+        let missing = Balance { account: "nope".into(), ..balance.clone() };
+        assert!(matches!(store.set_balance(&missing, "test").await, Err(StoreError::Refused(_))));
+        let bad = Balance { currency: "usd".into(), ..balance };
+        assert!(matches!(store.set_balance(&bad, "test").await, Err(StoreError::Refused(_))));
+        assert_eq!(store.runtime_revision().await.unwrap(), 1, "refusals change nothing");
+        store.close().await;
+    }
+}

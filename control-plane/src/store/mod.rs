@@ -12,10 +12,12 @@
 mod apply;
 mod migrate;
 mod read;
+mod runtime;
 mod spec;
 mod tokens;
 mod write;
 
+pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use write::{Change, Ownership};
 
