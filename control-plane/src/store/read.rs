@@ -83,12 +83,15 @@ pub async fn load(conn: &mut AnyConnection, key: &MasterKey) -> Result<(u64, Con
     .await?;
     for row in rows {
         let route: String = row.try_get("route")?;
-        let price = row.try_get::<Option<String>, _>("price_currency")?.map(|currency| PriceSpec {
-            currency,
-            input: row.try_get("input_per_mtok_micros").ok().flatten(),
-            output: row.try_get("output_per_mtok_micros").ok().flatten(),
-            cached: row.try_get("cached_per_mtok_micros").ok().flatten(),
-        });
+        let price = match row.try_get::<Option<String>, _>("price_currency")? {
+            Some(currency) => Some(PriceSpec {
+                currency,
+                input: row.try_get("input_per_mtok_micros")?,
+                output: row.try_get("output_per_mtok_micros")?,
+                cached: row.try_get("cached_per_mtok_micros")?,
+            }),
+            None => None,
+        };
         let priority: i64 = row.try_get("priority")?;
         let target = Target {
             provider: row.try_get("provider")?,
