@@ -7,6 +7,7 @@
 
 pub mod fake_upstream;
 pub mod harness;
+pub mod load;
 pub mod schema;
 
 pub use fake_upstream::{Chunk, FakeUpstream, RecordedRequest, Reply};

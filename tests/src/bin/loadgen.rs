@@ -36,6 +36,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use switchyard_tests::load::Histogram;
 
 use bytes::Bytes;
 use clap::{ArgGroup, Parser};
@@ -119,84 +120,6 @@ fn request_body(model: &str, stream: bool, body_bytes: usize) -> Result<Bytes, s
     let text = "Write a short story about a lighthouse keeper who finds a message in a bottle. ";
     let content: String = text.chars().cycle().take(pad).collect();
     Ok(Bytes::from(build(&content)))
-}
-
-/// A fixed-size log-linear histogram of `u64` values (microseconds here): exact
-/// below 256, then 128 linear buckets per power of two (under 0.8% error), up
-/// to 2^36 - 1 (about 19 hours); larger values are clamped.
-struct Histogram {
-    counts: Box<[u64]>,
-    count: u64,
-    max: u64,
-}
-
-const PRECISION_BITS: u32 = 8;
-const HALF: usize = 1 << (PRECISION_BITS - 1);
-const MAX_VALUE: u64 = (1 << 36) - 1;
-const BUCKETS: usize = bucket(MAX_VALUE) + 1;
-
-const fn bucket(value: u64) -> usize {
-    if value < (1 << PRECISION_BITS) {
-        return value as usize;
-    }
-    let exponent = 63 - value.leading_zeros();
-    let shift = exponent + 1 - PRECISION_BITS;
-    shift as usize * HALF + (value >> shift) as usize
-}
-
-/// The largest value that lands in `bucket`.
-const fn highest(bucket: usize) -> u64 {
-    if bucket < 2 * HALF {
-        return bucket as u64;
-    }
-    let shift = bucket / HALF - 1;
-    let top = (bucket % HALF + HALF) as u64;
-    ((top + 1) << shift) - 1
-}
-
-impl Histogram {
-    fn new() -> Self {
-        Histogram { counts: vec![0; BUCKETS].into_boxed_slice(), count: 0, max: 0 }
-    }
-
-    fn record(&mut self, value: u64) {
-        let value = value.min(MAX_VALUE);
-        self.counts[bucket(value)] += 1;
-        self.count += 1;
-        self.max = self.max.max(value);
-    }
-
-    fn record_duration(&mut self, duration: Duration) {
-        self.record(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX));
-    }
-
-    fn merge(&mut self, other: &Histogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *mine += theirs;
-        }
-        self.count += other.count;
-        self.max = self.max.max(other.max);
-    }
-
-    /// The value at quantile `q` (0..=1), as the top of its bucket; `None` when empty.
-    fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0;
-        for (bucket, &count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                return Some(highest(bucket).min(self.max));
-            }
-        }
-        Some(self.max)
-    }
-
-    fn max(&self) -> Option<u64> {
-        (self.count > 0).then_some(self.max)
-    }
 }
 
 /// The one line printed on stdout, fields in this order.
@@ -543,7 +466,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let duration = Instant::now().saturating_duration_since(warmup_end).as_secs_f64();
 
-    let requests = stats.latency.count;
+    let requests = stats.latency.count();
     let errors: u64 = stats.errors.values().sum();
     let mut reasons: Vec<_> = stats.errors.iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
@@ -574,37 +497,6 @@ fn main() -> Result<(), Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_are_contiguous_and_tight() {
-        let mut last = 0;
-        for value in (0..1 << 20).chain([MAX_VALUE - 1, MAX_VALUE]) {
-            let index = bucket(value);
-            assert!(index == last || index == last + 1 || value >= 1 << 20, "{value}");
-            assert!(highest(index) >= value, "{value}");
-            assert!(highest(index) - value <= value / 128, "{value}");
-            if index > 0 {
-                assert!(highest(index - 1) < value, "{value}");
-            }
-            last = index;
-        }
-        assert_eq!(bucket(MAX_VALUE), BUCKETS - 1);
-    }
-
-    #[test]
-    fn quantiles() {
-        let mut histogram = Histogram::new();
-        assert_eq!(histogram.quantile(0.5), None);
-        for value in 1..=1000 {
-            histogram.record(value);
-        }
-        let p50 = histogram.quantile(0.5).unwrap();
-        assert!((500..=504).contains(&p50), "{p50}");
-        let p99 = histogram.quantile(0.99).unwrap();
-        assert!((990..=998).contains(&p99), "{p99}");
-        assert_eq!(histogram.quantile(1.0), Some(1000));
-        assert_eq!(histogram.max(), Some(1000));
-    }
 
     #[test]
     fn bodies_have_the_asked_size() {
