@@ -7,7 +7,10 @@
 //! distribution stream to data planes and the Admin service build on it.
 
 pub mod crypto;
+pub mod discovery;
 mod http;
+pub mod nodes;
+pub mod snapshot;
 mod start;
 pub mod store;
 

@@ -12,6 +12,9 @@ struct Args {
     /// sqlite://PATH (created if missing) or postgres://...
     #[arg(long, env = "SWITCHYARD_DATABASE", default_value = "sqlite://./switchyard.db")]
     database: String,
+    /// gRPC: ConfigDiscovery for data planes.
+    #[arg(long, env = "SWITCHYARD_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
+    grpc_listen: SocketAddr,
     /// /healthz and /metrics.
     #[arg(long, env = "SWITCHYARD_HTTP_LISTEN", default_value = "127.0.0.1:9091")]
     http_listen: SocketAddr,
@@ -59,6 +62,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let options = Options {
         database: args.database,
         http_listen: args.http_listen,
+        grpc_listen: args.grpc_listen,
         master_key,
         bootstrap: args.bootstrap,
         admin_token,

@@ -1,12 +1,17 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
 use crate::crypto::{CryptoError, MasterKey};
+use crate::discovery::Discovery;
+use crate::nodes::Nodes;
+use crate::snapshot::Publisher;
 use crate::store::{ANY_NODE, Role, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard_proto::document;
 use switchyard_proto::model::ConfigErrors;
+use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -15,6 +20,8 @@ pub struct Options {
     /// `sqlite://PATH` or `postgres://...`
     pub database: String,
     pub http_listen: SocketAddr,
+    /// ConfigDiscovery (and, later, Telemetry and Admin).
+    pub grpc_listen: SocketAddr,
     /// 64 hex chars.
     pub master_key: String,
     /// A gateway.yaml applied at start (creates and updates, never deletes).
@@ -56,21 +63,37 @@ impl ControlPlane {
         if let Some(token) = &options.node_token {
             store.put_node_token("bootstrap", ANY_NODE, token, "bootstrap node token (--node-token-file)").await?;
         }
-        let listener = tokio::net::TcpListener::bind(options.http_listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: options.http_listen, source })?;
-        let http_addr =
-            listener.local_addr().map_err(|source| StartError::Bind { addr: options.http_listen, source })?;
+        let publisher = Publisher::new(store.clone()).await?;
+        let nodes = Arc::new(Nodes::default());
+        let bind = |addr: SocketAddr| async move {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            Ok::<_, StartError>((listener, local))
+        };
+        let (http, http_addr) = bind(options.http_listen).await?;
+        let (grpc, grpc_addr) = bind(options.grpc_listen).await?;
         let (stop, stopped) = watch::channel(false);
-        let tasks = vec![tokio::spawn(crate::http::serve(listener, store.clone(), stopped))];
-        tracing::info!(%http_addr, backend = ?store.backend(), "switchyard-control started");
-        Ok(Handle { http_addr, store, stop, tasks })
+        let discovery = Discovery {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            nodes: nodes.clone(),
+            stop: stopped.clone(),
+        };
+        let mut tasks = vec![tokio::spawn(crate::http::serve(http, store.clone(), stopped.clone()))];
+        tasks.push(tokio::spawn(grpc_server(grpc, discovery, stopped.clone())));
+        tasks.push(tokio::spawn(poll(publisher.clone(), stopped)));
+        tracing::info!(%http_addr, %grpc_addr, backend = ?store.backend(), "switchyard-control started");
+        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, stop, tasks })
     }
 }
 
 pub struct Handle {
     pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
     pub store: Arc<Store>,
+    pub publisher: Arc<Publisher>,
+    pub nodes: Arc<Nodes>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -82,5 +105,40 @@ impl Handle {
             let _ = t.await;
         }
         self.store.close().await;
+    }
+}
+
+/// Snapshots and streams may carry tens of thousands of keys: well past gRPC's 4 MiB default.
+const MAX_MESSAGE: usize = 64 << 20;
+/// Safety net for changes made by another replica or directly in the database.
+const POLL: Duration = Duration::from_secs(2);
+
+async fn grpc_server(listener: tokio::net::TcpListener, discovery: Discovery, mut stop: watch::Receiver<bool>) {
+    let service = ConfigDiscoveryServer::new(discovery)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let served = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_connection_age(Duration::from_secs(30 * 60))
+        .add_service(service)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "gRPC server failed");
+    }
+}
+
+async fn poll(publisher: Arc<Publisher>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = publisher.refresh().await {
+            tracing::warn!(error = %e, "snapshot refresh failed");
+        }
     }
 }

@@ -32,6 +32,7 @@ keys:
     Options {
         database: format!("sqlite://{}/cp.db", dir.display()),
         http_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
         master_key: key.to_owned(),
         bootstrap: Some(bootstrap),
         admin_token: Some("admin-token-0123456789\n".to_owned()),

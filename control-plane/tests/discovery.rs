@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! ConfigDiscovery.Stream against a real control plane: node tokens, both
+//! resource types with nonces, ACK/NACK recorded, a write reaching the node,
+//! nothing resent to a node that already holds the snapshot.
+
+use std::time::Duration;
+use switchyard_control::store::{Balance, Change, Ownership};
+use switchyard_control::{ControlPlane, Handle, Options};
+use switchyard_proto::model::{Config, RuntimeState};
+use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
+use switchyard_proto::pb::{
+    self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion, discovery_request,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const NODE_TOKEN: &str = "node-token-0123456789";
+
+async fn start(dir: &std::path::Path) -> Handle {
+    let bootstrap = dir.join("gateway.yaml");
+    std::fs::write(
+        &bootstrap,
+        r#"
+providers:
+  - {name: p, kind: openai-compatible, base_url: "http://127.0.0.1:1/v1", accounts: [{name: a, api_key: "sk-upstream-000000"}]}
+models:
+  - {name: m, targets: [{provider: p, model: up}]}
+keys:
+  - {name: k, key: "client-key-0123456789"}
+"#,
+    )
+    .unwrap();
+    let options = Options {
+        database: format!("sqlite://{}/cp.db", dir.display()),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        master_key: KEY.to_owned(),
+        bootstrap: Some(bootstrap),
+        admin_token: None,
+        node_token: Some(NODE_TOKEN.to_owned()),
+    };
+    ControlPlane::start(options).await.unwrap()
+}
+
+struct Node {
+    tx: mpsc::Sender<DiscoveryRequest>,
+    rx: Streaming<DiscoveryResponse>,
+}
+
+async fn connect(handle: &Handle, token: &str, id: &str, held: Vec<ResourceVersion>) -> Result<Node, tonic::Status> {
+    let mut client = ConfigDiscoveryClient::connect(format!("http://{}", handle.grpc_addr)).await.unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    let node = pb::Node { id: id.into(), region: "eu".into(), boot_id: "boot-1".into(), ..Default::default() };
+    tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Hello(pb::Hello { node: Some(node), held })) })
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let response = client.stream(request).await?;
+    Ok(Node { tx, rx: response.into_inner() })
+}
+
+impl Node {
+    async fn next(&mut self) -> DiscoveryResponse {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+            .await
+            .expect("a response in time")
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn silent(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_millis(300), self.rx.message()).await.is_err()
+    }
+
+    async fn ack(&self, response: &DiscoveryResponse) {
+        let ack = pb::Ack { applied: response.version.clone(), response_nonce: response.nonce.clone() };
+        self.tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Ack(ack)) }).await.unwrap();
+    }
+}
+
+fn kind(r: &DiscoveryResponse) -> ResourceType {
+    ResourceType::try_from(r.version.as_ref().unwrap().r#type).unwrap()
+}
+
+#[tokio::test]
+async fn a_node_gets_both_resources_acks_and_follows_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut node = connect(&handle, NODE_TOKEN, "edge-1", vec![]).await.unwrap();
+    let (first, second) = (node.next().await, node.next().await);
+    let (config, runtime) = if kind(&first) == ResourceType::Config { (first, second) } else { (second, first) };
+    assert_eq!(config.version.as_ref().unwrap().version, 1);
+    assert_ne!(config.nonce, runtime.nonce);
+    let Some(pb::discovery_response::Resource::Config(wire)) = config.resource.clone() else { panic!("no config") };
+    let model = Config::try_from(wire).unwrap();
+    assert_eq!(model.models[0].name, "m");
+    assert_eq!(model.providers[0].accounts[0].api_key.expose(), "sk-upstream-000000");
+    node.ack(&config).await;
+    node.ack(&runtime).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let state = handle.nodes.get("edge-1").unwrap();
+    assert!(state.connected);
+    assert!(state.acked.iter().any(|v| v.r#type == ResourceType::Config as i32 && v.version == 1));
+
+    // A write reaches the connected node (a Config change; Runtime is not re-sent).
+    handle
+        .store
+        .write(Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged }, |c| {
+            c.providers[0].accounts[0].weight = 3;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    handle.publisher.refresh().await.unwrap();
+    let update = node.next().await;
+    assert_eq!(kind(&update), ResourceType::Config);
+    assert_eq!(update.version.as_ref().unwrap().version, 2);
+    node.ack(&update).await;
+    assert!(node.silent().await, "runtime unchanged: not re-sent");
+
+    // A Runtime change never re-sends the Config.
+    let balance = Balance {
+        provider: "p".into(),
+        account: "a".into(),
+        currency: "USD".into(),
+        amount_micros: 0,
+        source: "manual".into(),
+        updated_at_ms: 1,
+    };
+    handle.store.set_balance(&balance, "test").await.unwrap();
+    handle.publisher.refresh().await.unwrap();
+    let update = node.next().await;
+    assert_eq!(kind(&update), ResourceType::Runtime);
+    let Some(pb::discovery_response::Resource::Runtime(wire)) = update.resource.clone() else { panic!() };
+    let runtime = RuntimeState::try_from(wire).unwrap();
+    assert_eq!(runtime.drained_accounts.len(), 1, "an account at zero is drained");
+    assert!(node.silent().await);
+    drop(node);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_that_holds_the_snapshot_gets_nothing_and_a_nack_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let snapshot = handle.publisher.current();
+    let held = vec![
+        ResourceVersion {
+            r#type: ResourceType::Config as i32,
+            version: 1,
+            hash: snapshot.config.hash.as_bytes().to_vec(),
+        },
+        ResourceVersion {
+            r#type: ResourceType::Runtime as i32,
+            version: 0,
+            hash: snapshot.runtime.hash.as_bytes().to_vec(),
+        },
+    ];
+    let mut node = connect(&handle, NODE_TOKEN, "edge-2", held.clone()).await.unwrap();
+    assert!(node.silent().await, "same hashes: nothing to send");
+    drop(node);
+
+    // A node holding something else (e.g. a restored database) converges, and may refuse.
+    let mut stale = held.clone();
+    stale[0].hash = vec![0; 32];
+    stale[0].version = 99;
+    let mut node = connect(&handle, NODE_TOKEN, "edge-3", stale).await.unwrap();
+    let config = node.next().await;
+    assert_eq!(kind(&config), ResourceType::Config);
+    let nack = pb::Nack {
+        r#type: ResourceType::Config as i32,
+        response_nonce: config.nonce.clone(),
+        error_detail: "models[0].targets[0].provider: unknown provider \"p\"".into(),
+        held: None,
+    };
+    node.tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Nack(nack)) }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let state = handle.nodes.get("edge-3").unwrap();
+    assert!(state.last_nack.unwrap().error_detail.contains("unknown provider"));
+    assert!(node.silent().await, "a refused version is not sent again until the snapshot changes");
+    drop(node);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let status = connect(&handle, "wrong-token-0123456789", "edge-1", vec![]).await.err().unwrap();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    handle.store.put_node_token("edge-9", "edge-9", "edge-9-token-0123456789", "").await.unwrap();
+    let status = connect(&handle, "edge-9-token-0123456789", "edge-1", vec![]).await.err().unwrap();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "a node cannot use another's id");
+    assert!(status.message().contains("edge-1"));
+    let mut node = connect(&handle, "edge-9-token-0123456789", "edge-9", vec![]).await.unwrap();
+    node.next().await;
+    drop(node);
+    handle.shutdown().await;
+}
