@@ -211,6 +211,7 @@ keys:
 settings:
   limits: {max_concurrency: 100000}
 EOF
+    # shellcheck disable=SC2086 # BENCH_PROXY_ARGS is split into flags on purpose
     RUST_LOG=warn "$BIN/switchyard-proxy" --config "$TMP/gateway.yaml" \
         --listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" --grace-seconds 1 \
         ${BENCH_PROXY_ARGS:-} >"$TMP/proxy.$n.out" 2>"$TMP/proxy.$n.err" &
