@@ -11,7 +11,9 @@ pub mod admin;
 pub mod balance;
 pub mod body;
 pub mod breaker;
+pub mod cache;
 pub mod check;
+pub mod control;
 pub mod error;
 pub mod metrics;
 pub mod proxy;
@@ -24,4 +26,5 @@ pub mod upstream;
 
 mod start;
 
-pub use start::{DataPlane, Handle, Options, StartError};
+pub use control::ControlPlaneOptions;
+pub use start::{DataPlane, Handle, Options, Source, StartError};

@@ -4,15 +4,36 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use switchyard_proxy::{DataPlane, Options};
+use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 
 /// Switchyard data plane: an OpenAI-compatible LLM proxy.
 #[derive(Parser, Debug)]
 #[command(name = "switchyard-proxy", version)]
 struct Args {
     /// gateway.yaml to serve from (standalone mode, hot-reloaded).
-    #[arg(long, env = "SWITCHYARD_CONFIG")]
-    config: PathBuf,
+    #[arg(
+        long,
+        env = "SWITCHYARD_CONFIG",
+        required_unless_present = "control_plane",
+        conflicts_with = "control_plane"
+    )]
+    config: Option<PathBuf>,
+    /// Control-plane URL(s), comma-separated (e.g. http://cp-1:50051,http://cp-2:50051).
+    #[arg(long, env = "SWITCHYARD_CONTROL_PLANE", value_delimiter = ',', requires_all = ["token_file", "cache_dir"])]
+    control_plane: Vec<String>,
+    /// File holding this node's token.
+    #[arg(long, env = "SWITCHYARD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Where the last-known-good snapshot is kept (encrypted, mode 0600).
+    #[arg(long, env = "SWITCHYARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// This node's id (default: the host name).
+    #[arg(long, env = "SWITCHYARD_NODE_ID")]
+    node_id: Option<String>,
+    #[arg(long, env = "SWITCHYARD_REGION", default_value = "")]
+    region: String,
+    #[arg(long, env = "SWITCHYARD_ZONE", default_value = "")]
+    zone: String,
     /// Validate --config, print `ok` or every error (one per line), exit 0 or 1.
     #[arg(long)]
     check: bool,
@@ -34,7 +55,11 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
-        return check(&args.config);
+        let Some(config) = &args.config else {
+            eprintln!("--check needs --config");
+            return ExitCode::FAILURE;
+        };
+        return check(config);
     }
     init_logging();
     let mut builder = match args.worker_threads {
@@ -64,7 +89,33 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut options = Options::new(args.listen, args.config);
+    let source = match args.config {
+        Some(path) => Source::File(path),
+        None => {
+            let token_file = args.token_file.ok_or_else(|| anyhow::anyhow!("--control-plane needs --token-file"))?;
+            let token = std::fs::read_to_string(&token_file)
+                .map_err(|e| anyhow::anyhow!("cannot read --token-file {}: {e}", token_file.display()))?;
+            let cache_dir = args.cache_dir.ok_or_else(|| anyhow::anyhow!("--control-plane needs --cache-dir"))?;
+            let id = match args.node_id {
+                Some(id) => id,
+                None => std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default(),
+            };
+            if id.is_empty() {
+                anyhow::bail!("no node id: give --node-id");
+            }
+            let boot_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            let node = switchyard_proto::pb::Node {
+                id,
+                region: args.region,
+                zone: args.zone,
+                build_version: env!("CARGO_PKG_VERSION").to_owned(),
+                boot_id,
+                ..Default::default()
+            };
+            Source::ControlPlane(ControlPlaneOptions { urls: args.control_plane, token, cache_dir, node })
+        }
+    };
+    let mut options = Options::with_source(args.listen, source);
     options.admin_listen = Some(args.admin_listen);
     options.grace = Duration::from_secs(args.grace_seconds);
     let handle = DataPlane::start(options).await?;

@@ -7,7 +7,7 @@
 //! with one store; a file that fails is refused with a logged error naming
 //! the problem, and the old config keeps serving.
 
-use crate::runtime::{PrepareError, Runtime, prepare};
+use crate::runtime::{Overlay, PrepareError, Runtime, prepare};
 use crate::state::Shared;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchyard_proto::canonical::config_hash;
 use switchyard_proto::document;
-use switchyard_proto::model::ConfigErrors;
+use switchyard_proto::model::{Config, ConfigErrors};
 use tokio::sync::{mpsc, watch};
 
 /// Events arriving within this window are handled as one reload.
@@ -41,11 +41,26 @@ pub fn reload(path: &Path, shared: &Shared) -> Result<bool, LoadError> {
         return Ok(false);
     }
     let version = current.as_ref().map_or(1, |rt| rt.version + 1);
-    let runtime: Runtime = prepare(Arc::new(config), version, current.as_deref()).map_err(LoadError::Prepare)?;
-    shared.bodies.resize(runtime.config.settings.limits.max_buffered_bodies);
-    tracing::info!(version, hash = %runtime.hash, path = %path.display(), "config applied");
-    shared.runtime.store(Some(Arc::new(runtime)));
+    let overlay = current.as_ref().map(|rt| rt.overlay.clone()).unwrap_or_default();
+    install(shared, Arc::new(config), version, overlay).map_err(LoadError::Prepare)?;
+    tracing::info!(version, path = %path.display(), "config applied");
     Ok(true)
+}
+
+/// Prepares a Runtime from `config` and `overlay` off the request path and
+/// swaps it in with one store; what the previous one had (clients,
+/// breakers, counters) carries over.
+pub fn install(
+    shared: &Shared,
+    config: Arc<Config>,
+    version: u64,
+    overlay: Arc<Overlay>,
+) -> Result<Arc<Runtime>, PrepareError> {
+    let current = shared.runtime.load_full();
+    let runtime = Arc::new(prepare(config, version, overlay, current.as_deref())?);
+    shared.bodies.resize(runtime.config.settings.limits.max_buffered_bodies);
+    shared.runtime.store(Some(runtime.clone()));
+    Ok(runtime)
 }
 
 /// Watches `path` until `shutdown`, reloading on every change.

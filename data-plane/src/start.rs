@@ -1,6 +1,8 @@
 //! Starting and stopping a data plane in-process: the binary and the tests
 //! share this, so tests run the real thing on ephemeral ports.
 
+use crate::cache::{Cache, CacheError};
+use crate::control::{self, ControlPlaneOptions};
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
@@ -19,8 +21,8 @@ pub struct Options {
     pub listen: SocketAddr,
     /// `None`: no admin listener.
     pub admin_listen: Option<SocketAddr>,
-    /// gateway.yaml (standalone mode).
-    pub config: PathBuf,
+    /// Where the config comes from.
+    pub source: Source,
     /// Open requests and streams get this long to finish on shutdown.
     pub grace: Duration,
     /// Clients must send request headers within this.
@@ -29,12 +31,25 @@ pub struct Options {
     pub body_timeout: Duration,
 }
 
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// gateway.yaml on disk, hot-reloaded (standalone mode).
+    File(PathBuf),
+    /// Subscribed from the control plane, with a last-known-good cache.
+    ControlPlane(ControlPlaneOptions),
+}
+
 impl Options {
+    /// Standalone on a gateway.yaml.
     pub fn new(listen: SocketAddr, config: PathBuf) -> Self {
+        Self::with_source(listen, Source::File(config))
+    }
+
+    pub fn with_source(listen: SocketAddr, source: Source) -> Self {
         Self {
             listen,
             admin_listen: None,
-            config,
+            source,
             grace: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
@@ -50,6 +65,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot watch the config file: {0}")]
     Watch(#[from] notify::Error),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 pub struct DataPlane;
@@ -58,7 +75,9 @@ impl DataPlane {
     /// Loads the config (refusing to start on an invalid one), binds, and serves.
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         let shared = Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout));
-        source::reload(&options.config, &shared)?;
+        if let Source::File(path) = &options.source {
+            source::reload(path, &shared)?;
+        }
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
         };
@@ -72,7 +91,15 @@ impl DataPlane {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: options.listen, source })?;
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
 
-        let mut tasks = vec![source::spawn_watcher(options.config.clone(), shared.clone(), stopped.clone())?];
+        let mut tasks = Vec::new();
+        match &options.source {
+            Source::File(path) => tasks.push(source::spawn_watcher(path.clone(), shared.clone(), stopped.clone())?),
+            Source::ControlPlane(cp) => {
+                let cache = Cache::new(&cp.cache_dir, &cp.token)?;
+                control::restore(&shared, &cache);
+                tasks.push(tokio::spawn(control::run(cp.clone(), shared.clone(), cache, stopped.clone())));
+            }
+        }
         let s = shared.clone();
         tasks.push(tokio::spawn(server::serve(
             listener,
@@ -89,7 +116,7 @@ impl DataPlane {
                 limits,
             )));
         }
-        tracing::info!(%addr, admin = ?admin_addr, config = %options.config.display(), "switchyard-proxy serving");
+        tracing::info!(%addr, admin = ?admin_addr, "switchyard-proxy serving");
         Ok(Handle { addr, admin_addr, shared, stop, tasks })
     }
 }

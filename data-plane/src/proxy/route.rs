@@ -48,6 +48,7 @@ fn direct_route(provider: &Arc<ProviderEntry>, name: &str, model: &str) -> Route
                 account,
                 upstream_model: model.into(),
                 weight: provider.accounts[account].weight,
+                drained: false,
                 stats: Default::default(),
                 breaker: Breaker::new(format!("{}/{}/{model}", provider.name, provider.accounts[account].name)),
                 load: Default::default(),

@@ -6,6 +6,7 @@
 mod prepare;
 
 pub use prepare::{PrepareError, prepare};
+pub use switchyard_proto::model::AccountRef;
 
 use crate::balance::{Candidate, Load, RouteCursor};
 use crate::breaker::Breaker;
@@ -16,7 +17,7 @@ use http::HeaderValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
-use switchyard_proto::model::{Config, KeyHash, ProviderKind, Strategy, Timeouts};
+use switchyard_proto::model::{Config, KeyHash, ProviderKind, RuntimeState, Strategy, Timeouts};
 use tokio::time::Instant;
 
 /// The swappable current runtime; `None` until a first config is held.
@@ -27,6 +28,8 @@ pub struct Runtime {
     /// Grows by one per config applied (standalone) or is the control plane's revision.
     pub version: u64,
     pub hash: ContentHash,
+    /// The Runtime resource (drained accounts, key budgets) this was built with.
+    pub overlay: Arc<Overlay>,
     pub applied_at: Instant,
     keys: HashMap<KeyHash, Arc<KeyEntry>>,
     routes: HashMap<String, Arc<RouteEntry>>,
@@ -49,6 +52,14 @@ impl Runtime {
     pub fn provider(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
         self.providers.get(name)
     }
+}
+
+/// The Runtime resource and its version (0 and empty in standalone mode).
+#[derive(Debug, Default)]
+pub struct Overlay {
+    pub version: u64,
+    pub hash: Option<ContentHash>,
+    pub state: RuntimeState,
 }
 
 pub struct KeyEntry {
@@ -84,6 +95,8 @@ pub struct Endpoint {
     pub account: usize,
     pub upstream_model: Arc<str>,
     pub weight: u32,
+    /// Its account's balance is at zero (Runtime overlay): out of rotation.
+    pub drained: bool,
     /// State that survives a reload while the endpoint is unchanged.
     pub stats: Arc<EndpointStats>,
     pub breaker: Arc<Breaker>,
@@ -107,7 +120,7 @@ impl Endpoint {
 
     /// Whether it may take traffic (provider and account enabled).
     pub fn enabled(&self) -> bool {
-        self.provider.enabled && self.account().enabled
+        self.provider.enabled && self.account().enabled && !self.drained
     }
 }
 

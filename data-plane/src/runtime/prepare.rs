@@ -3,7 +3,7 @@
 //! counters carry over from the previous Runtime where nothing changed, so a
 //! reload keeps pooled connections and monotonic metrics.
 
-use super::{AccountEntry, Endpoint, KeyEntry, ProviderEntry, RouteEntry, Runtime};
+use super::{AccountEntry, AccountRef, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime};
 use crate::breaker::Breaker;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -25,7 +25,12 @@ pub enum PrepareError {
 }
 
 /// Builds the Runtime for `config` (already validated), reusing what `previous` has.
-pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) -> Result<Runtime, PrepareError> {
+pub fn prepare(
+    config: Arc<Config>,
+    version: u64,
+    overlay: Arc<Overlay>,
+    previous: Option<&Runtime>,
+) -> Result<Runtime, PrepareError> {
     let mut providers = HashMap::new();
     for p in &config.providers {
         let reused = previous.and_then(|rt| rt.provider(&p.name)).filter(|old| same_client(old, p, &config));
@@ -65,6 +70,10 @@ pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) ->
                     account: i,
                     upstream_model: t.model.as_str().into(),
                     weight: account.weight,
+                    drained: overlay.state.drained_accounts.contains(&AccountRef {
+                        provider: provider.name.to_string(),
+                        account: account.name.to_string(),
+                    }),
                     stats: old.map(|e| e.stats.clone()).unwrap_or_default(),
                     breaker: old.map_or_else(
                         || Breaker::new(format!("{}/{}/{}", provider.name, account.name, t.model)),
@@ -115,6 +124,7 @@ pub fn prepare(config: Arc<Config>, version: u64, previous: Option<&Runtime>) ->
         hash: config_hash(&config),
         config,
         version,
+        overlay,
         applied_at: Instant::now(),
         keys,
         routes,

@@ -1,0 +1,181 @@
+//! Control-plane mode: subscribe to `ConfigDiscovery.Stream`, apply each
+//! resource with the same prepare -> swap as file mode, ACK or NACK it, and
+//! keep the last ACKed snapshot on disk. Reconnects with capped, jittered
+//! exponential backoff across the control-plane URLs; serves throughout,
+//! from the last-known-good snapshot when no control plane answers.
+
+use crate::cache::Cache;
+use crate::runtime::Overlay;
+use crate::source::install;
+use crate::state::Shared;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_proto::canonical::{ContentHash, runtime_hash};
+use switchyard_proto::model::{Config, RuntimeState};
+use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
+use switchyard_proto::pb::{
+    self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion, discovery_request,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+const MAX_MESSAGE: usize = 64 << 20;
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct ControlPlaneOptions {
+    pub urls: Vec<String>,
+    /// The node token (a secret: never in Debug output).
+    pub token: String,
+    pub cache_dir: std::path::PathBuf,
+    pub node: pb::Node,
+}
+
+impl std::fmt::Debug for ControlPlaneOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlaneOptions")
+            .field("urls", &self.urls)
+            .field("token", &"<redacted>")
+            .field("cache_dir", &self.cache_dir)
+            .field("node", &self.node.id)
+            .finish()
+    }
+}
+
+/// Loads the last-known-good snapshot, if any, so the node serves at once.
+pub fn restore(shared: &Shared, cache: &Cache) {
+    for name in ["config", "runtime"] {
+        match cache.load(name) {
+            Ok(Some(response)) => {
+                if let Err(e) = apply(shared, &response) {
+                    tracing::warn!(error = %e, "cached {name} refused");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the last-known-good {name}"),
+        }
+    }
+}
+
+pub async fn run(options: ControlPlaneOptions, shared: Arc<Shared>, cache: Cache, mut stop: watch::Receiver<bool>) {
+    let mut backoff = BACKOFF_START;
+    for url in options.urls.iter().cycle() {
+        let session = session(url, &options, &shared, &cache);
+        let served = tokio::select! {
+            result = session => result,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match served {
+            // The stream ended after it worked: try again soon.
+            Ok(()) => backoff = BACKOFF_START,
+            Err(e) => {
+                tracing::warn!(control_plane = %url, error = %e, "control plane unavailable; serving the last-known-good config")
+            }
+        }
+        let jitter = fastrand::u64(0..=u64::try_from(backoff.as_millis() / 2).unwrap_or(0));
+        let wait = backoff + Duration::from_millis(jitter);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_CAP);
+    }
+}
+
+/// What this node holds, for its hello.
+fn held(shared: &Shared) -> Vec<ResourceVersion> {
+    let Some(rt) = shared.runtime.load_full() else { return Vec::new() };
+    let mut held = vec![ResourceVersion {
+        r#type: ResourceType::Config as i32,
+        version: rt.version,
+        hash: rt.hash.as_bytes().to_vec(),
+    }];
+    if let Some(hash) = rt.overlay.hash {
+        held.push(ResourceVersion {
+            r#type: ResourceType::Runtime as i32,
+            version: rt.overlay.version,
+            hash: hash.as_bytes().to_vec(),
+        });
+    }
+    held
+}
+
+async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cache: &Cache) -> Result<(), String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("bad URL: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
+    let mut client = ConfigDiscoveryClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let (tx, rx) = mpsc::channel(8);
+    let hello = pb::Hello { node: Some(options.node.clone()), held: held(shared) };
+    let _ = tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Hello(hello)) }).await;
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    let auth = format!("Bearer {}", options.token.trim())
+        .parse()
+        .map_err(|_| "the node token is not a valid header".to_owned())?;
+    request.metadata_mut().insert("authorization", auth);
+    let mut responses =
+        client.stream(request).await.map_err(|s| format!("{}: {}", s.code(), s.message()))?.into_inner();
+    tracing::info!(control_plane = %url, "subscribed");
+    while let Some(response) = responses.message().await.map_err(|s| format!("{}: {}", s.code(), s.message()))? {
+        let kind = response.version.as_ref().map_or(0, |v| v.r#type);
+        let answer = match apply(shared, &response) {
+            Ok(name) => {
+                if let Err(e) = cache.save(name, &response) {
+                    tracing::warn!(error = %e, "cannot write the last-known-good snapshot");
+                }
+                discovery_request::Kind::Ack(pb::Ack {
+                    applied: response.version.clone(),
+                    response_nonce: response.nonce.clone(),
+                })
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "snapshot refused; still serving the previous one");
+                shared.last_reload_error.store(Some(Arc::new(error.clone())));
+                discovery_request::Kind::Nack(pb::Nack {
+                    r#type: kind,
+                    response_nonce: response.nonce.clone(),
+                    error_detail: error,
+                    held: held(shared).into_iter().find(|v| v.r#type == kind),
+                })
+            }
+        };
+        if tx.send(DiscoveryRequest { kind: Some(answer) }).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one resource; returns its cache name.
+fn apply(shared: &Shared, response: &DiscoveryResponse) -> Result<&'static str, String> {
+    let version = response.version.as_ref().map_or(0, |v| v.version);
+    let current = shared.runtime.load_full();
+    match &response.resource {
+        Some(pb::discovery_response::Resource::Config(wire)) => {
+            let config = Config::try_from(wire.clone()).map_err(|e| e.to_string().replace('\n', "; "))?;
+            let overlay = current.as_ref().map(|rt| rt.overlay.clone()).unwrap_or_default();
+            install(shared, Arc::new(config), version, overlay).map_err(|e| e.to_string())?;
+            tracing::info!(version, "config applied");
+            shared.last_reload_error.store(None);
+            Ok("config")
+        }
+        Some(pb::discovery_response::Resource::Runtime(wire)) => {
+            let state = RuntimeState::try_from(wire.clone()).map_err(|e| e.to_string().replace('\n', "; "))?;
+            let hash: ContentHash = runtime_hash(&state);
+            let overlay = Arc::new(Overlay { version, hash: Some(hash), state });
+            // Without a Config yet, keep the overlay for when it arrives.
+            let Some(rt) = current else { return Err("a Runtime before any Config".into()) };
+            install(shared, rt.config.clone(), rt.version, overlay).map_err(|e| e.to_string())?;
+            tracing::info!(version, "runtime applied");
+            Ok("runtime")
+        }
+        None => Err("a response without a resource".into()),
+    }
+}

@@ -1,0 +1,121 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A data plane fed by a real control plane: it serves the control plane's
+//! config, follows a write within moments, keeps serving when the control
+//! plane goes away, and after its own restart serves from the encrypted
+//! last-known-good cache.
+
+use serde_json::json;
+use std::time::Duration;
+use switchyard_control::store::{Change, Ownership};
+use switchyard_control::{ControlPlane, Options as CpOptions};
+use switchyard_proxy::{ControlPlaneOptions, DataPlane, Handle, Options, Source};
+use switchyard_tests::FakeUpstream;
+use switchyard_tests::harness::{APP_KEY, client};
+
+const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const NODE_TOKEN: &str = "node-token-0123456789";
+
+async fn control_plane(dir: &std::path::Path, upstream: &FakeUpstream) -> switchyard_control::Handle {
+    let bootstrap = dir.join("gateway.yaml");
+    let yaml = format!(
+        r#"
+providers:
+  - {{name: main, kind: openai-compatible, base_url: "{}", accounts: [{{name: a, api_key: "sk-upstream-000000"}}]}}
+models:
+  - {{name: m, targets: [{{provider: main, model: up-m}}]}}
+keys:
+  - {{name: app, key: "{APP_KEY}"}}
+"#,
+        upstream.base_url()
+    );
+    std::fs::write(&bootstrap, yaml).unwrap();
+    let options = CpOptions {
+        database: format!("sqlite://{}/cp.db", dir.display()),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        master_key: MASTER_KEY.to_owned(),
+        bootstrap: Some(bootstrap),
+        admin_token: None,
+        node_token: Some(NODE_TOKEN.to_owned()),
+    };
+    ControlPlane::start(options).await.unwrap()
+}
+
+async fn data_plane(url: &str, cache: &std::path::Path, token: &str) -> Handle {
+    let node = switchyard_proto::pb::Node { id: "edge-1".into(), boot_id: "b".into(), ..Default::default() };
+    let cp = ControlPlaneOptions {
+        urls: vec![url.to_owned()],
+        token: token.to_owned(),
+        cache_dir: cache.to_path_buf(),
+        node,
+    };
+    let mut options = Options::with_source("127.0.0.1:0".parse().unwrap(), Source::ControlPlane(cp));
+    options.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    options.grace = Duration::from_secs(1);
+    DataPlane::start(options).await.unwrap()
+}
+
+async fn chat(dp: &Handle, model: &str) -> u16 {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    let url = format!("http://{}/v1/chat/completions", dp.addr);
+    client().post(url).bearer_auth(APP_KEY).json(&body).send().await.unwrap().status().as_u16()
+}
+
+/// Polls until `model` answers `status` (the config arrives asynchronously).
+async fn until(dp: &Handle, model: &str, status: u16) {
+    for _ in 0..200 {
+        if chat(dp, model).await == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{model} never answered {status}");
+}
+
+#[tokio::test]
+async fn serves_the_control_planes_config_follows_writes_and_survives_outages() {
+    let upstream = FakeUpstream::start().await;
+    let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cp = control_plane(cp_dir.path(), &upstream).await;
+    let url = format!("http://{}", cp.grpc_addr);
+    let dp = data_plane(&url, cache.path(), NODE_TOKEN).await;
+    until(&dp, "m", 200).await;
+    assert_eq!(upstream.requests()[0].json()["model"], "up-m");
+
+    // A write reaches the node.
+    let change = Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged };
+    cp.store
+        .write(change, |c| {
+            let mut fresh = c.models[0].clone();
+            fresh.name = "fresh".into();
+            c.models.push(fresh);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    cp.publisher.refresh().await.unwrap();
+    until(&dp, "fresh", 200).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let node = cp.nodes.get("edge-1").unwrap();
+    assert!(node.acked.iter().any(|v| v.r#type == 1 && v.version == 2), "{:?}", node.acked);
+    assert!(cache.path().join("config.snapshot").exists());
+
+    // The control plane goes away: the node keeps serving.
+    cp.shutdown().await;
+    assert_eq!(chat(&dp, "fresh").await, 200);
+    dp.shutdown().await;
+
+    // The node restarts while no control plane answers: it serves its last-known-good config.
+    let dp = data_plane(&url, cache.path(), NODE_TOKEN).await;
+    assert_eq!(chat(&dp, "fresh").await, 200, "served from the cache at once");
+    let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    dp.shutdown().await;
+
+    // Another token cannot read that cache: the node waits for a control plane instead.
+    let dp = data_plane(&url, cache.path(), "another-token-0123456789").await;
+    assert_eq!(chat(&dp, "fresh").await, 503);
+    let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    dp.shutdown().await;
+}
