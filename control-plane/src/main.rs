@@ -67,6 +67,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bootstrap: args.bootstrap,
         admin_token,
         node_token,
+        ..Options::new(String::new(), String::new())
     };
     let handle = ControlPlane::start(options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -4,7 +4,7 @@ use crate::crypto::{CryptoError, MasterKey};
 use crate::discovery::Discovery;
 use crate::nodes::Nodes;
 use crate::snapshot::Publisher;
-use crate::store::{ANY_NODE, Role, Store, StoreError};
+use crate::store::{ANY_NODE, Backend, CHANNEL, Role, Store, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,24 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// The bootstrap node token (any node id, named `bootstrap`).
     pub node_token: Option<String>,
+    /// How often the snapshot is rebuilt from the store without a notification.
+    pub poll_interval: Duration,
+}
+
+impl Options {
+    /// Defaults for everything but the database and the master key.
+    pub fn new(database: impl Into<String>, master_key: impl Into<String>) -> Self {
+        Self {
+            database: database.into(),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            master_key: master_key.into(),
+            bootstrap: None,
+            admin_token: None,
+            node_token: None,
+            poll_interval: POLL,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +100,10 @@ impl ControlPlane {
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, store.clone(), stopped.clone()))];
         tasks.push(tokio::spawn(grpc_server(grpc, discovery, stopped.clone())));
-        tasks.push(tokio::spawn(poll(publisher.clone(), stopped)));
+        if store.backend() == Backend::Postgres {
+            tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
+        }
+        tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
         tracing::info!(%http_addr, %grpc_addr, backend = ?store.backend(), "switchyard-control started");
         Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, stop, tasks })
     }
@@ -131,14 +152,44 @@ async fn grpc_server(listener: tokio::net::TcpListener, discovery: Discovery, mu
     }
 }
 
-async fn poll(publisher: Arc<Publisher>, mut stop: watch::Receiver<bool>) {
+async fn poll(publisher: Arc<Publisher>, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         if let Err(e) = publisher.refresh().await {
             tracing::warn!(error = %e, "snapshot refresh failed");
+        }
+    }
+}
+
+/// PostgreSQL: every replica rebuilds its snapshot when any replica writes.
+async fn listen(url: String, publisher: Arc<Publisher>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let session = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.listen(CHANNEL).await?;
+            // Changes made while not listening.
+            let _ = publisher.refresh().await;
+            loop {
+                listener.recv().await?;
+                if let Err(e) = publisher.refresh().await {
+                    tracing::warn!(error = %e, "snapshot refresh failed");
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            result = session => if let Err(e) = result {
+                tracing::warn!(error = %e, "store notifications lost; reconnecting (polling meanwhile)");
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

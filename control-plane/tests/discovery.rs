@@ -40,6 +40,7 @@ keys:
         bootstrap: Some(bootstrap),
         admin_token: None,
         node_token: Some(NODE_TOKEN.to_owned()),
+        poll_interval: Duration::from_secs(2),
     };
     ControlPlane::start(options).await.unwrap()
 }

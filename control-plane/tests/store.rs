@@ -2,7 +2,6 @@
 //! The store on SQLite and on PostgreSQL (`SWITCHYARD_TEST_POSTGRES`, else the
 //! local server; each test in its own database, dropped afterwards).
 
-use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchyard_control::crypto::MasterKey;
@@ -11,76 +10,15 @@ use switchyard_proto::canonical::config_hash;
 use switchyard_proto::document::{self, Resolver};
 use switchyard_proto::model::{ClientKey, Config, KeyHash};
 
+mod common;
+
+use common::*;
+
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OTHER_KEY: &str = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 fn key() -> MasterKey {
     MasterKey::from_hex(KEY).unwrap()
-}
-
-/// A database of one backend, removed when dropped (PostgreSQL) or with its folder (SQLite).
-struct Db {
-    label: &'static str,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_admin.take() {
-            // Drop on a fresh runtime thread: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async move {
-                    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-                });
-            })
-            .join();
-        }
-    }
-}
-
-fn sqlite() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/switchyard.db", dir.path().display());
-    Db { label: "sqlite", url, _dir: Some(dir), pg_admin: None }
-}
-
-async fn postgres() -> Option<Db> {
-    let admin = std::env::var("SWITCHYARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut conn = match sqlx::PgConnection::connect(&admin).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            assert!(std::env::var("SWITCHYARD_TEST_POSTGRES").is_err(), "SWITCHYARD_TEST_POSTGRES is set but: {e}");
-            eprintln!("PostgreSQL tests skipped: no server at {admin} ({e})");
-            return None;
-        }
-    };
-    let name = format!("switchyard_test_{}", hex_id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("bad SWITCHYARD_TEST_POSTGRES {admin}"),
-    };
-    Some(Db { label: "postgres", url, _dir: None, pg_admin: Some((admin, name)) })
-}
-
-fn hex_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Every backend available: SQLite always, PostgreSQL when a server answers.
-async fn databases() -> Vec<Db> {
-    let mut dbs = vec![sqlite()];
-    dbs.extend(postgres().await);
-    dbs
 }
 
 fn env() -> HashMap<String, String> {

@@ -27,6 +27,9 @@ use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 use switchyard_proto::model::{Config, ConfigErrors};
 
+/// The PostgreSQL notification channel replicas listen on for store changes.
+pub const CHANNEL: &str = "switchyard_changes";
+
 /// Waits this long for SQLite's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -64,6 +67,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     key: MasterKey,
+    url: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,7 +107,7 @@ impl Store {
         }
         let pool = options.connect(&url).await?;
         migrate::run(&pool, backend).await?;
-        let store = Store { pool, backend, key };
+        let store = Store { pool, backend, key, url };
         store.check_master_key().await?;
         Ok(store)
     }
@@ -114,6 +118,11 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The database URL (for a PostgreSQL LISTEN connection).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The first start records a check value; later starts must open it.

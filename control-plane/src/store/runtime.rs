@@ -59,6 +59,7 @@ impl Store {
         .bind(after.to_string())
         .execute(&mut *tx)
         .await?;
+        self.notify(&mut tx).await?;
         tx.commit().await?;
         Ok(u64::try_from(runtime).unwrap_or(0))
     }

@@ -64,9 +64,18 @@ impl Store {
             .bind(w.now)
             .execute(&mut *tx)
             .await?;
+        self.notify(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(revision = next, actor = change.actor, action = change.action, "config written");
         Ok(next)
+    }
+
+    /// Tells the other replicas (PostgreSQL) that the store changed; delivered at commit.
+    pub(super) async fn notify(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, 'changed')").bind(super::CHANNEL).execute(conn).await?;
+        }
+        Ok(())
     }
 
     /// Whether each object was created by `apply`, by (kind, name).
