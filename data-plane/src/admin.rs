@@ -14,7 +14,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
         "/readyz" => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready".into()),
         "/metrics" => {
             let rt = shared.runtime.load();
-            let age = rt.as_ref().map(|rt| rt.applied_at.elapsed());
+            let age = rt.as_ref().map(|_| shared.staleness());
             let text = shared.metrics.render(rt.as_deref(), age);
             reply(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
@@ -30,7 +30,9 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         serde_json::json!({
             "version": rt.version,
             "hash": rt.hash.to_string(),
-            "age_seconds": rt.applied_at.elapsed().as_secs_f64(),
+            "applied_seconds_ago": rt.applied_at.elapsed().as_secs_f64(),
+            "stale_seconds": shared.staleness().as_secs_f64(),
+            "runtime_version": rt.overlay.version,
         })
     });
     let endpoints: Vec<_> = rt

@@ -123,6 +123,9 @@ async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cach
     let mut responses =
         client.stream(request).await.map_err(|s| format!("{}: {}", s.code(), s.message()))?.into_inner();
     tracing::info!(control_plane = %url, "subscribed");
+    shared.mark_fresh();
+    // However the session ends, the snapshot is unconfirmed from then on.
+    let _unconfirmed = Unconfirmed(shared);
     while let Some(response) = responses.message().await.map_err(|s| format!("{}: {}", s.code(), s.message()))? {
         let kind = response.version.as_ref().map_or(0, |v| v.r#type);
         let answer = match apply(shared, &response) {
@@ -151,6 +154,15 @@ async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cach
         }
     }
     Ok(())
+}
+
+/// Marks the snapshot unconfirmed when dropped (a session ended).
+struct Unconfirmed<'a>(&'a Shared);
+
+impl Drop for Unconfirmed<'_> {
+    fn drop(&mut self) {
+        self.0.mark_stale();
+    }
 }
 
 /// Applies one resource; returns its cache name.

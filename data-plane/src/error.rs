@@ -37,6 +37,10 @@ pub enum ProxyError {
     BufferBudget,
     #[error("The gateway is not ready: it holds no configuration yet.")]
     NotReady,
+    #[error(
+        "The gateway has had no contact with its control plane for {0} s and refuses traffic (settings.snapshot.fail_closed_after)."
+    )]
+    Stale(u64),
     #[error("Unknown path: {0}")]
     UnknownPath(String),
     #[error("Method {0} is not allowed on this path.")]
@@ -73,7 +77,7 @@ impl ProxyError {
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Overloaded | BufferBudget | NotReady | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | StreamCut(..) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -91,7 +95,7 @@ impl ProxyError {
             ModelNotAllowed(_) => "permission_error",
             ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
             | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
-            Overloaded | BufferBudget | NotReady | NoEndpoint(_) => "service_unavailable",
+            Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => "service_unavailable",
             UpstreamConnect(_)
             | UpstreamTimeout(_)
             | Upstream(..)
@@ -121,6 +125,7 @@ impl ProxyError {
             Overloaded => "overloaded",
             BufferBudget => "buffer_budget_exhausted",
             NotReady => "not_ready",
+            Stale(_) => "snapshot_stale",
             UnknownPath(_) => "unknown_url",
             MethodNotAllowed(_) => "method_not_allowed",
             NoEndpoint(_) => "no_upstream_available",

@@ -169,7 +169,12 @@ impl Metrics {
         header(&mut out, "switchyard_failovers_total", "counter", "Attempts moved to another endpoint.");
         let _ = writeln!(out, "switchyard_failovers_total {}", self.failovers.load(Relaxed));
 
-        header(&mut out, "switchyard_snapshot_age_seconds", "gauge", "Seconds since the served config was applied.");
+        header(
+            &mut out,
+            "switchyard_snapshot_age_seconds",
+            "gauge",
+            "Seconds the served snapshot has gone unconfirmed by a control plane (0 while subscribed or in file mode).",
+        );
         if let Some(age) = snapshot_age {
             let _ = writeln!(out, "switchyard_snapshot_age_seconds {:.3}", age.as_secs_f64());
         }

@@ -95,6 +95,8 @@ impl DataPlane {
         match &options.source {
             Source::File(path) => tasks.push(source::spawn_watcher(path.clone(), shared.clone(), stopped.clone())?),
             Source::ControlPlane(cp) => {
+                // Unconfirmed until a control plane answers.
+                shared.mark_stale();
                 let cache = Cache::new(&cp.cache_dir, &cp.token)?;
                 control::restore(&shared, &cache);
                 tasks.push(tokio::spawn(control::run(cp.clone(), shared.clone(), cache, stopped.clone())));

@@ -22,7 +22,13 @@ pub struct Shared {
     pub body_timeout: Duration,
     /// The last config that was refused, and why.
     pub last_reload_error: ArcSwapOption<String>,
+    /// Milliseconds after `started` since which the snapshot has not been
+    /// confirmed by a control plane; [`FRESH`] while subscribed (or in file mode).
+    stale_since_ms: AtomicU64,
 }
+
+/// `stale_since_ms` while the snapshot is known current.
+const FRESH: u64 = u64::MAX;
 
 impl Shared {
     pub fn new(runtime: RuntimeHandle, body_timeout: Duration) -> Self {
@@ -34,11 +40,40 @@ impl Shared {
             started: Instant::now(),
             body_timeout,
             last_reload_error: ArcSwapOption::empty(),
+            stale_since_ms: AtomicU64::new(FRESH),
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Subscribed to a control plane: what is served is current.
+    pub fn mark_fresh(&self) {
+        self.stale_since_ms.store(FRESH, Relaxed);
+    }
+
+    /// No control plane confirms the snapshot from now on (kept if already stale).
+    pub fn mark_stale(&self) {
+        let now = self.now_ms();
+        let _ = self.stale_since_ms.compare_exchange(FRESH, now, Relaxed, Relaxed);
+    }
+
+    /// How long the snapshot has gone unconfirmed (zero while subscribed).
+    pub fn staleness(&self) -> Duration {
+        match self.stale_since_ms.load(Relaxed) {
+            FRESH => Duration::ZERO,
+            since => Duration::from_millis(self.now_ms().saturating_sub(since)),
+        }
+    }
+
+    /// `settings.snapshot.fail_closed_after` has passed without contact.
+    pub fn closed_by_staleness(&self, rt: &crate::runtime::Runtime) -> bool {
+        rt.config.settings.snapshot_fail_closed_after.is_some_and(|limit| self.staleness() > limit)
+    }
+
     pub fn ready(&self) -> bool {
-        !self.draining.load(Relaxed) && self.runtime.load().is_some()
+        !self.draining.load(Relaxed) && self.runtime.load().as_ref().is_some_and(|rt| !self.closed_by_staleness(rt))
     }
 }
 

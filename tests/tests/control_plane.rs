@@ -16,6 +16,14 @@ const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a
 const NODE_TOKEN: &str = "node-token-0123456789";
 
 async fn control_plane(dir: &std::path::Path, upstream: &FakeUpstream) -> switchyard_control::Handle {
+    control_plane_with(dir, upstream, "").await
+}
+
+async fn control_plane_with(
+    dir: &std::path::Path,
+    upstream: &FakeUpstream,
+    settings: &str,
+) -> switchyard_control::Handle {
     let bootstrap = dir.join("gateway.yaml");
     let yaml = format!(
         r#"
@@ -25,7 +33,7 @@ models:
   - {{name: m, targets: [{{provider: main, model: up-m}}]}}
 keys:
   - {{name: app, key: "{APP_KEY}"}}
-"#,
+{settings}"#,
         upstream.base_url()
     );
     std::fs::write(&bootstrap, yaml).unwrap();
@@ -118,5 +126,41 @@ async fn serves_the_control_planes_config_follows_writes_and_survives_outages() 
     assert_eq!(chat(&dp, "fresh").await, 503);
     let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
     assert_eq!(ready.status(), 503);
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_closed_after_refuses_traffic_once_the_snapshot_is_too_old() {
+    let upstream = FakeUpstream::start().await;
+    let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cp = control_plane_with(cp_dir.path(), &upstream, "settings: {snapshot: {fail_closed_after: 1s}}\n").await;
+    let dp = data_plane(&format!("http://{}", cp.grpc_addr), cache.path(), NODE_TOKEN).await;
+    until(&dp, "m", 200).await;
+    let status: serde_json::Value =
+        client().get(format!("http://{}/status", dp.admin_addr.unwrap())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["config"]["stale_seconds"], 0.0, "subscribed: current: {status}");
+
+    cp.shutdown().await;
+    // Within the limit it keeps serving; past it, it refuses and is not ready.
+    assert_eq!(chat(&dp, "m").await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let body = json!({"model": "m", "messages": []});
+    let response = client()
+        .post(format!("http://{}/v1/chat/completions", dp.addr))
+        .bearer_auth(APP_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "snapshot_stale");
+    let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let metrics =
+        client().get(format!("http://{}/metrics", dp.admin_addr.unwrap())).send().await.unwrap().text().await.unwrap();
+    let age: f64 =
+        metrics.lines().find_map(|l| l.strip_prefix("switchyard_snapshot_age_seconds ")).unwrap().parse().unwrap();
+    assert!(age >= 1.0, "{age}");
     dp.shutdown().await;
 }

@@ -52,6 +52,9 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         _ => path.to_owned(),
     };
     let rt = shared.runtime.load_full().ok_or(ProxyError::NotReady)?;
+    if shared.closed_by_staleness(&rt) {
+        return Err(ProxyError::Stale(shared.staleness().as_secs()));
+    }
     let guard = InflightGuard::admit(shared, rt.config.settings.limits.max_concurrency)?;
     let now = unix_now();
     let key = auth::authenticate(&rt, req.headers(), req.uri().query(), now)?;
