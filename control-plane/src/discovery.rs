@@ -9,7 +9,7 @@
 
 use crate::nodes::Nodes;
 use crate::snapshot::{Publisher, Snapshot};
-use crate::store::Store;
+use crate::store::{ANY_NODE, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscovery;
@@ -59,10 +59,13 @@ impl ConfigDiscovery for Discovery {
         if node.id.trim().is_empty() {
             return Err(Status::invalid_argument("hello.node.id: required"));
         }
-        let allowed =
-            self.store.node_token_allows(&token, &node.id).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        if !allowed {
-            return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", node.id)));
+        let bound = self.store.node_token_binding(&token).await.map_err(|e| Status::unavailable(e.to_string()))?;
+        match bound {
+            None => return Err(Status::unauthenticated("unknown or revoked node token")),
+            Some(b) if b != ANY_NODE && b != node.id => {
+                return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", node.id)));
+            }
+            Some(_) => {}
         }
         self.nodes.connected(&node, &hello.held);
         let (tx, rx) = mpsc::channel(4);

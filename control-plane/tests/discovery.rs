@@ -191,7 +191,9 @@ async fn tokens_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let handle = start(dir.path()).await;
     let status = connect(&handle, "wrong-token-0123456789", "edge-1", vec![]).await.err().unwrap();
-    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let status = connect(&handle, "", "edge-1", vec![]).await.err().unwrap();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "missing token");
     handle.store.put_node_token("edge-9", "edge-9", "edge-9-token-0123456789", "").await.unwrap();
     let status = connect(&handle, "edge-9-token-0123456789", "edge-1", vec![]).await.err().unwrap();
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "a node cannot use another's id");

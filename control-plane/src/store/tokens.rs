@@ -107,13 +107,20 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a presented node token lets `node_id` in.
-    pub async fn node_token_allows(&self, token: &str, node_id: &str) -> Result<bool, StoreError> {
+    /// The node id a presented node token is bound to ([`ANY_NODE`] for the
+    /// bootstrap token); `None` when the token is unknown or revoked.
+    pub async fn node_token_binding(&self, token: &str) -> Result<Option<String>, StoreError> {
         let bound: Option<String> =
             sqlx::query_scalar("SELECT node_id FROM node_tokens WHERE token_sha256 = $1 AND revoked_at_ms IS NULL")
                 .bind(digest(token))
                 .fetch_optional(self.pool())
                 .await?;
+        Ok(bound)
+    }
+
+    /// Whether a presented node token lets `node_id` in.
+    pub async fn node_token_allows(&self, token: &str, node_id: &str) -> Result<bool, StoreError> {
+        let bound = self.node_token_binding(token).await?;
         Ok(bound.is_some_and(|b| b == ANY_NODE || b == node_id))
     }
 
