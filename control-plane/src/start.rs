@@ -135,9 +135,12 @@ const MAX_MESSAGE: usize = 64 << 20;
 const POLL: Duration = Duration::from_secs(2);
 
 async fn grpc_server(listener: tokio::net::TcpListener, discovery: Discovery, mut stop: watch::Receiver<bool>) {
+    // Snapshots compress well (repeated names and hashes): gzip both ways when the peer accepts it.
     let service = ConfigDiscoveryServer::new(discovery)
         .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_encoding_message_size(MAX_MESSAGE)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let served = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

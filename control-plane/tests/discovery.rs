@@ -203,3 +203,29 @@ async fn tokens_are_checked() {
     drop(node);
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn snapshots_are_gzipped_for_nodes_that_accept_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut client = ConfigDiscoveryClient::connect(format!("http://{}", handle.grpc_addr))
+        .await
+        .unwrap()
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let (tx, rx) = mpsc::channel(8);
+    let node = pb::Node { id: "edge-z".into(), ..Default::default() };
+    tx.send(DiscoveryRequest {
+        kind: Some(discovery_request::Kind::Hello(pb::Hello { node: Some(node), held: vec![] })),
+    })
+    .await
+    .unwrap();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert("authorization", format!("Bearer {NODE_TOKEN}").parse().unwrap());
+    let response = client.stream(request).await.unwrap();
+    assert_eq!(response.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    let mut stream = response.into_inner();
+    assert!(stream.message().await.unwrap().is_some(), "and it decodes");
+    drop(tx);
+    drop(stream);
+    handle.shutdown().await;
+}

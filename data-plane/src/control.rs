@@ -111,7 +111,9 @@ async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cach
     let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
     let mut client = ConfigDiscoveryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_encoding_message_size(MAX_MESSAGE)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let (tx, rx) = mpsc::channel(8);
     let hello = pb::Hello { node: Some(options.node.clone()), held: held(shared) };
     let _ = tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Hello(hello)) }).await;
