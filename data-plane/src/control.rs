@@ -60,6 +60,7 @@ pub fn restore(shared: &Shared, cache: &Cache) {
 }
 
 pub async fn run(options: ControlPlaneOptions, shared: Arc<Shared>, cache: Cache, mut stop: watch::Receiver<bool>) {
+    let cache = Arc::new(cache);
     let mut backoff = BACKOFF_START;
     for url in options.urls.iter().cycle() {
         let session = session(url, &options, &shared, &cache);
@@ -102,7 +103,7 @@ fn held(shared: &Shared) -> Vec<ResourceVersion> {
     held
 }
 
-async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cache: &Cache) -> Result<(), String> {
+async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cache: &Arc<Cache>) -> Result<(), String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|e| format!("bad URL: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -132,8 +133,12 @@ async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cach
         let kind = response.version.as_ref().map_or(0, |v| v.r#type);
         let answer = match apply(shared, &response) {
             Ok(name) => {
-                if let Err(e) = cache.save(name, &response) {
-                    tracing::warn!(error = %e, "cannot write the last-known-good snapshot");
+                // File I/O with fsync: off the runtime's threads.
+                let (cache, saved) = (cache.clone(), response.clone());
+                match tokio::task::spawn_blocking(move || cache.save(name, &saved)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the last-known-good snapshot"),
+                    Err(e) => tracing::warn!(error = %e, "cannot write the last-known-good snapshot"),
                 }
                 discovery_request::Kind::Ack(pb::Ack {
                     applied: response.version.clone(),
