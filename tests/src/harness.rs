@@ -132,3 +132,22 @@ impl Drop for Proxy {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+/// A chat completion request body for `model`.
+pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream})
+}
+
+/// An SSE reply that sends `{"n":1}`, then waits for the returned gate, then
+/// sends `{"n":2}` and `[DONE]`: a stream held open until the test says so.
+pub fn gated_stream() -> (crate::Reply, std::sync::Arc<tokio::sync::Notify>) {
+    use crate::Chunk;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let chunks = vec![
+        Chunk::event("{\"n\":1}"),
+        Chunk::Wait(gate.clone()),
+        Chunk::event("{\"n\":2}"),
+        Chunk::Bytes(bytes::Bytes::from_static(b"data: [DONE]\n\n")),
+    ];
+    (crate::Reply::Sse { status: 200, headers: vec![], chunks }, gate)
+}

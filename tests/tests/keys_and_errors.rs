@@ -14,7 +14,7 @@ async fn setup() -> (FakeUpstream, Proxy) {
 }
 
 fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    chat_body(model, false)
 }
 
 /// Asserts an OpenAI-shaped error with this status and code.

@@ -2,15 +2,13 @@
 //! Hot reload of gateway.yaml (in place, atomic rename, Kubernetes ConfigMap
 //! symlink swap, invalid files) and graceful shutdown.
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
-use std::sync::Arc;
+use serde_json::Value;
+use switchyard_tests::FakeUpstream;
 use switchyard_tests::harness::*;
-use switchyard_tests::{Chunk, FakeUpstream, Reply};
 
 fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    chat_body(model, false)
 }
 
 async fn status_of(proxy: &Proxy, model: &str) -> u16 {
@@ -106,19 +104,9 @@ async fn in_flight_requests_finish_on_the_config_they_started_with() {
     let main = FakeUpstream::start().await;
     let yaml = gateway_yaml(&main.base_url(), &main.base_url());
     let proxy = Proxy::start(&yaml).await;
-    let gate = Arc::new(tokio::sync::Notify::new());
-    main.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        chunks: vec![
-            Chunk::event("{\"n\":1}"),
-            Chunk::Wait(gate.clone()),
-            Chunk::event("{\"n\":2}"),
-            Chunk::Bytes(Bytes::from_static(b"data: [DONE]\n\n")),
-        ],
-    });
-    let mut body = chat("smart");
-    body["stream"] = json!(true);
+    let (reply, gate) = gated_stream();
+    main.push(reply);
+    let body = chat_body("smart", true);
     let response = client()
         .post(format!("{}/chat/completions", proxy.url()))
         .bearer_auth(APP_KEY)
@@ -147,19 +135,9 @@ async fn in_flight_requests_finish_on_the_config_they_started_with() {
 async fn shutdown_lets_an_open_stream_finish() {
     let main = FakeUpstream::start().await;
     let mut proxy = Proxy::start(&gateway_yaml(&main.base_url(), &main.base_url())).await;
-    let gate = Arc::new(tokio::sync::Notify::new());
-    main.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        chunks: vec![
-            Chunk::event("{\"n\":1}"),
-            Chunk::Wait(gate.clone()),
-            Chunk::event("{\"n\":2}"),
-            Chunk::Bytes(Bytes::from_static(b"data: [DONE]\n\n")),
-        ],
-    });
-    let mut body = chat("smart");
-    body["stream"] = json!(true);
+    let (reply, gate) = gated_stream();
+    main.push(reply);
+    let body = chat_body("smart", true);
     let url = proxy.url();
     let admin = proxy.admin_url();
     let response =

@@ -17,7 +17,7 @@ async fn setup() -> (FakeUpstream, FakeUpstream, Proxy) {
 }
 
 fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    chat_body(model, false)
 }
 
 #[tokio::test]

@@ -3,12 +3,12 @@
 //! streams that fail before and after their first event, and timeouts.
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_tests::harness::*;
 use switchyard_tests::{Chunk, FakeUpstream, Reply, schema};
 
 fn chat(model: &str, stream: bool) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream})
+    chat_body(model, stream)
 }
 
 fn one_provider(provider: &str) -> String {

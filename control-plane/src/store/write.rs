@@ -81,12 +81,8 @@ impl Store {
     /// Whether each object was created by `apply`, by (kind, name).
     pub async fn managed(&self) -> Result<HashMap<(String, String), bool>, StoreError> {
         let mut out = HashMap::new();
-        for table in ["providers", "routes", "client_keys"] {
-            let sql = match table {
-                "providers" => "SELECT name, managed FROM providers",
-                "routes" => "SELECT name, managed FROM routes",
-                _ => "SELECT name, managed FROM client_keys",
-            };
+        for (table, all, _) in OWNED {
+            let sql = all;
             for row in sqlx::query(sql).fetch_all(&self.pool).await? {
                 out.insert((table.to_owned(), row.try_get("name")?), row.try_get::<i64, _>("managed")? != 0);
             }
@@ -94,6 +90,13 @@ impl Store {
         Ok(out)
     }
 }
+
+/// Tables whose rows carry a `managed` flag: (table, every row, one row by name).
+const OWNED: [(&str, &str, &str); 3] = [
+    ("providers", "SELECT name, managed FROM providers", "SELECT managed FROM providers WHERE name = $1"),
+    ("routes", "SELECT name, managed FROM routes", "SELECT managed FROM routes WHERE name = $1"),
+    ("client_keys", "SELECT name, managed FROM client_keys", "SELECT managed FROM client_keys WHERE name = $1"),
+];
 
 struct Writer<'a> {
     conn: &'a mut AnyConnection,
@@ -180,13 +183,9 @@ impl Writer<'_> {
         if !existed || self.managed() {
             return Ok(self.managed());
         }
-        let sql = match table {
-            "providers" => "SELECT managed FROM providers WHERE name = $1",
-            "routes" => "SELECT managed FROM routes WHERE name = $1",
-            _ => "SELECT managed FROM client_keys WHERE name = $1",
-        };
+        let Some((_, _, sql)) = OWNED.iter().find(|(t, _, _)| *t == table) else { return Ok(false) };
         let managed: Option<i64> =
-            sqlx::query_scalar(sql).bind(name.to_owned()).fetch_optional(&mut *self.conn).await?;
+            sqlx::query_scalar(*sql).bind(name.to_owned()).fetch_optional(&mut *self.conn).await?;
         Ok(managed.is_some_and(|m| m != 0))
     }
 
