@@ -13,6 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         // Deterministic map order, so the canonical encoding (and its hash) is stable.
         .btree_map(".")
+        // Packed resources are shared by every stream: cloning them must not copy.
+        .bytes(".switchyard.v1.DiscoveryResponse")
         // Secret values get a hand-written, redacting Debug (src/pb.rs).
         .skip_debug(["switchyard.v1.SecretValue"])
         .compile_fds(fds)?;

@@ -127,17 +127,9 @@ impl Session {
 
     /// The response for type `i` when the node's hash differs and this hash was not sent already.
     fn due(&mut self, i: usize, kind: ResourceType, snapshot: &Snapshot) -> Option<DiscoveryResponse> {
-        let (version, hash, resource) = match kind {
-            ResourceType::Config => (
-                snapshot.config.version,
-                &snapshot.config.hash,
-                pb::discovery_response::Resource::Config(snapshot.config.message.clone()),
-            ),
-            _ => (
-                snapshot.runtime.version,
-                &snapshot.runtime.hash,
-                pb::discovery_response::Resource::Runtime(snapshot.runtime.message.clone()),
-            ),
+        let (version, hash, payload) = match kind {
+            ResourceType::Config => (snapshot.config.version, &snapshot.config.hash, &snapshot.config.payload),
+            _ => (snapshot.runtime.version, &snapshot.runtime.hash, &snapshot.runtime.payload),
         };
         let hash = hash.as_bytes().to_vec();
         if self.held[i].as_ref() == Some(&hash) || self.sent[i].as_ref().is_some_and(|(_, h)| *h == hash) {
@@ -146,7 +138,8 @@ impl Session {
         let nonce = nonce();
         self.sent[i] = Some((nonce.clone(), hash.clone()));
         let version = ResourceVersion { r#type: kind as i32, version, hash };
-        Some(DiscoveryResponse { version: Some(version), nonce, resource: Some(resource) })
+        // A packed payload is shared, not copied.
+        Some(DiscoveryResponse { version: Some(version), nonce, resource: Some(payload.clone()) })
     }
 
     fn answer(&mut self, request: DiscoveryRequest) {

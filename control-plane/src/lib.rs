@@ -13,5 +13,7 @@ pub mod nodes;
 pub mod snapshot;
 mod start;
 pub mod store;
+mod tls;
 
 pub use start::{ControlPlane, Handle, Options, StartError};
+pub use tls::{TlsError, TlsFiles};

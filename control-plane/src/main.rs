@@ -3,7 +3,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use switchyard_control::{ControlPlane, Options};
+use switchyard_control::{ControlPlane, Options, TlsFiles};
 
 /// Switchyard control plane: the store of providers, accounts, routes and keys.
 #[derive(Parser, Debug)]
@@ -30,6 +30,15 @@ struct Args {
     /// File holding the bootstrap node token (per-node tokens are made with syctl).
     #[arg(long, env = "SWITCHYARD_NODE_TOKEN_FILE")]
     node_token_file: Option<PathBuf>,
+    /// Serve gRPC over TLS with this certificate chain (PEM, leaf first; with --tls-key).
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM) on gRPC (mTLS; needs --tls-cert).
+    #[arg(long, env = "SWITCHYARD_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +68,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let master_key = read("master-key-file", &args.master_key_file)?;
     let admin_token = args.admin_token_file.as_ref().map(|p| read("admin-token-file", p)).transpose()?;
     let node_token = args.node_token_file.as_ref().map(|p| read("node-token-file", p)).transpose()?;
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: args.tls_client_ca }),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
     let options = Options {
         database: args.database,
         http_listen: args.http_listen,
@@ -67,6 +81,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bootstrap: args.bootstrap,
         admin_token,
         node_token,
+        tls,
         ..Options::new(String::new(), String::new())
     };
     let handle = ControlPlane::start(options).await?;

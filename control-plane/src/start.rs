@@ -5,6 +5,7 @@ use crate::discovery::Discovery;
 use crate::nodes::Nodes;
 use crate::snapshot::Publisher;
 use crate::store::{ANY_NODE, Backend, CHANNEL, Role, Store, StoreError};
+use crate::tls::{self, TlsError, TlsFiles};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Options {
     pub node_token: Option<String>,
     /// How often the snapshot is rebuilt from the store without a notification.
     pub poll_interval: Duration,
+    /// gRPC over TLS (and mTLS with a client CA); `None`: plaintext h2c.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Options {
@@ -46,6 +49,7 @@ impl Options {
             admin_token: None,
             node_token: None,
             poll_interval: POLL,
+            tls: None,
         }
     }
 }
@@ -60,6 +64,8 @@ pub enum StartError {
     Bootstrap { path: String, errors: ConfigErrors },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 pub struct ControlPlane;
@@ -67,6 +73,7 @@ pub struct ControlPlane;
 impl ControlPlane {
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         let key = MasterKey::from_hex(&options.master_key)?;
+        let tls = options.tls.as_ref().map(tls::server_config).transpose()?;
         let store = Arc::new(Store::open(&options.database, key).await?);
         if let Some(path) = &options.bootstrap {
             // The same file on every replica gives the same store: the write is a no-op when nothing differs.
@@ -99,12 +106,23 @@ impl ControlPlane {
             stop: stopped.clone(),
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, store.clone(), stopped.clone()))];
-        tasks.push(tokio::spawn(grpc_server(grpc, discovery, stopped.clone())));
+        let transport = match &options.tls {
+            None => "h2c",
+            Some(TlsFiles { client_ca: None, .. }) => "tls",
+            Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
+        };
+        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
         }
+        tasks.push(tokio::spawn(crate::nodes::persist(
+            nodes.clone(),
+            store.clone(),
+            publisher.clone(),
+            stopped.clone(),
+        )));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
-        tracing::info!(%http_addr, %grpc_addr, backend = ?store.backend(), "switchyard-control started");
+        tracing::info!(%http_addr, %grpc_addr, grpc = transport, backend = ?store.backend(), "switchyard-control started");
         Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, stop, tasks })
     }
 }
@@ -134,14 +152,30 @@ const MAX_MESSAGE: usize = 64 << 20;
 /// Safety net for changes made by another replica or directly in the database.
 const POLL: Duration = Duration::from_secs(2);
 
-async fn grpc_server(listener: tokio::net::TcpListener, discovery: Discovery, mut stop: watch::Receiver<bool>) {
-    // Snapshots compress well (repeated names and hashes): gzip both ways when the peer accepts it.
+async fn grpc_server(
+    listener: tokio::net::TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    discovery: Discovery,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Large snapshots arrive packed (gzip once per revision, see `switchyard_proto::packed`):
+    // compressing each stream's copy again would cost CPU per node for nothing.
     let service = ConfigDiscoveryServer::new(discovery)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
-        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-    let served = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        // Checked at start (`tls::server_config`): this does not fail.
+        server = match server.tls_config(tls) {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!(error = %e, "gRPC TLS configuration refused");
+                return;
+            }
+        };
+    }
+    let served = server
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_connection_age(Duration::from_secs(30 * 60))

@@ -18,30 +18,27 @@ use tonic::Streaming;
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const NODE_TOKEN: &str = "node-token-0123456789";
 
-async fn start(dir: &std::path::Path) -> Handle {
-    let bootstrap = dir.join("gateway.yaml");
-    std::fs::write(
-        &bootstrap,
-        r#"
+const DOCUMENT: &str = r#"
 providers:
   - {name: p, kind: openai-compatible, base_url: "http://127.0.0.1:1/v1", accounts: [{name: a, api_key: "sk-upstream-000000"}]}
 models:
   - {name: m, targets: [{provider: p, model: up}]}
 keys:
   - {name: k, key: "client-key-0123456789"}
-"#,
-    )
-    .unwrap();
-    let options = Options {
-        database: format!("sqlite://{}/cp.db", dir.display()),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        master_key: KEY.to_owned(),
-        bootstrap: Some(bootstrap),
-        admin_token: None,
-        node_token: Some(NODE_TOKEN.to_owned()),
-        poll_interval: Duration::from_secs(2),
-    };
+"#;
+
+async fn start(dir: &std::path::Path) -> Handle {
+    start_with(dir, DOCUMENT).await
+}
+
+async fn start_with(dir: &std::path::Path, document: &str) -> Handle {
+    let bootstrap = dir.join("gateway.yaml");
+    std::fs::write(&bootstrap, document).unwrap();
+    let mut options = Options::new(format!("sqlite://{}/cp.db", dir.display()), KEY);
+    options.http_listen = "127.0.0.1:0".parse().unwrap();
+    options.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    options.bootstrap = Some(bootstrap);
+    options.node_token = Some(NODE_TOKEN.to_owned());
     ControlPlane::start(options).await.unwrap()
 }
 
@@ -205,27 +202,137 @@ async fn tokens_are_checked() {
 }
 
 #[tokio::test]
-async fn snapshots_are_gzipped_for_nodes_that_accept_it() {
+async fn a_large_config_travels_packed_and_every_node_unpacks_the_same_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let handle = start(dir.path()).await;
-    let mut client = ConfigDiscoveryClient::connect(format!("http://{}", handle.grpc_addr))
+    // A small config travels as a plain message.
+    let mut small = connect(&handle, NODE_TOKEN, "edge-s", vec![]).await.unwrap();
+    let (a, b) = (small.next().await, small.next().await);
+    let config = if kind(&a) == ResourceType::Config { a } else { b };
+    assert!(matches!(config.resource, Some(pb::discovery_response::Resource::Config(_))));
+    drop(small);
+
+    handle
+        .store
+        .write(Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged }, |c| {
+            let template = c.keys[0].clone();
+            for i in 0..500u32 {
+                let mut key = template.clone();
+                key.name = format!("key-{i}");
+                key.key_sha256.0[..4].copy_from_slice(&i.to_be_bytes());
+                key.key_sha256.0[4] = 0xee;
+                c.keys.push(key);
+            }
+            Ok(())
+        })
         .await
-        .unwrap()
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-    let (tx, rx) = mpsc::channel(8);
-    let node = pb::Node { id: "edge-z".into(), ..Default::default() };
-    tx.send(DiscoveryRequest {
-        kind: Some(discovery_request::Kind::Hello(pb::Hello { node: Some(node), held: vec![] })),
-    })
+        .unwrap();
+    handle.publisher.refresh().await.unwrap();
+    let snapshot = handle.publisher.current();
+    let mut packed = Vec::new();
+    for id in ["edge-1", "edge-2"] {
+        let mut node = connect(&handle, NODE_TOKEN, id, vec![]).await.unwrap();
+        let (a, b) = (node.next().await, node.next().await);
+        let config = if kind(&a) == ResourceType::Config { a } else { b };
+        let Some(pb::discovery_response::Resource::Packed(bytes)) = config.resource.clone() else {
+            panic!("a large config is packed")
+        };
+        assert!(bytes.len() < prost::Message::encoded_len(&snapshot.config.message), "and smaller than plain");
+        let switchyard_proto::packed::Unpacked::Config(wire) =
+            switchyard_proto::packed::unpack(&config, 64 << 20).unwrap()
+        else {
+            panic!("a config")
+        };
+        assert_eq!(*wire, snapshot.config.message, "unpacks to the published snapshot");
+        assert_eq!(Config::try_from(*wire).unwrap().keys.len(), 501);
+        packed.push(bytes);
+    }
+    assert_eq!(packed[0], packed[1], "one packing shared by every stream");
+    handle.shutdown().await;
+}
+
+fn runtime_of(r: &DiscoveryResponse) -> RuntimeState {
+    let Some(pb::discovery_response::Resource::Runtime(wire)) = r.resource.clone() else { panic!("not a runtime") };
+    RuntimeState::try_from(wire).unwrap()
+}
+
+#[tokio::test]
+async fn the_runtime_carries_live_node_counts_and_remaining_budgets_without_resending_the_config() {
+    use switchyard_proto::model::BudgetPeriod;
+    let dir = tempfile::tempdir().unwrap();
+    let document = DOCUMENT.replace(
+        r#"{name: k, key: "client-key-0123456789"}"#,
+        r#"{name: k, key: "client-key-0123456789", rpm: 600, budget: {currency: USD, amount: 1.5, period: day}}
+  - {name: free, key: "client-key-free-0123456789"}"#,
+    );
+    let handle = start_with(dir.path(), &document).await;
+    let mut a = connect(&handle, NODE_TOKEN, "edge-a", vec![]).await.unwrap();
+    let (first, second) = (a.next().await, a.next().await);
+    let (config, mut runtime) = if kind(&first) == ResourceType::Config { (first, second) } else { (second, first) };
+    a.ack(&config).await;
+    a.ack(&runtime).await;
+    // The node's own arrival may bump the count after the first Runtime left.
+    while runtime_of(&runtime).keys["k"].nodes != 1 {
+        runtime = a.next().await;
+        assert_eq!(kind(&runtime), ResourceType::Runtime);
+        a.ack(&runtime).await;
+    }
+    let state = runtime_of(&runtime);
+    assert_eq!(state.keys["k"].remaining_budget_micros, Some(1_500_000));
+    assert!(!state.keys.contains_key("free"), "keys without limits or budgets are left out");
+
+    // A second node: both learn that two nodes share k's rpm; no Config is re-sent.
+    let mut b = connect(&handle, NODE_TOKEN, "edge-b", vec![]).await.unwrap();
+    let update = a.next().await;
+    assert_eq!(kind(&update), ResourceType::Runtime, "a Runtime change never re-sends the Config");
+    assert_eq!(runtime_of(&update).keys["k"].nodes, 2);
+    a.ack(&update).await;
+    let mut b_got = Vec::new();
+    while !b_got
+        .iter()
+        .any(|r: &DiscoveryResponse| kind(r) == ResourceType::Runtime && runtime_of(r).keys["k"].nodes == 2)
+    {
+        b_got.push(b.next().await);
+    }
+    drop(b);
+    let update = a.next().await;
+    assert_eq!(runtime_of(&update).keys["k"].nodes, 1, "the node that left no longer counts");
+    a.ack(&update).await;
+
+    // Spend in today's period lowers the remaining budget; past it the key is over budget.
+    let today = BudgetPeriod::Day.start_ms(switchyard_control::store::now_ms());
+    handle.store.add_spend("k", today, "USD", 1_000_000).await.unwrap();
+    handle.publisher.refresh().await.unwrap();
+    let update = a.next().await;
+    assert_eq!(runtime_of(&update).keys["k"].remaining_budget_micros, Some(500_000));
+    a.ack(&update).await;
+    handle.store.add_spend("k", today - 86_400_000, "USD", 9_000_000).await.unwrap();
+    let refused = handle.store.add_spend("k", today, "EUR", 9_000_000).await.unwrap_err();
+    assert!(refused.to_string().contains("another currency"), "{refused}");
+    handle.publisher.refresh().await.unwrap();
+    assert!(a.silent().await, "yesterday's spend does not count: the Runtime's content did not change");
+    handle.store.add_spend("k", today, "USD", 600_000).await.unwrap();
+    handle.publisher.refresh().await.unwrap();
+    let update = a.next().await;
+    assert!(runtime_of(&update).keys["k"].over_budget());
+    a.ack(&update).await;
+
+    // The registry in the store: what each node ACKed, whether it is connected.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fleet = handle.store.fleet().await.unwrap();
+    let edge_a = fleet.iter().find(|n| n.id == "edge-a").unwrap();
+    assert!(edge_a.connected);
+    assert_eq!(edge_a.config, (1, hex::encode(handle.publisher.current().config.hash.as_bytes())));
+    assert_eq!(edge_a.runtime.0, update.version.as_ref().unwrap().version);
+    assert_eq!(edge_a.region, "eu");
+    assert!(!fleet.iter().find(|n| n.id == "edge-b").unwrap().connected);
+    drop(a);
+    handle.shutdown().await;
+    let store = switchyard_control::store::Store::open(
+        &format!("sqlite://{}/cp.db", dir.path().display()),
+        switchyard_control::crypto::MasterKey::from_hex(KEY).unwrap(),
+    )
     .await
     .unwrap();
-    let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    request.metadata_mut().insert("authorization", format!("Bearer {NODE_TOKEN}").parse().unwrap());
-    let response = client.stream(request).await.unwrap();
-    assert_eq!(response.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
-    let mut stream = response.into_inner();
-    assert!(stream.message().await.unwrap().is_some(), "and it decodes");
-    drop(tx);
-    drop(stream);
-    handle.shutdown().await;
+    assert!(store.fleet().await.unwrap().iter().all(|n| !n.connected), "a stopped replica's nodes are disconnected");
 }

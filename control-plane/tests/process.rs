@@ -38,6 +38,7 @@ keys:
         admin_token: Some("admin-token-0123456789\n".to_owned()),
         node_token: Some("node-token-0123456789\n".to_owned()),
         poll_interval: std::time::Duration::from_secs(2),
+        tls: None,
     }
 }
 

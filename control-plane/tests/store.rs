@@ -321,3 +321,63 @@ async fn balances_are_runtime_state_that_apply_never_touches() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_node_registry_live_count_and_spend_are_shared_runtime_state() {
+    use switchyard_control::store::{NackRecord, NodeRecord, now_ms};
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        let now = now_ms();
+        let node = |id: &str, connected: bool, last_seen_ms: i64| NodeRecord {
+            id: id.into(),
+            region: "eu".into(),
+            zone: "eu-1a".into(),
+            labels: [("team".to_owned(), "search".to_owned())].into(),
+            build_version: "0.1.0".into(),
+            boot_id: "boot-1".into(),
+            connected,
+            config: (3, "ab".repeat(32)),
+            runtime: (0, String::new()),
+            last_nack: None,
+            first_seen_ms: now - 1000,
+            last_seen_ms,
+        };
+        store.record_node(&node("edge-1", true, now)).await.unwrap();
+        store.record_node(&node("edge-2", true, now)).await.unwrap();
+        // Connected, but its replica stopped stamping it long ago: lost.
+        store.record_node(&node("edge-3", true, now - 3_600_000)).await.unwrap();
+        store.record_node(&node("edge-4", false, now)).await.unwrap();
+        assert_eq!(store.sync_live_nodes(60_000).await.unwrap(), (2, true), "{}", db.label);
+        assert_eq!(store.runtime_revision().await.unwrap(), 1);
+        assert_eq!(store.sync_live_nodes(60_000).await.unwrap(), (2, false), "no change, no bump");
+        assert_eq!(store.live_nodes().await.unwrap(), 2);
+        assert_eq!(store.runtime_revision().await.unwrap(), 1);
+        assert_eq!(store.revision().await.unwrap(), 0, "the Config revision never moves");
+
+        // An update keeps the first sighting and records the NACK.
+        let nack = NackRecord { kind: "config".into(), error: "models[0]: bad".into(), at_ms: now };
+        let mut updated = node("edge-1", false, now + 5);
+        updated.first_seen_ms = now + 5;
+        updated.last_nack = Some(nack.clone());
+        store.record_node(&updated).await.unwrap();
+        let fleet = store.fleet().await.unwrap();
+        assert_eq!(fleet.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["edge-1", "edge-2", "edge-3", "edge-4"]);
+        assert_eq!(fleet[0], NodeRecord { first_seen_ms: now - 1000, ..updated }, "{}", db.label);
+        assert_eq!(fleet[1], node("edge-2", true, now));
+        assert_eq!(store.sync_live_nodes(60_000).await.unwrap(), (1, true));
+        assert_eq!(store.runtime_revision().await.unwrap(), 2);
+
+        // Spend adds up per (key, period) and bumps the Runtime revision.
+        assert_eq!(store.add_spend("k", 1_000, "USD", 250).await.unwrap(), 3);
+        assert_eq!(store.add_spend("k", 1_000, "USD", 50).await.unwrap(), 4);
+        store.add_spend("k", 0, "USD", 7).await.unwrap();
+        store.add_spend("k", 10, "USD", 1).await.unwrap();
+        assert!(matches!(store.add_spend("k", 1_000, "EUR", 1).await, Err(StoreError::Refused(_))), "{}", db.label);
+        assert_eq!(store.runtime_revision().await.unwrap(), 6, "a refusal changes nothing");
+        let spend = store.spend(1_000).await.unwrap();
+        assert_eq!(spend.get(&("k".to_owned(), 1_000)), Some(&("USD".to_owned(), 300)), "{}", db.label);
+        assert_eq!(spend.get(&("k".to_owned(), 0)), Some(&("USD".to_owned(), 7)), "totals are always read");
+        assert_eq!(spend.len(), 2, "older periods are not");
+        store.close().await;
+    }
+}

@@ -68,7 +68,14 @@ async fn commit_to_all_ack() {
     println!("bootstrap of {KEYS} keys, {} accounts: {:?}", PROVIDERS * ACCOUNTS_EACH, started.elapsed());
     let snapshot = handle.publisher.current();
     let encoded = snapshot.config.message.encode_to_vec();
-    println!("Config snapshot: {} bytes encoded", encoded.len());
+    let packed = match &snapshot.config.payload {
+        pb::discovery_response::Resource::Packed(bytes) => bytes.len(),
+        _ => encoded.len(),
+    };
+    println!(
+        "Config snapshot: {} bytes encoded, {packed} bytes packed (sent once per revision, shared)",
+        encoded.len()
+    );
 
     // NODES streams, each acking what it gets and reporting each config version it acked.
     let (acked_tx, mut acked_rx) = mpsc::unbounded_channel::<(usize, u64)>();
@@ -76,11 +83,7 @@ async fn commit_to_all_ack() {
     for i in 0..NODES {
         let (url, acked) = (url.clone(), acked_tx.clone());
         tokio::spawn(async move {
-            let mut client = ConfigDiscoveryClient::connect(url)
-                .await
-                .unwrap()
-                .max_decoding_message_size(64 << 20)
-                .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+            let mut client = ConfigDiscoveryClient::connect(url).await.unwrap().max_decoding_message_size(64 << 20);
             let (tx, rx) = mpsc::channel(8);
             let node = pb::Node { id: format!("edge-{i}"), ..Default::default() };
             let hello = pb::Hello { node: Some(node), held: vec![] };
@@ -90,6 +93,8 @@ async fn commit_to_all_ack() {
             let mut stream = client.stream(request).await.unwrap().into_inner();
             while let Ok(Some(r)) = stream.message().await {
                 let version = r.version.clone().unwrap();
+                // What a data plane does before it can apply it.
+                switchyard_proto::packed::unpack(&r, 64 << 20).unwrap();
                 let ack = pb::Ack { applied: Some(version.clone()), response_nonce: r.nonce };
                 if tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Ack(ack)) }).await.is_err() {
                     break;

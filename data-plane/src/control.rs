@@ -8,16 +8,23 @@ use crate::cache::Cache;
 use crate::runtime::Overlay;
 use crate::source::install;
 use crate::state::Shared;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::canonical::{ContentHash, runtime_hash};
 use switchyard_proto::model::{Config, RuntimeState};
+use switchyard_proto::packed::{self, Unpacked};
 use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{
     self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion, discovery_request,
 };
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::rustls::client::danger::ServerCertVerifier;
+use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{ClientTlsConfig, Endpoint, Identity};
 
 const MAX_MESSAGE: usize = 64 << 20;
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -31,6 +38,8 @@ pub struct ControlPlaneOptions {
     pub token: String,
     pub cache_dir: std::path::PathBuf,
     pub node: pb::Node,
+    /// For `https://` URLs.
+    pub tls: ControlPlaneTls,
 }
 
 impl std::fmt::Debug for ControlPlaneOptions {
@@ -40,7 +49,158 @@ impl std::fmt::Debug for ControlPlaneOptions {
             .field("token", &"<redacted>")
             .field("cache_dir", &self.cache_dir)
             .field("node", &self.node.id)
+            .field("tls", &self.tls)
             .finish()
+    }
+}
+
+/// TLS for `https://` control-plane URLs (`http://` ones ignore it). The
+/// control plane's certificate must name the URL's host and chain to the
+/// platform's roots or to `ca`.
+#[derive(Debug, Clone, Default)]
+pub struct ControlPlaneTls {
+    /// `--control-plane-ca`: a CA (PEM) trusted for the control plane, besides the platform's roots.
+    pub ca: Option<PathBuf>,
+    /// `--client-cert`: a certificate chain (PEM, leaf first) presented to the control plane (mTLS).
+    pub cert: Option<PathBuf>,
+    /// `--client-key`: the private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+}
+
+/// [`ControlPlaneTls`] read and checked once, at start: every session uses it.
+#[derive(Clone)]
+pub struct ClientTls {
+    /// Holds the client key: no Debug.
+    config: ClientTlsConfig,
+    verifier: Arc<dyn ServerCertVerifier>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{flag} {}: {reason}", path.display())]
+    File { flag: &'static str, path: PathBuf, reason: String },
+    #[error("--client-cert {} with --client-key {}: {reason}", cert.display(), key.display())]
+    Pair { cert: PathBuf, key: PathBuf, reason: String },
+    #[error("--client-cert and --client-key go together")]
+    Half,
+    #[error("TLS to https:// control planes: {0}")]
+    Setup(String),
+}
+
+/// Reads and checks the TLS files when some control-plane URL is `https://`.
+pub fn client_tls(urls: &[String], tls: &ControlPlaneTls) -> Result<Option<ClientTls>, TlsError> {
+    if !urls.iter().any(|url| is_https(url)) {
+        if tls.ca.is_some() || tls.cert.is_some() || tls.key.is_some() {
+            tracing::warn!(
+                "--control-plane-ca, --client-cert and --client-key apply to https:// control-plane URLs; none is"
+            );
+        }
+        return Ok(None);
+    }
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider()));
+    let extra = match &tls.ca {
+        Some(path) => read_certificates("--control-plane-ca", path)?.1,
+        None => Vec::new(),
+    };
+    // The platform's roots, as reqwest and the upstream pool verify, plus `--control-plane-ca`.
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider).map_err(|e| match &tls.ca {
+            Some(path) => TlsError::File { flag: "--control-plane-ca", path: path.clone(), reason: e.to_string() },
+            None => {
+                TlsError::Setup(format!("cannot load the platform's CA certificates ({e}); give --control-plane-ca"))
+            }
+        })?;
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(verifier);
+    let mut config = ClientTlsConfig::new().timeout(CONNECT_TIMEOUT);
+    let pair = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates("--client-cert", cert)?.0;
+            config = config.identity(Identity::from_pem(chain, read_key("--client-key", key)?));
+            Some((cert, key))
+        }
+        (None, None) => None,
+        _ => return Err(TlsError::Half),
+    };
+    // Builds the rustls config once: a key that does not belong to its certificate fails here.
+    Endpoint::from_static("https://localhost").tls_config_with_verifier(config.clone(), verifier.clone()).map_err(
+        |e| match pair {
+            Some((cert, key)) => TlsError::Pair { cert: cert.clone(), key: key.clone(), reason: chain(&e) },
+            None => TlsError::Setup(chain(&e)),
+        },
+    )?;
+    Ok(Some(ClientTls { config, verifier }))
+}
+
+fn is_https(url: &str) -> bool {
+    url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// The file's bytes and its certificates, once it holds at least one well-formed PEM certificate.
+fn read_certificates(flag: &'static str, path: &Path) -> Result<(Vec<u8>, Vec<CertificateDer<'static>>), TlsError> {
+    let file = |reason| TlsError::File { flag, path: path.to_owned(), reason };
+    let bytes = std::fs::read(path).map_err(|e| file(format!("cannot read: {e}")))?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file(format!("not a PEM certificate file: {}", pem_error(&e))))?;
+    if certificates.is_empty() {
+        return Err(file("no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)".into()));
+    }
+    Ok((bytes, certificates))
+}
+
+/// The file's bytes, once they hold a PEM private key. Errors never quote the file.
+fn read_key(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    let file = |reason| TlsError::File { flag, path: path.to_owned(), reason };
+    let bytes = std::fs::read(path).map_err(|e| file(format!("cannot read: {e}")))?;
+    match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(_) => Ok(bytes),
+        Err(pem::Error::NoItemsFound) => {
+            Err(file("no private key in it (expected PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)".into()))
+        }
+        Err(_) => Err(file("not a valid PEM private key file".into())),
+    }
+}
+
+/// A PEM syntax error without the file's content.
+fn pem_error(e: &pem::Error) -> &'static str {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "a section has no END line",
+        pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
+        pem::Error::Base64Decode(_) => "bad base64",
+        pem::Error::SectionTooLarge => "a section is too large",
+        _ => "unreadable",
+    }
+}
+
+/// `e: its source: ...`: transport errors say little on their own ("transport error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut last = text.clone();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Wrappers often repeat their source's words.
+        if next != last && !last.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        last = next;
+        source = s.source();
+    }
+    text
+}
+
+fn status_text(s: &tonic::Status) -> String {
+    let text = format!("{}: {}", s.code(), s.message());
+    match std::error::Error::source(s) {
+        Some(source) if source.to_string() == s.message() => match source.source() {
+            Some(source) => format!("{text}: {}", chain(source)),
+            None => text,
+        },
+        Some(source) => format!("{text}: {}", chain(source)),
+        None => text,
     }
 }
 
@@ -59,11 +219,18 @@ pub fn restore(shared: &Shared, cache: &Cache) {
     }
 }
 
-pub async fn run(options: ControlPlaneOptions, shared: Arc<Shared>, cache: Cache, mut stop: watch::Receiver<bool>) {
+/// `tls`: from [`client_tls`], when some URL is `https://`.
+pub async fn run(
+    options: ControlPlaneOptions,
+    tls: Option<ClientTls>,
+    shared: Arc<Shared>,
+    cache: Cache,
+    mut stop: watch::Receiver<bool>,
+) {
     let cache = Arc::new(cache);
     let mut backoff = BACKOFF_START;
     for url in options.urls.iter().cycle() {
-        let session = session(url, &options, &shared, &cache);
+        let session = session(url, &options, tls.as_ref(), &shared, &cache);
         let served = tokio::select! {
             result = session => result,
             _ = stop.wait_for(|s| *s) => return,
@@ -103,13 +270,26 @@ fn held(shared: &Shared) -> Vec<ResourceVersion> {
     held
 }
 
-async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cache: &Arc<Cache>) -> Result<(), String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad URL: {e}"))?
+async fn session(
+    url: &str,
+    options: &ControlPlaneOptions,
+    tls: Option<&ClientTls>,
+    shared: &Shared,
+    cache: &Arc<Cache>,
+) -> Result<(), String> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("bad URL: {}", chain(&e)))?
         .connect_timeout(CONNECT_TIMEOUT)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10));
-    let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
+    if is_https(url) {
+        // Verified against the URL's host.
+        let tls = tls.ok_or_else(|| "https:// without TLS settings".to_owned())?;
+        endpoint = endpoint
+            .tls_config_with_verifier(tls.config.clone(), tls.verifier.clone())
+            .map_err(|e| format!("TLS: {}", chain(&e)))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {}", chain(&e)))?;
     let mut client = ConfigDiscoveryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
@@ -123,13 +303,12 @@ async fn session(url: &str, options: &ControlPlaneOptions, shared: &Shared, cach
         .parse()
         .map_err(|_| "the node token is not a valid header".to_owned())?;
     request.metadata_mut().insert("authorization", auth);
-    let mut responses =
-        client.stream(request).await.map_err(|s| format!("{}: {}", s.code(), s.message()))?.into_inner();
+    let mut responses = client.stream(request).await.map_err(|s| status_text(&s))?.into_inner();
     tracing::info!(control_plane = %url, "subscribed");
     shared.mark_fresh();
     // However the session ends, the snapshot is unconfirmed from then on.
     let _unconfirmed = Unconfirmed(shared);
-    while let Some(response) = responses.message().await.map_err(|s| format!("{}: {}", s.code(), s.message()))? {
+    while let Some(response) = responses.message().await.map_err(|s| status_text(&s))? {
         let kind = response.version.as_ref().map_or(0, |v| v.r#type);
         let answer = match apply(shared, &response) {
             Ok(name) => {
@@ -176,17 +355,17 @@ impl Drop for Unconfirmed<'_> {
 fn apply(shared: &Shared, response: &DiscoveryResponse) -> Result<&'static str, String> {
     let version = response.version.as_ref().map_or(0, |v| v.version);
     let current = shared.runtime.load_full();
-    match &response.resource {
-        Some(pb::discovery_response::Resource::Config(wire)) => {
-            let config = Config::try_from(wire.clone()).map_err(|e| e.to_string().replace('\n', "; "))?;
+    match packed::unpack(response, MAX_MESSAGE)? {
+        Unpacked::Config(wire) => {
+            let config = Config::try_from(*wire).map_err(|e| e.to_string().replace('\n', "; "))?;
             let overlay = current.as_ref().map(|rt| rt.overlay.clone()).unwrap_or_default();
             install(shared, Arc::new(config), version, overlay).map_err(|e| e.to_string())?;
             tracing::info!(version, "config applied");
             shared.last_reload_error.store(None);
             Ok("config")
         }
-        Some(pb::discovery_response::Resource::Runtime(wire)) => {
-            let state = RuntimeState::try_from(wire.clone()).map_err(|e| e.to_string().replace('\n', "; "))?;
+        Unpacked::Runtime(wire) => {
+            let state = RuntimeState::try_from(wire).map_err(|e| e.to_string().replace('\n', "; "))?;
             let hash: ContentHash = runtime_hash(&state);
             let overlay = Arc::new(Overlay { version, hash: Some(hash), state });
             // Without a Config yet, keep the overlay for when it arrives.
@@ -195,6 +374,5 @@ fn apply(shared: &Shared, response: &DiscoveryResponse) -> Result<&'static str, 
             tracing::info!(version, "runtime applied");
             Ok("runtime")
         }
-        None => Err("a response without a resource".into()),
     }
 }

@@ -3,7 +3,8 @@
 //! Request flow (module by module): [`server`] accepts connections (HTTP/1.1
 //! and h2c, header timeouts, graceful shutdown) -> [`proxy`] admits, authenticates,
 //! parses, routes and forwards, reading one [`runtime::Runtime`] per request ->
-//! [`upstream`] builds the provider's request -> [`sse`] passes streams through
+//! [`upstream`] builds the provider's request and sends it (reqwest over
+//! HTTP/1.1, or the HTTP/2 pool) -> [`sse`] passes streams through
 //! event by event. Config flow: [`source`] reads and watches gateway.yaml ->
 //! `runtime::prepare` -> one `ArcSwap` store.
 

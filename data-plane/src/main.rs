@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use switchyard_proxy::control::ControlPlaneTls;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 
 /// Switchyard data plane: an OpenAI-compatible LLM proxy.
@@ -34,6 +35,15 @@ struct Args {
     region: String,
     #[arg(long, env = "SWITCHYARD_ZONE", default_value = "")]
     zone: String,
+    /// Trust this CA (PEM) for https:// control planes, besides the system's roots.
+    #[arg(long, env = "SWITCHYARD_CONTROL_PLANE_CA", requires = "control_plane")]
+    control_plane_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to https:// control planes (mTLS; with --client-key).
+    #[arg(long, env = "SWITCHYARD_CLIENT_CERT", requires_all = ["control_plane", "client_key"])]
+    client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "SWITCHYARD_CLIENT_KEY", requires_all = ["control_plane", "client_cert"])]
+    client_key: Option<PathBuf>,
     /// Validate --config, print `ok` or every error (one per line), exit 0 or 1.
     #[arg(long)]
     check: bool,
@@ -112,7 +122,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 boot_id,
                 ..Default::default()
             };
-            Source::ControlPlane(ControlPlaneOptions { urls: args.control_plane, token, cache_dir, node })
+            let tls = ControlPlaneTls { ca: args.control_plane_ca, cert: args.client_cert, key: args.client_key };
+            Source::ControlPlane(ControlPlaneOptions { urls: args.control_plane, token, cache_dir, node, tls })
         }
     };
     let mut options = Options::with_source(args.listen, source);

@@ -32,6 +32,8 @@ pub struct Options {
 }
 
 #[derive(Debug, Clone)]
+// Built once at start: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// gateway.yaml on disk, hot-reloaded (standalone mode).
     File(PathBuf),
@@ -67,6 +69,8 @@ pub enum StartError {
     Watch(#[from] notify::Error),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Tls(#[from] control::TlsError),
 }
 
 pub struct DataPlane;
@@ -97,9 +101,10 @@ impl DataPlane {
             Source::ControlPlane(cp) => {
                 // Unconfirmed until a control plane answers.
                 shared.mark_stale();
+                let tls = control::client_tls(&cp.urls, &cp.tls)?;
                 let cache = Cache::new(&cp.cache_dir, &cp.token)?;
                 control::restore(&shared, &cache);
-                tasks.push(tokio::spawn(control::run(cp.clone(), shared.clone(), cache, stopped.clone())));
+                tasks.push(tokio::spawn(control::run(cp.clone(), tls, shared.clone(), cache, stopped.clone())));
             }
         }
         let s = shared.clone();

@@ -8,5 +8,6 @@
 pub mod canonical;
 pub mod document;
 pub mod model;
+pub mod packed;
 pub mod pb;
 pub mod wire;

@@ -57,6 +57,7 @@ fn full_schema_parses_every_field() {
     assert_eq!(openai.stream_usage, StreamUsage::Inject);
     assert_eq!(openai.on_disconnect, OnDisconnect::Close);
     assert!(openai.enabled);
+    assert!(!openai.http2, "http2 defaults to false");
     assert_eq!(openai.balance_api, None);
     assert_eq!(openai.effective_balance_api(), BalanceApi::None);
     let team_a = &openai.accounts[0];
@@ -71,6 +72,7 @@ fn full_schema_parses_every_field() {
     let openrouter = &c.providers[1];
     assert_eq!(openrouter.kind, ProviderKind::OpenAiCompatible);
     assert_eq!(openrouter.balance_api, Some(BalanceApi::OpenRouter));
+    assert!(openrouter.http2);
     assert_eq!(openrouter.accounts[0].balance.as_ref().unwrap().alert_below_micros, Some(5_000_000));
 
     let azure = &c.providers[2];
@@ -163,6 +165,7 @@ fn defaults_fill_what_is_absent() {
     let p = &c.providers[0];
     assert_eq!(p.base_url, "https://api.openai.com/v1", "openai's default base URL");
     assert_eq!((p.stream_usage, p.on_disconnect, p.enabled), (StreamUsage::Inject, OnDisconnect::Close, true));
+    assert!(!p.http2, "HTTP/1.1 unless asked");
     assert_eq!(p.timeout.resolve(&c.settings.timeout), Timeouts::default());
     assert_eq!(c.models[0].strategy, Strategy::P2c);
     assert_eq!(c.keys[0].models, None);
@@ -194,6 +197,20 @@ fn errors_of(yaml: &str) -> Vec<String> {
         Ok(_) => vec![],
         Err(e) => e,
     }
+}
+
+#[test]
+fn http2_is_a_bool_and_refuses_a_proxy() {
+    for (value, expected) in [("true", true), ("false", false), ("null", false)] {
+        let c = parse(&edit("kind: openai", &format!("kind: openai\n    http2: {value}"))).unwrap();
+        assert_eq!(c.providers[0].http2, expected, "http2: {value}");
+    }
+    // A proxy alone, or http2 with a direct connection, is fine; together they are refused.
+    assert!(
+        parse(&edit("kind: openai", "kind: openai\n    http2: false\n    proxy: http://proxy.internal:3128")).is_ok()
+    );
+    let errors = errors_of(&edit("kind: openai", "kind: openai\n    proxy: http://p:3128\n    http2: true"));
+    assert_eq!(errors, ["providers[0].http2: cannot be combined with proxy"]);
 }
 
 #[test]
@@ -395,6 +412,14 @@ fn every_rule_gives_its_exact_message() {
         (
             edit("kind: openai", "kind: openai\n    headers: {Authorization: Bearer x}"),
             "providers[0].headers.Authorization: this header is set by the gateway and cannot be overridden",
+        ),
+        (
+            edit("kind: openai", "kind: openai\n    http2: yes please"),
+            "providers[0].http2: expected true or false, found a string",
+        ),
+        (
+            edit("kind: openai", "kind: openai\n    http2: true\n    proxy: http://proxy.internal:3128"),
+            "providers[0].http2: cannot be combined with proxy",
         ),
         (
             edit("kind: openai", "kind: openai\n    stream_usage: always"),

@@ -5,6 +5,7 @@
 //! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
 //! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]).
 
+pub mod cluster;
 pub mod fake_upstream;
 pub mod harness;
 pub mod load;

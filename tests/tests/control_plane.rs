@@ -7,87 +7,21 @@
 use serde_json::json;
 use std::time::Duration;
 use switchyard_control::store::{Change, Ownership};
-use switchyard_control::{ControlPlane, Options as CpOptions};
-use switchyard_proxy::{ControlPlaneOptions, DataPlane, Handle, Options, Source};
 use switchyard_tests::FakeUpstream;
+use switchyard_tests::cluster::*;
 use switchyard_tests::harness::{APP_KEY, client};
 
-const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-const NODE_TOKEN: &str = "node-token-0123456789";
-
-async fn control_plane(dir: &std::path::Path, upstream: &FakeUpstream) -> switchyard_control::Handle {
-    control_plane_with(dir, upstream, "").await
-}
-
-async fn control_plane_with(
-    dir: &std::path::Path,
-    upstream: &FakeUpstream,
-    settings: &str,
-) -> switchyard_control::Handle {
-    let bootstrap = dir.join("gateway.yaml");
-    let yaml = format!(
-        r#"
-providers:
-  - {{name: main, kind: openai-compatible, base_url: "{}", accounts: [{{name: a, api_key: "sk-upstream-000000"}}]}}
-models:
-  - {{name: m, targets: [{{provider: main, model: up-m}}]}}
-keys:
-  - {{name: app, key: "{APP_KEY}"}}
-{settings}"#,
-        upstream.base_url()
-    );
-    std::fs::write(&bootstrap, yaml).unwrap();
-    let options = CpOptions {
-        database: format!("sqlite://{}/cp.db", dir.display()),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        master_key: MASTER_KEY.to_owned(),
-        bootstrap: Some(bootstrap),
-        admin_token: None,
-        node_token: Some(NODE_TOKEN.to_owned()),
-        poll_interval: Duration::from_secs(2),
-    };
-    ControlPlane::start(options).await.unwrap()
-}
-
-async fn data_plane(url: &str, cache: &std::path::Path, token: &str) -> Handle {
-    let node = switchyard_proto::pb::Node { id: "edge-1".into(), boot_id: "b".into(), ..Default::default() };
-    let cp = ControlPlaneOptions {
-        urls: vec![url.to_owned()],
-        token: token.to_owned(),
-        cache_dir: cache.to_path_buf(),
-        node,
-    };
-    let mut options = Options::with_source("127.0.0.1:0".parse().unwrap(), Source::ControlPlane(cp));
-    options.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    options.grace = Duration::from_secs(1);
-    DataPlane::start(options).await.unwrap()
-}
-
-async fn chat(dp: &Handle, model: &str) -> u16 {
-    let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
-    let url = format!("http://{}/v1/chat/completions", dp.addr);
-    client().post(url).bearer_auth(APP_KEY).json(&body).send().await.unwrap().status().as_u16()
-}
-
-/// Polls until `model` answers `status` (the config arrives asynchronously).
-async fn until(dp: &Handle, model: &str, status: u16) {
-    for _ in 0..200 {
-        if chat(dp, model).await == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{model} never answered {status}");
+async fn control_plane_with(dir: &std::path::Path, upstream: &FakeUpstream, extra: &str) -> switchyard_control::Handle {
+    control_plane(dir, &document(upstream, extra)).await
 }
 
 #[tokio::test]
 async fn serves_the_control_planes_config_follows_writes_and_survives_outages() {
     let upstream = FakeUpstream::start().await;
     let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let cp = control_plane(cp_dir.path(), &upstream).await;
+    let cp = control_plane_with(cp_dir.path(), &upstream, "").await;
     let url = format!("http://{}", cp.grpc_addr);
-    let dp = data_plane(&url, cache.path(), NODE_TOKEN).await;
+    let dp = data_plane(&url, cache.path(), NODE_TOKEN, "edge-1").await;
     until(&dp, "m", 200).await;
     assert_eq!(upstream.requests()[0].json()["model"], "up-m");
 
@@ -115,14 +49,14 @@ async fn serves_the_control_planes_config_follows_writes_and_survives_outages() 
     dp.shutdown().await;
 
     // The node restarts while no control plane answers: it serves its last-known-good config.
-    let dp = data_plane(&url, cache.path(), NODE_TOKEN).await;
+    let dp = data_plane(&url, cache.path(), NODE_TOKEN, "edge-1").await;
     assert_eq!(chat(&dp, "fresh").await, 200, "served from the cache at once");
     let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     dp.shutdown().await;
 
     // Another token cannot read that cache: the node waits for a control plane instead.
-    let dp = data_plane(&url, cache.path(), "another-token-0123456789").await;
+    let dp = data_plane(&url, cache.path(), "another-token-0123456789", "edge-1").await;
     assert_eq!(chat(&dp, "fresh").await, 503);
     let ready = client().get(format!("http://{}/readyz", dp.admin_addr.unwrap())).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -134,7 +68,7 @@ async fn fail_closed_after_refuses_traffic_once_the_snapshot_is_too_old() {
     let upstream = FakeUpstream::start().await;
     let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cp = control_plane_with(cp_dir.path(), &upstream, "settings: {snapshot: {fail_closed_after: 1s}}\n").await;
-    let dp = data_plane(&format!("http://{}", cp.grpc_addr), cache.path(), NODE_TOKEN).await;
+    let dp = data_plane(&format!("http://{}", cp.grpc_addr), cache.path(), NODE_TOKEN, "edge-1").await;
     until(&dp, "m", 200).await;
     let status: serde_json::Value =
         client().get(format!("http://{}/status", dp.admin_addr.unwrap())).send().await.unwrap().json().await.unwrap();

@@ -8,8 +8,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{SqlSafeStr, migrate::MigrateError};
 use std::borrow::Cow;
 
-const SQLITE: &[(i64, &str, &str)] = &[(1, "store", include_str!("../../../migrations/sqlite/0001_store.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "store", include_str!("../../../migrations/postgres/0001_store.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("../../../migrations/sqlite/0001_store.sql")),
+    (2, "fleet", include_str!("../../../migrations/sqlite/0002_fleet.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("../../../migrations/postgres/0001_store.sql")),
+    (2, "fleet", include_str!("../../../migrations/postgres/0002_fleet.sql")),
+];
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), MigrateError> {
     let files = match backend {

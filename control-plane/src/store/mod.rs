@@ -10,6 +10,7 @@
 //! the revision row, so none loses another's change.
 
 mod apply;
+mod fleet;
 mod migrate;
 mod read;
 mod runtime;
@@ -17,9 +18,11 @@ mod spec;
 mod tokens;
 mod write;
 
+pub use fleet::{NackRecord, NodeRecord};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
-pub use write::{Change, Ownership};
+pub use apply::Managed;
+pub use write::{Change, Ownership, Written};
 
 use crate::crypto::{CryptoError, MasterKey};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -61,6 +64,22 @@ pub enum StoreError {
     Invalid(ConfigErrors),
     #[error("{0}")]
     Refused(String),
+    /// The object a change names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A create named an object that exists.
+    #[error("{0}")]
+    Exists(String),
+    /// A bug (a task that panicked), not a property of the data.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Wall-clock Unix milliseconds (stored timestamps).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub struct Store {

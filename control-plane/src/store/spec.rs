@@ -35,6 +35,9 @@ pub struct ProviderSpec {
     pub balance_api: Option<String>,
     pub api_version: Option<String>,
     pub default_max_tokens: Option<u32>,
+    /// Absent in rows written before the field existed.
+    #[serde(default)]
+    pub http2: bool,
 }
 
 impl ProviderSpec {
@@ -51,6 +54,7 @@ impl ProviderSpec {
             balance_api: p.balance_api.map(|b| b.as_str().to_owned()),
             api_version: p.api_version.clone(),
             default_max_tokens: p.default_max_tokens,
+            http2: p.http2,
         }
     }
 
@@ -83,6 +87,7 @@ impl ProviderSpec {
                 .transpose()?,
             api_version: self.api_version,
             default_max_tokens: self.default_max_tokens,
+            http2: self.http2,
             accounts: Vec::new(),
         })
     }

@@ -2,7 +2,8 @@
 //! id; the bootstrap node token to any). Only their SHA-256 is stored; the
 //! token itself is shown once, where it is made.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, now_ms};
+use sqlx::Row;
 use sha2::{Digest, Sha256};
 
 /// Tokens shorter than this are refused: they would be guessable.
@@ -24,7 +25,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    pub fn parse(s: &str) -> Option<Role> {
         [Role::Admin, Role::Viewer].into_iter().find(|r| r.as_str() == s)
     }
 }
@@ -38,12 +39,6 @@ fn check(token: &str) -> Result<(), StoreError> {
         return Err(StoreError::Refused(format!("a token needs at least {MIN_TOKEN_LEN} characters")));
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Store {
@@ -66,12 +61,23 @@ impl Store {
 
     /// The role of a presented admin token, unless unknown or revoked.
     pub async fn admin_role(&self, token: &str) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM admin_tokens WHERE token_sha256 = $1 AND revoked_at_ms IS NULL")
-                .bind(digest(token))
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(role.as_deref().and_then(Role::parse))
+        Ok(self.admin_caller(token).await?.map(|(_, role)| role))
+    }
+
+    /// The name and role of a presented admin token, unless unknown or
+    /// revoked; stamps its last use.
+    pub async fn admin_caller(&self, token: &str) -> Result<Option<(String, Role)>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE admin_tokens SET last_used_ms = $1 WHERE token_sha256 = $2 AND revoked_at_ms IS NULL \
+             RETURNING name, role",
+        )
+        .bind(now_ms())
+        .bind(digest(token))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (name, role): (String, String) = (row.try_get("name")?, row.try_get("role")?);
+        Ok(Role::parse(&role).map(|role| (name, role)))
     }
 
     pub async fn revoke_admin_token(&self, name: &str) -> Result<bool, StoreError> {

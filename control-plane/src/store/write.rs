@@ -3,7 +3,7 @@
 
 use super::read::{self, context};
 use super::spec::{AccountSpec, KeySpec, PriceSpec, ProviderSpec, RouteSpec, SettingsSpec};
-use super::{Store, StoreError};
+use super::{Store, StoreError, now_ms};
 use crate::crypto::MasterKey;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
@@ -26,10 +26,13 @@ pub struct Change<'a> {
     pub ownership: Ownership,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// What a write did: the Config revision after it (unchanged when nothing
+/// changed or for a dry run) and the Config before and after the edit.
+#[derive(Debug)]
+pub struct Written {
+    pub revision: u64,
+    pub before: Config,
+    pub after: Config,
 }
 
 impl Store {
@@ -37,6 +40,15 @@ impl Store {
     /// a gateway.yaml would be; on any error nothing changes. Returns the
     /// Config revision after the write (unchanged when the edit changed nothing).
     pub async fn write<F>(&self, change: Change<'_>, edit: F) -> Result<u64, StoreError>
+    where
+        F: FnOnce(&mut Config) -> Result<(), StoreError>,
+    {
+        Ok(self.write_with(change, false, edit).await?.revision)
+    }
+
+    /// [`Store::write`], returning the Config before and after the edit; a
+    /// `dry_run` validates the result exactly as a write would and rolls back.
+    pub async fn write_with<F>(&self, change: Change<'_>, dry_run: bool, edit: F) -> Result<Written, StoreError>
     where
         F: FnOnce(&mut Config) -> Result<(), StoreError>,
     {
@@ -49,9 +61,9 @@ impl Store {
         edit(&mut after)?;
         after.validate().map_err(StoreError::Invalid)?;
         after.require_secrets().map_err(StoreError::Invalid)?;
-        if after == before {
+        if after == before || dry_run {
             tx.rollback().await?;
-            return Ok(revision);
+            return Ok(Written { revision, before, after });
         }
         let next = revision + 1;
         let mut w = Writer { conn: &mut tx, key: &self.key, change, now: now_ms(), revision: next };
@@ -67,7 +79,7 @@ impl Store {
         self.notify(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(revision = next, actor = change.actor, action = change.action, "config written");
-        Ok(next)
+        Ok(Written { revision: next, before, after })
     }
 
     /// Tells the other replicas (PostgreSQL) that the store changed; delivered at commit.

@@ -5,19 +5,15 @@
 //! failed attempt.
 
 use super::payload::OutBody;
-use super::stream::{self, Broken, FirstEventError, Upstream};
+use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
 use crate::sse::SseParser;
-use crate::upstream::{self, headers::forwardable_response_headers};
+use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use hyper::body::{Frame, SizeHint};
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -86,23 +82,23 @@ pub async fn attempt(
     let url = upstream::url(provider, req.api_path, model, req.query);
     let mut headers = upstream::request_headers(req.client_headers, provider, account);
     let body = match body {
-        OutBody::Empty => reqwest::Body::from(Bytes::new()),
+        OutBody::Empty => OutgoingBody::Empty,
         OutBody::Parts(parts) => {
             let len: usize = parts.iter().map(Bytes::len).sum();
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            reqwest::Body::wrap(Parts(parts.into()))
+            OutgoingBody::Parts(parts.into())
         }
         OutBody::Stream(incoming) => {
             if let Some(len) = req.client_headers.get(header::CONTENT_LENGTH) {
                 headers.insert(header::CONTENT_LENGTH, len.clone());
             }
-            reqwest::Body::wrap(incoming)
+            OutgoingBody::Stream(incoming)
         }
     };
-    let request = provider.client.request(req.method.clone(), url).headers(headers).body(body);
     let name = || provider.name.to_string();
-    let response = match tokio::time::timeout_at(first_deadline, request.send()).await {
-        Err(_) => {
+    let sent = upstream::send(provider, req.method.clone(), url, headers, body);
+    let (status, response_headers, mut upstream) = match tokio::time::timeout_at(first_deadline, sent).await {
+        Err(_) | Ok(Err(SendError::Timeout)) => {
             return Err(failed(
                 Failure::Timeout,
                 "timed out",
@@ -111,11 +107,8 @@ pub async fn attempt(
             ));
         }
         Ok(Err(e)) => {
-            let e = e.without_url();
             tracing::debug!(provider = %provider.name, account = %account.name, error = %e, "upstream request failed");
-            return Err(if e.is_timeout() {
-                failed(Failure::Timeout, "timed out", StatusCode::GATEWAY_TIMEOUT, ProxyError::UpstreamTimeout(name()))
-            } else if e.is_connect() {
+            return Err(if matches!(e, SendError::Connect(_)) {
                 failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, ProxyError::UpstreamConnect(name()))
             } else {
                 let error = ProxyError::Upstream(name(), "the connection failed");
@@ -125,11 +118,10 @@ pub async fn attempt(
         Ok(Ok(response)) => response,
     };
 
-    let status = response.status();
-    let mut client_headers = forwardable_response_headers(response.headers());
+    let mut client_headers = forwardable_response_headers(&response_headers);
     if !status.is_success() {
-        let retry_after = retry_after(response.headers());
-        let body = read_bounded(response, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
+        let retry_after = retry_after(&response_headers);
+        let body = read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
         let body = scrub(&body, account.secret.expose());
         let answered = |healthy| Answered {
             status,
@@ -157,10 +149,8 @@ pub async fn attempt(
         };
     }
 
-    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let content_type = content_type.trim_start().to_ascii_lowercase();
-    // The error's detail (which may name the URL) is not needed: a broken body is a broken body.
-    let mut upstream: Upstream = response.bytes_stream().map(|chunk| chunk.map_err(|_| Broken)).boxed();
     if content_type.starts_with("text/event-stream") {
         return match stream::first_event(&mut upstream, first_deadline).await {
             Ok((first, parser)) => {
@@ -229,8 +219,7 @@ fn is_quota(body: &[u8]) -> bool {
     body.windows(b"insufficient_quota".len()).any(|w| w == b"insufficient_quota")
 }
 
-async fn read_bounded(response: reqwest::Response, deadline: Instant, max: usize) -> Option<Bytes> {
-    let mut stream = response.bytes_stream();
+async fn read_bounded(mut stream: Upstream, deadline: Instant, max: usize) -> Option<Bytes> {
     let mut out = BytesMut::new();
     let read = async {
         while let Some(Ok(chunk)) = stream.next().await {
@@ -272,26 +261,6 @@ fn scrub(body: &Bytes, secret: &str) -> Bytes {
     }
     let text = String::from_utf8_lossy(body).replace(secret, "[redacted]");
     Bytes::from(text)
-}
-
-/// A buffered body in slices, with its exact length as the size hint.
-struct Parts(VecDeque<Bytes>);
-
-impl hyper::body::Body for Parts {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
-    }
 }
 
 #[cfg(test)]

@@ -16,20 +16,14 @@ use crate::runtime::Endpoint;
 use crate::sse::{Event, SseParser};
 use crate::state::InflightGuard;
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Upstream body chunks.
-pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, Broken>> + Send>>;
-
-/// An upstream body that failed mid-way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Broken;
+pub use crate::upstream::Upstream;
 
 /// Most bytes gathered into one frame for the client.
 const COALESCE_BYTES: usize = 64 * 1024;
@@ -221,6 +215,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::Broken;
 
     fn upstream(items: Vec<Result<&'static [u8], Broken>>) -> Upstream {
         futures_util::stream::iter(items.into_iter().map(|r| r.map(Bytes::from_static))).boxed()

@@ -133,10 +133,20 @@ pub struct ProviderEntry {
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
     pub enabled: bool,
-    pub client: reqwest::Client,
+    pub client: crate::upstream::Client,
     /// What `client` was built from; an equal value lets a reload reuse it.
-    pub(crate) client_settings: (Option<switchyard_proto::model::Secret>, std::time::Duration),
+    pub(crate) client_settings: ClientSettings,
     pub accounts: Vec<AccountEntry>,
+}
+
+/// What a provider's upstream client depends on.
+#[derive(Clone, PartialEq)]
+pub(crate) struct ClientSettings {
+    pub proxy: Option<switchyard_proto::model::Secret>,
+    pub connect_timeout: std::time::Duration,
+    /// `Some(origin)` for an HTTP/2 pool, which connects to that origin only;
+    /// `None` for HTTP/1.1 (reqwest serves any URL).
+    pub http2_origin: Option<String>,
 }
 
 pub struct AccountEntry {

@@ -3,14 +3,17 @@
 //! counters carry over from the previous Runtime where nothing changed, so a
 //! reload keeps pooled connections and monotonic metrics.
 
-use super::{AccountEntry, AccountRef, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime};
+use super::{
+    AccountEntry, AccountRef, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime,
+};
 use crate::breaker::Breaker;
+use crate::upstream::{Client, h2pool::H2Pool};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::config_hash;
-use switchyard_proto::model::{Config, Provider, ProviderKind, Secret};
+use switchyard_proto::model::{Config, Provider, ProviderKind};
 use tokio::time::Instant;
 
 /// Idle pooled upstream connections are closed after this long.
@@ -148,23 +151,30 @@ fn models_json(config: &Config, allowed: Option<&HashSet<Arc<str>>>) -> Bytes {
     Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
-/// Whether the old provider's client can serve the new definition unchanged.
+/// Whether the old provider's client can serve the new definition unchanged
+/// (an unchanged HTTP/2 provider keeps its pool, connections included).
 fn same_client(old: &ProviderEntry, new: &Provider, config: &Config) -> bool {
     let timeouts = new.timeout.resolve(&config.settings.timeout);
     old.client_settings == client_settings(new, &timeouts)
 }
 
-pub(super) fn client_settings(
-    p: &Provider,
-    timeouts: &switchyard_proto::model::Timeouts,
-) -> (Option<Secret>, std::time::Duration) {
-    (p.proxy.clone(), timeouts.connect)
+fn client_settings(p: &Provider, timeouts: &switchyard_proto::model::Timeouts) -> ClientSettings {
+    ClientSettings {
+        proxy: p.proxy.clone(),
+        connect_timeout: timeouts.connect,
+        http2_origin: p.http2.then(|| H2Pool::origin(&p.base_url)),
+    }
 }
 
-fn build_client(p: &Provider, config: &Config) -> Result<reqwest::Client, PrepareError> {
+fn build_client(p: &Provider, config: &Config) -> Result<Client, PrepareError> {
     let timeouts = p.timeout.resolve(&config.settings.timeout);
     let fail = |reason: String| PrepareError::Client { provider: p.name.clone(), reason };
+    if p.http2 {
+        // Validation refuses http2 with a proxy: the pool connects directly.
+        return H2Pool::new(&p.base_url, timeouts.connect, POOL_IDLE_TIMEOUT).map(Client::Http2).map_err(fail);
+    }
     let mut builder = reqwest::Client::builder()
+        .http1_only()
         .connect_timeout(timeouts.connect)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_nodelay(true)
@@ -175,10 +185,10 @@ fn build_client(p: &Provider, config: &Config) -> Result<reqwest::Client, Prepar
         Some(url) => builder.proxy(reqwest::Proxy::all(url.expose()).map_err(|_| fail("invalid proxy URL".into()))?),
         None => builder.no_proxy(),
     };
-    builder.build().map_err(|e| fail(e.to_string()))
+    builder.build().map(Client::Http1).map_err(|e| fail(e.to_string()))
 }
 
-fn provider_entry(p: &Provider, config: &Config, client: reqwest::Client) -> Result<ProviderEntry, PrepareError> {
+fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<ProviderEntry, PrepareError> {
     let timeouts = p.timeout.resolve(&config.settings.timeout);
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {

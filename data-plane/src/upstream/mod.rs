@@ -1,11 +1,30 @@
 //! Building the upstream request for OpenAI-speaking providers (`openai`,
 //! `openai-compatible`, `azure`): URL, auth, and which client headers may
-//! travel. Translation for other kinds arrives with its own adapters.
+//! travel; and sending it ([`send`]) with the provider's client: reqwest over
+//! HTTP/1.1, or the HTTP/2 pool ([`h2pool`]). Translation for other kinds
+//! arrives with its own adapters.
 
+pub mod body;
+pub mod client;
+mod connect;
+pub mod h2pool;
 pub mod headers;
 
+pub use body::OutgoingBody;
+pub use client::{Client, SendError, send};
+
+/// Upstream response body chunks.
+pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, Broken>> + Send>>;
+
+/// An upstream body that failed mid-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broken;
+
 use crate::runtime::{AccountEntry, ProviderEntry};
+use bytes::Bytes;
+use futures_util::Stream;
 use http::HeaderMap;
+use std::pin::Pin;
 use switchyard_proto::model::ProviderKind;
 
 /// The upstream URL for `api_path` (the path after `/v1`, e.g. `/chat/completions`).

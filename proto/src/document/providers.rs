@@ -65,6 +65,7 @@ pub(super) fn provider(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Provider {
     });
     let api_version = o.take("api_version").and_then(|(v, p)| cx.string(v, &p));
     let default_max_tokens = o.take("default_max_tokens").and_then(|(v, p)| cx.u32(v, &p));
+    let http2 = o.take("http2").and_then(|(v, p)| cx.bool(v, &p)).unwrap_or(false);
     let mut accounts = Vec::new();
     if let Some((v, p)) = cx.required(&mut o, "accounts") {
         for a in cx.objects(v, &p) {
@@ -85,6 +86,7 @@ pub(super) fn provider(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Provider {
         balance_api,
         api_version,
         default_max_tokens,
+        http2,
         accounts,
     }
 }

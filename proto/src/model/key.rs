@@ -49,6 +49,23 @@ impl BudgetPeriod {
             Self::Total => "total",
         }
     }
+
+    /// Unix milliseconds at which the period holding `now_ms` began, in UTC
+    /// (weeks start on Monday); 0 for `total`.
+    pub fn start_ms(self, now_ms: i64) -> i64 {
+        use jiff::{Timestamp, tz::TimeZone};
+        let Ok(now) = Timestamp::from_millisecond(now_ms) else { return 0 };
+        let date = now.to_zoned(TimeZone::UTC).date();
+        let first = match self {
+            Self::Total => return 0,
+            Self::Day => date,
+            Self::Week => {
+                date.saturating_sub(jiff::Span::new().days(i64::from(date.weekday().to_monday_zero_offset())))
+            }
+            Self::Month => date.first_of_month(),
+        };
+        first.to_zoned(TimeZone::UTC).map_or(0, |z| z.timestamp().as_millisecond())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,4 +89,28 @@ pub struct ClientKey {
     pub expires_unix: Option<i64>,
     pub log_bodies: Option<bool>,
     pub enabled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BudgetPeriod;
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn budget_periods_start_at_utc_boundaries() {
+        // A Wednesday afternoon.
+        let now = ms("2026-11-18T15:04:05.678Z");
+        assert_eq!(BudgetPeriod::Day.start_ms(now), ms("2026-11-18T00:00:00Z"));
+        assert_eq!(BudgetPeriod::Week.start_ms(now), ms("2026-11-16T00:00:00Z"));
+        assert_eq!(BudgetPeriod::Month.start_ms(now), ms("2026-11-01T00:00:00Z"));
+        assert_eq!(BudgetPeriod::Total.start_ms(now), 0);
+        // A Monday is its own week's start; the first of a month its own month's.
+        let monday = ms("2026-11-16T00:00:00Z");
+        assert_eq!(BudgetPeriod::Week.start_ms(monday), monday);
+        assert_eq!(BudgetPeriod::Month.start_ms(ms("2026-12-01T00:00:00Z")), ms("2026-12-01T00:00:00Z"));
+        assert_eq!(BudgetPeriod::Week.start_ms(ms("2026-11-22T23:59:59Z")), monday, "Sunday ends the week");
+    }
 }

@@ -136,6 +136,9 @@ pub struct Provider {
     pub balance_api: Option<BalanceApi>,
     pub api_version: Option<String>,
     pub default_max_tokens: Option<u32>,
+    /// Upstream HTTP/2 over a pool of connections (h2c for `http://`, ALPN `h2`
+    /// for `https://`); `false`: HTTP/1.1. Not with `proxy`.
+    pub http2: bool,
     pub accounts: Vec<Account>,
 }
 

@@ -167,6 +167,9 @@ impl Validator {
         }
         if let Some(proxy) = &p.proxy {
             self.secret_url(format!("{path}.proxy"), proxy);
+            if p.http2 {
+                self.invalid(format!("{path}.http2"), "cannot be combined with proxy");
+            }
         }
         self.timeout_overrides(&format!("{path}.timeout"), &p.timeout);
         match (p.kind, &p.api_version) {

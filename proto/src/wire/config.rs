@@ -57,12 +57,13 @@ impl From<&Provider> for pb::Provider {
             balance_api: pb::BalanceApi::from(p.balance_api).into(),
             api_version: p.api_version.clone(),
             default_max_tokens: p.default_max_tokens,
+            http2: p.http2,
             accounts: p.accounts.iter().map(Into::into).collect(),
         }
     }
 }
 
-fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Option<Provider> {
+pub(super) fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Option<Provider> {
     let kind = enums::provider_kind(errors, format!("{path}.kind"), p.kind);
     let stream_usage = enums::stream_usage(errors, format!("{path}.stream_usage"), p.stream_usage);
     let on_disconnect = enums::on_disconnect(errors, format!("{path}.on_disconnect"), p.on_disconnect);
@@ -82,6 +83,7 @@ fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Option<Provider
         balance_api: balance_api?,
         api_version: p.api_version,
         default_max_tokens: p.default_max_tokens,
+        http2: p.http2,
         accounts: accounts?,
     })
 }
@@ -118,7 +120,7 @@ impl From<&Account> for pb::Account {
     }
 }
 
-fn account(errors: &mut Errors, path: &str, a: pb::Account) -> Option<Account> {
+pub(super) fn account(errors: &mut Errors, path: &str, a: pb::Account) -> Option<Account> {
     let api_key = errors.require(|| format!("{path}.api_key"), a.api_key);
     Some(Account {
         name: a.name,
@@ -147,7 +149,7 @@ impl From<&Route> for pb::Route {
     }
 }
 
-fn route(errors: &mut Errors, path: &str, r: pb::Route) -> Option<Route> {
+pub(super) fn route(errors: &mut Errors, path: &str, r: pb::Route) -> Option<Route> {
     let strategy = enums::strategy(errors, format!("{path}.strategy"), r.strategy);
     Some(Route {
         name: r.name,
@@ -210,7 +212,7 @@ impl From<&ClientKey> for pb::ClientKey {
     }
 }
 
-fn key(errors: &mut Errors, path: &str, k: pb::ClientKey) -> Option<ClientKey> {
+pub(super) fn key(errors: &mut Errors, path: &str, k: pb::ClientKey) -> Option<ClientKey> {
     let key_sha256 = match <[u8; 32]>::try_from(k.key_sha256.as_slice()) {
         Ok(hash) => Some(KeyHash(hash)),
         Err(_) => {

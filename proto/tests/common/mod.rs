@@ -44,6 +44,7 @@ pub fn provider(name: &str, kind: ProviderKind, base_url: &str, accounts: Vec<Ac
         balance_api: None,
         api_version: None,
         default_max_tokens: None,
+        http2: false,
         accounts,
     }
 }
@@ -118,6 +119,7 @@ pub fn rich_config() -> Config {
         vec![account("main", "sk-or-main-0003", 1, true, None)],
     );
     openrouter.balance_api = Some(BalanceApi::OpenRouter);
+    openrouter.http2 = true;
 
     let mut azure = provider(
         "azure-east",

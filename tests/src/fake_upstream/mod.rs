@@ -35,6 +35,10 @@
 //!
 //! The JSON endpoints answer a body that is not a JSON object with 400
 //! `invalid_request_error`, and one without a string `model` likewise.
+//!
+//! [`Options`] caps the streams of each HTTP/2 connection (as real upstreams
+//! do); each [`RecordedRequest`] keeps its HTTP version, and
+//! [`FakeUpstream::accepted_connections`] counts the connections ever accepted.
 
 mod defaults;
 mod reply;
@@ -53,6 +57,15 @@ use tokio::task::JoinHandle;
 
 pub use defaults::COMPLETION_TOKENS;
 pub use reply::{Chunk, Reply};
+
+/// How a [`FakeUpstream`] serves; `Options::default()` is what [`FakeUpstream::start`] uses.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of each HTTP/2 connection: a client
+    /// opening more streams at once gets them refused (`REFUSED_STREAM`).
+    /// `None`: hyper's default (200).
+    pub h2_max_streams: Option<u32>,
+}
 
 /// A running fake upstream. Dropping it stops the server and every connection it
 /// holds.
@@ -104,18 +117,22 @@ pub(crate) struct Shared {
     /// The most body bytes any single request has received so far.
     body_high_water: watch::Sender<usize>,
     open_connections: AtomicUsize,
+    accepted_connections: AtomicUsize,
     aborted_responses: AtomicUsize,
+    options: Options,
 }
 
 impl Shared {
-    fn new() -> Shared {
+    fn new(options: Options) -> Shared {
         Shared {
             queue: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             next_seq: AtomicU64::new(0),
             body_high_water: watch::Sender::new(0),
             open_connections: AtomicUsize::new(0),
+            accepted_connections: AtomicUsize::new(0),
             aborted_responses: AtomicUsize::new(0),
+            options,
         }
     }
 
@@ -142,7 +159,12 @@ impl Shared {
     }
 
     pub(crate) fn connection_opened(&self) {
+        self.accepted_connections.fetch_add(1, Ordering::SeqCst);
         self.open_connections.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
     }
 
     pub(crate) fn connection_closed(&self) {
@@ -158,7 +180,12 @@ impl FakeUpstream {
     /// Binds `127.0.0.1:0` and spawns the server on the current Tokio runtime.
     /// Panics if the port cannot be bound.
     pub async fn start() -> FakeUpstream {
-        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await {
+        Self::start_with(Options::default()).await
+    }
+
+    /// [`FakeUpstream::start`] with `options`.
+    pub async fn start_with(options: Options) -> FakeUpstream {
+        match Self::start_on_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).await {
             Ok(upstream) => upstream,
             Err(err) => panic!("FakeUpstream: cannot bind 127.0.0.1:0: {err}"),
         }
@@ -166,9 +193,14 @@ impl FakeUpstream {
 
     /// Binds `addr` and spawns the server on the current Tokio runtime.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeUpstream> {
+        Self::start_on_with(addr, Options::default()).await
+    }
+
+    /// [`FakeUpstream::start_on`] with `options`.
+    pub async fn start_on_with(addr: SocketAddr, options: Options) -> std::io::Result<FakeUpstream> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::new(options));
         let accept = tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
         tracing::debug!(%addr, "fake upstream listening");
         Ok(FakeUpstream { addr, shared, accept })
@@ -206,6 +238,11 @@ impl FakeUpstream {
     /// TCP connections currently open.
     pub fn open_connections(&self) -> usize {
         self.shared.open_connections.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted since start, open or not.
+    pub fn accepted_connections(&self) -> usize {
+        self.shared.accepted_connections.load(Ordering::SeqCst)
     }
 
     /// Responses whose body was dropped before its end because the peer went

@@ -111,7 +111,10 @@ async fn serve_connection(stream: TcpStream, guard: ConnectionGuard) {
         let conn = Arc::clone(&conn);
         service_fn(move |request| handle(Arc::clone(&shared), Arc::clone(&conn), request))
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if let Some(max) = guard.0.options().h2_max_streams {
+        builder.http2().max_concurrent_streams(max);
+    }
     let mut served = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
     let counted = std::future::poll_fn(|cx| {
         conn.waker.register(cx.waker());
