@@ -33,7 +33,8 @@ impl Store {
     ) -> Result<(Written, Managed), StoreError> {
         let managed = self.managed().await?;
         let change = Change { actor, action: "apply", ownership: Ownership::Managed };
-        let owned = |table: &str, name: &str| managed.get(&(table.to_owned(), name.to_owned())).copied().unwrap_or(false);
+        let owned =
+            |table: &str, name: &str| managed.get(&(table.to_owned(), name.to_owned())).copied().unwrap_or(false);
         let declared = |names: &mut dyn Iterator<Item = &String>| names.cloned().collect::<BTreeSet<String>>();
         let providers = declared(&mut document.providers.iter().map(|p| &p.name));
         let routes = declared(&mut document.models.iter().map(|r| &r.name));
@@ -96,9 +97,8 @@ fn resolve_redacted(document: &mut Config, current: &Config) -> Result<(), Store
 /// A secret that is not a marker is left as it is.
 pub fn resolve_secret(path: &str, secret: &mut Secret, stored: Option<&Secret>) -> Result<(), StoreError> {
     let Some(fp) = secret.redacted_fingerprint() else { return Ok(()) };
-    let matches = |s: &&Secret| {
-        is_fingerprint(fp) && (s.fingerprint().starts_with(fp) || fp.starts_with(&s.fingerprint()))
-    };
+    let matches =
+        |s: &&Secret| is_fingerprint(fp) && (s.fingerprint().starts_with(fp) || fp.starts_with(&s.fingerprint()));
     match stored.filter(matches) {
         Some(s) => {
             *secret = s.clone();
@@ -127,7 +127,10 @@ pub fn resolve_provider(path: &str, p: &mut Provider, stored: Option<&Provider>)
 /// channel of the same name (a marker never matches a channel of another kind).
 pub fn resolve_channel(path: &str, c: &mut AlertChannel, stored: Option<&AlertChannel>) -> Result<(), StoreError> {
     match (&mut c.kind, stored.map(|s| &s.kind)) {
-        (AlertChannelKind::DingTalk { webhook, secret }, Some(AlertChannelKind::DingTalk { webhook: w, secret: s })) => {
+        (
+            AlertChannelKind::DingTalk { webhook, secret },
+            Some(AlertChannelKind::DingTalk { webhook: w, secret: s }),
+        ) => {
             resolve_secret(&format!("{path}.webhook"), webhook, Some(w))?;
             if let Some(secret) = secret {
                 resolve_secret(&format!("{path}.secret"), secret, s.as_ref())?;

@@ -18,10 +18,10 @@ mod spec;
 mod tokens;
 mod write;
 
+pub use apply::Managed;
 pub use fleet::{NackRecord, NodeRecord};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
-pub use apply::Managed;
 pub use write::{Change, Ownership, Written};
 
 use crate::crypto::{CryptoError, MasterKey};

@@ -3,8 +3,8 @@
 //! token itself is shown once, where it is made.
 
 use super::{Store, StoreError, now_ms};
-use sqlx::Row;
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 
 /// Tokens shorter than this are refused: they would be guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
