@@ -240,6 +240,10 @@ fn every_rule_gives_its_exact_message() {
         ),
         (edit("    kind: openai\n", ""), "providers[0].kind: missing required field"),
         (
+            edit(acct, "{name: a, api_key: \"sk-aaaa\\nbbbb\"}"),
+            "providers[0].accounts[0].api_key: not usable in an HTTP header (control characters or line breaks)",
+        ),
+        (
             edit("kind: openai", "kind: opneai"),
             "providers[0].kind: unknown value \"opneai\" (expected one of: openai, openai-compatible, azure, anthropic, gemini)",
         ),

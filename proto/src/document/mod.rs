@@ -6,12 +6,14 @@
 //! whole-config checks of [`Config::validate`] (duplicates, references,
 //! alias clashes) for the items that were themselves readable.
 
+mod emit;
 mod models;
 mod providers;
 mod reader;
 mod resolve;
 mod settings;
 
+pub use emit::emit;
 pub use models::MIN_CLIENT_KEY_LEN;
 pub use resolve::Resolver;
 

@@ -33,8 +33,10 @@ impl Secret {
     }
 
     /// The fingerprint, when this is a `${redacted:...}` marker rather than a secret.
+    /// Only a well-formed marker counts: a secret that merely starts like one
+    /// is a secret (and is redacted, not passed through, by export).
     pub fn redacted_fingerprint(&self) -> Option<&str> {
-        self.0.strip_prefix(REDACTED_PREFIX)?.strip_suffix('}')
+        self.0.strip_prefix(REDACTED_PREFIX)?.strip_suffix('}').filter(|fp| is_fingerprint(fp))
     }
 
     /// The marker export writes for this secret.
@@ -73,6 +75,15 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert_eq!(s.to_string(), "<redacted>");
         assert!(!format!("{:?}", Some(&s)).contains("sk-live"));
+    }
+
+    #[test]
+    fn only_a_well_formed_marker_is_a_marker() {
+        let tricky = Secret::new("${redacted:0123456789ab}sk-live-secret}");
+        assert_eq!(tricky.redacted_fingerprint(), None);
+        assert!(!tricky.to_redacted().expose().contains("sk-live"));
+        assert_eq!(Secret::new("${redacted:not-hex}").redacted_fingerprint(), None);
+        assert_eq!(Secret::new("${redacted:0123456789ab}").redacted_fingerprint(), Some("0123456789ab"));
     }
 
     #[test]

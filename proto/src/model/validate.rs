@@ -203,6 +203,12 @@ impl Validator {
             self.unique(&mut names, "account", &a.name, format!("{apath}.name"));
             if a.api_key.expose().is_empty() {
                 self.invalid(format!("{apath}.api_key"), "must not be empty");
+            } else if http::HeaderValue::from_str(a.api_key.expose()).is_err() {
+                // Refused here rather than by every data plane (a NACK fleet-wide); the value is not quoted.
+                self.invalid(
+                    format!("{apath}.api_key"),
+                    "not usable in an HTTP header (control characters or line breaks)",
+                );
             }
             if a.weight == 0 {
                 self.invalid(
