@@ -126,15 +126,21 @@ async fn commit_to_all_ack() {
             .unwrap();
         let written = commit.elapsed();
         handle.publisher.refresh().await.unwrap();
+        let published = commit.elapsed();
         let mut done = std::collections::HashSet::new();
+        let mut first = None;
         while done.len() < NODES {
             let (i, v) = tokio::time::timeout(Duration::from_secs(60), acked_rx.recv()).await.unwrap().unwrap();
             if v == version {
                 done.insert(i);
+                first.get_or_insert_with(|| commit.elapsed());
             }
         }
         let all = commit.elapsed();
-        println!("round {round}: store write {written:?}; commit to all {NODES} ACKs {all:?}");
+        println!(
+            "round {round}: store write {written:?}; snapshot published {published:?}; first ACK {:?}; all {NODES} ACKs {all:?}",
+            first.unwrap_or_default()
+        );
         samples.push(all);
     }
     samples.sort();
