@@ -6,6 +6,7 @@
 //! -> snapshot (the Config at a revision, with its content hash)`; the
 //! distribution stream to data planes and the Admin service build on it.
 
+pub mod admin;
 pub mod crypto;
 pub mod discovery;
 mod http;

@@ -1,5 +1,6 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
+use crate::admin::AdminService;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::discovery::Discovery;
 use crate::nodes::Nodes;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::document;
 use switchyard_proto::model::ConfigErrors;
+use switchyard_proto::pb::admin_server::AdminServer;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -111,7 +113,8 @@ impl ControlPlane {
             Some(TlsFiles { client_ca: None, .. }) => "tls",
             Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
         };
-        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, stopped.clone())));
+        let admin = AdminService { store: store.clone(), publisher: publisher.clone(), nodes: nodes.clone() };
+        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, admin, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
         }
@@ -156,6 +159,7 @@ async fn grpc_server(
     listener: tokio::net::TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     discovery: Discovery,
+    admin: AdminService,
     mut stop: watch::Receiver<bool>,
 ) {
     // Large snapshots arrive packed (gzip once per revision, see `switchyard_proto::packed`):
@@ -180,6 +184,13 @@ async fn grpc_server(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_connection_age(Duration::from_secs(30 * 60))
         .add_service(service)
+        .add_service(
+            AdminServer::new(admin)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
             let _ = stop.wait_for(|s| *s).await;
         })

@@ -10,7 +10,10 @@
 //! the revision row, so none loses another's change.
 
 mod apply;
+mod audit;
+mod credentials;
 mod fleet;
+mod listing;
 mod migrate;
 mod read;
 mod runtime;
@@ -18,8 +21,11 @@ mod spec;
 mod tokens;
 mod write;
 
-pub use apply::Managed;
+pub use apply::{Managed, resolve_channel, resolve_provider, resolve_secret};
+pub use audit::{AUDIT_DEFAULT, AUDIT_MAX, AuditRecord};
+pub use credentials::TokenRecord;
 pub use fleet::{NackRecord, NodeRecord};
+pub use listing::{Listing, ObjectMeta};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use write::{Change, Ownership, Written};

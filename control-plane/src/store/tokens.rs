@@ -30,11 +30,11 @@ impl Role {
     }
 }
 
-fn digest(token: &str) -> String {
+pub(super) fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
-fn check(token: &str) -> Result<(), StoreError> {
+pub(super) fn check(token: &str) -> Result<(), StoreError> {
     if token.trim().chars().count() < MIN_TOKEN_LEN {
         return Err(StoreError::Refused(format!("a token needs at least {MIN_TOKEN_LEN} characters")));
     }

@@ -23,6 +23,7 @@
 
 mod config;
 mod enums;
+pub mod objects;
 mod runtime;
 mod settings;
 

@@ -1,0 +1,143 @@
+//! Runtime state: balances set by hand, the fleet (the published snapshot's
+//! versions and every node in the registry all replicas share), and the
+//! audit log.
+
+use super::objects::{invalid, required};
+use super::{AdminService, Caller};
+use crate::store::{AuditRecord, Balance, NodeRecord, now_ms};
+use switchyard_proto::model::units::check_currency;
+use switchyard_proto::pb;
+use tonic::Status;
+
+/// Sets an account's balance (runtime state: the Runtime revision moves, the
+/// Config's does not); the reply carries the current Config revision.
+pub async fn set_balance(
+    svc: &AdminService,
+    caller: &Caller,
+    r: pb::SetBalanceRequest,
+) -> Result<pb::WriteResult, Status> {
+    if r.provider.is_empty() {
+        return Err(required("provider"));
+    }
+    if r.account.is_empty() {
+        return Err(required("account"));
+    }
+    check_currency(&r.currency).map_err(|e| invalid("currency", e))?;
+    // The published Config answers "no such account" cheaply; the store checks again in its transaction.
+    let snapshot = svc.publisher.current();
+    let known = snapshot
+        .config
+        .message
+        .providers
+        .iter()
+        .any(|p| p.name == r.provider && p.accounts.iter().any(|a| a.name == r.account));
+    if !known {
+        return Err(Status::not_found(format!("account \"{}/{}\" does not exist", r.provider, r.account)));
+    }
+    let balance = Balance {
+        provider: r.provider,
+        account: r.account,
+        currency: r.currency,
+        amount_micros: r.amount_micros,
+        source: "manual".into(),
+        updated_at_ms: now_ms(),
+    };
+    svc.store.set_balance(&balance, &caller.name).await.map_err(super::status)?;
+    let revision = svc.store.revision().await.map_err(super::status)?;
+    let config_version = svc.published(revision).await?;
+    Ok(pb::WriteResult { config_version })
+}
+
+fn version(kind: pb::ResourceType, version: u64, hash: &[u8]) -> pb::ResourceVersion {
+    pb::ResourceVersion { r#type: kind as i32, version, hash: hash.to_vec() }
+}
+
+fn resource_type(kind: &str) -> pb::ResourceType {
+    match kind {
+        "config" => pb::ResourceType::Config,
+        "runtime" => pb::ResourceType::Runtime,
+        _ => pb::ResourceType::Unspecified,
+    }
+}
+
+fn node_status(n: NodeRecord) -> pb::NodeStatus {
+    let acked = [(pb::ResourceType::Config, &n.config), (pb::ResourceType::Runtime, &n.runtime)]
+        .into_iter()
+        .filter(|(_, (v, hash))| *v > 0 || !hash.is_empty())
+        .map(|(kind, (v, hash))| version(kind, *v, &hex::decode(hash).unwrap_or_default()))
+        .collect();
+    let (last_nack, last_nack_at_ms) = match n.last_nack {
+        Some(nack) => {
+            let message = pb::Nack {
+                r#type: resource_type(&nack.kind) as i32,
+                response_nonce: String::new(),
+                error_detail: nack.error,
+                held: None,
+            };
+            (Some(message), nack.at_ms)
+        }
+        None => (None, 0),
+    };
+    pb::NodeStatus {
+        node: Some(pb::Node {
+            id: n.id,
+            region: n.region,
+            zone: n.zone,
+            labels: n.labels.into_iter().collect(),
+            build_version: n.build_version,
+            boot_id: n.boot_id,
+        }),
+        connected: n.connected,
+        last_seen_ms: n.last_seen_ms,
+        acked,
+        last_nack,
+        last_nack_at_ms,
+    }
+}
+
+pub async fn status(svc: &AdminService) -> Result<pb::FleetStatusResponse, Status> {
+    let snapshot = svc.publisher.current();
+    let nodes = svc.store.fleet().await.map_err(super::status)?;
+    Ok(pb::FleetStatusResponse {
+        config: Some(version(pb::ResourceType::Config, snapshot.config.version, snapshot.config.hash.as_bytes())),
+        runtime: Some(version(pb::ResourceType::Runtime, snapshot.runtime.version, snapshot.runtime.hash.as_bytes())),
+        nodes: nodes.into_iter().map(node_status).collect(),
+    })
+}
+
+/// The object an audit entry names; accounts and balances are `provider/account`.
+fn object(kind: &str, name: String) -> pb::ObjectRef {
+    let split = |kind: pb::ObjectKind, name: String| match name.split_once('/') {
+        Some((parent, name)) => pb::ObjectRef { kind: kind as i32, name: name.to_owned(), parent: parent.to_owned() },
+        None => pb::ObjectRef { kind: kind as i32, name, parent: String::new() },
+    };
+    let kind = match kind {
+        "provider" => pb::ObjectKind::Provider,
+        "account" | "balance" => return split(pb::ObjectKind::Account, name),
+        "route" => pb::ObjectKind::Route,
+        "key" => pb::ObjectKind::Key,
+        "settings" => pb::ObjectKind::Settings,
+        "alert_channel" => pb::ObjectKind::AlertChannel,
+        "node_token" => pb::ObjectKind::NodeToken,
+        "admin_token" => pb::ObjectKind::AdminToken,
+        _ => pb::ObjectKind::Unspecified,
+    };
+    pb::ObjectRef { kind: kind as i32, name, parent: String::new() }
+}
+
+fn entry(a: AuditRecord) -> pb::AuditEntry {
+    pb::AuditEntry {
+        at_ms: a.at_ms,
+        actor: a.actor,
+        action: a.action,
+        object: Some(object(&a.object_kind, a.object_name)),
+        before: a.before.unwrap_or_default(),
+        after: a.after.unwrap_or_default(),
+    }
+}
+
+/// Entries since `since_ms`, newest first: 100 unless `limit` says otherwise, at most 1000.
+pub async fn audit(svc: &AdminService, q: pb::AuditQuery) -> Result<pb::AuditList, Status> {
+    let records = svc.store.audit_log(q.since_ms, q.limit).await.map_err(super::status)?;
+    Ok(pb::AuditList { entries: records.into_iter().map(entry).collect() })
+}

@@ -1,0 +1,28 @@
+//! GitOps: `Apply` a gateway.yaml document (with its plan; dry runs and
+//! pruning) and `Export` the store as one.
+
+use super::plan::plan;
+use super::{AdminService, Caller, status};
+use std::collections::HashMap;
+use switchyard_proto::document::{self, Resolver};
+use switchyard_proto::pb;
+use tonic::Status;
+
+pub async fn apply(svc: &AdminService, caller: &Caller, request: pb::ApplyRequest) -> Result<pb::Plan, Status> {
+    // The client resolved `${env:...}` and `${file:...}`; none may remain here.
+    let declared = document::parse(&request.document, &Resolver::with_env(HashMap::new()))
+        .map_err(|errors| Status::invalid_argument(format!("document: {errors}")))?;
+    let (written, managed) =
+        svc.store.apply(declared.clone(), &caller.name, request.prune, request.dry_run).await.map_err(status)?;
+    let changes = plan(&written.before, &written.after, &declared, &managed, request.prune);
+    let applied = !request.dry_run && written.before != written.after;
+    if applied {
+        svc.published(written.revision).await?;
+    }
+    Ok(pb::Plan { changes, applied, config_version: written.revision })
+}
+
+pub async fn export(svc: &AdminService) -> Result<pb::ExportResponse, Status> {
+    let (config_version, config) = svc.store.load().await.map_err(status)?;
+    Ok(pb::ExportResponse { document: document::emit(&config), config_version })
+}

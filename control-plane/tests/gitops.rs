@@ -1,0 +1,232 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Admin.Apply and Admin.Export against a real control plane: plans with
+//! field-level changes, dry runs that write nothing, idempotent applies,
+//! export -> apply without losing a secret, pruning only what apply made,
+//! and the errors a bad document or a viewer gets.
+
+use std::collections::BTreeMap;
+use switchyard_control::store::{Change as StoreChange, Ownership, Role};
+use switchyard_control::{ControlPlane, Handle, Options};
+use switchyard_proto::pb::admin_client::AdminClient;
+use switchyard_proto::pb::{self, ChangeAction, ObjectKind};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const ADMIN: &str = "admin-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+
+const DOCUMENT: &str = r#"
+providers:
+  - name: openai
+    kind: openai
+    base_url: https://api.openai.com/v1
+    accounts:
+      - {name: team-a, api_key: "sk-team-a-0123456789"}
+      - {name: team-b, api_key: "sk-team-b-0123456789"}
+models:
+  - name: gpt-4o-mini
+    aliases: [smart]
+    targets: [{provider: openai, model: gpt-4o-mini}]
+keys:
+  - {name: app, key: "client-key-app-0123456789", rpm: 60}
+"#;
+
+type Auth = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type Client = AdminClient<InterceptedService<Channel, Auth>>;
+
+async fn start(dir: &std::path::Path) -> Handle {
+    let mut options = Options::new(format!("sqlite://{}/cp.db", dir.display()), KEY);
+    options.http_listen = "127.0.0.1:0".parse().unwrap();
+    options.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    options.admin_token = Some(ADMIN.to_owned());
+    let handle = ControlPlane::start(options).await.unwrap();
+    handle.store.put_admin_token("ci-viewer", Role::Viewer, VIEWER).await.unwrap();
+    handle
+}
+
+async fn client(handle: &Handle, token: &str) -> Client {
+    let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr)).unwrap().connect().await.unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let auth: Auth = Box::new(move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    AdminClient::with_interceptor(channel, auth)
+}
+
+async fn apply(client: &mut Client, document: &str, dry_run: bool, prune: bool) -> Result<pb::Plan, tonic::Status> {
+    let request = pb::ApplyRequest { document: document.to_owned(), dry_run, prune };
+    client.apply(request).await.map(tonic::Response::into_inner)
+}
+
+/// (kind, name) -> (action, field -> (before, after)).
+type Summary = BTreeMap<(ObjectKind, String), (ChangeAction, BTreeMap<String, (String, String)>)>;
+
+fn summary(plan: &pb::Plan) -> Summary {
+    plan.changes
+        .iter()
+        .map(|c| {
+            let object = c.object.clone().unwrap();
+            let fields = c.fields.iter().map(|f| (f.field.clone(), (f.before.clone(), f.after.clone()))).collect();
+            ((object.kind(), object.name), (c.action(), fields))
+        })
+        .collect()
+}
+
+fn actions(plan: &pb::Plan) -> Vec<(ObjectKind, String, ChangeAction)> {
+    summary(plan).into_iter().map(|((k, n), (a, _))| (k, n, a)).collect()
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_without_writing_and_a_second_apply_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+
+    let plan = apply(&mut admin, DOCUMENT, true, false).await.unwrap();
+    assert!(!plan.applied);
+    assert_eq!(plan.config_version, 0, "a dry run writes nothing");
+    assert_eq!(handle.store.revision().await.unwrap(), 0);
+    assert_eq!(
+        actions(&plan),
+        [
+            (ObjectKind::Provider, "openai".into(), ChangeAction::Create),
+            (ObjectKind::Route, "gpt-4o-mini".into(), ChangeAction::Create),
+            (ObjectKind::Key, "app".into(), ChangeAction::Create),
+        ]
+    );
+    let provider = &summary(&plan)[&(ObjectKind::Provider, "openai".into())].1;
+    assert_eq!(provider["kind"], (String::new(), "openai".into()));
+    let key = &provider["accounts[team-a].api_key"].1;
+    assert!(key.starts_with("${redacted:") && !key.contains("sk-team-a"), "secrets only as markers: {key}");
+
+    let plan = apply(&mut admin, DOCUMENT, false, false).await.unwrap();
+    assert!(plan.applied);
+    assert_eq!(plan.config_version, 1);
+    assert_eq!(handle.store.load().await.unwrap().1.providers[0].accounts[0].api_key.expose(), "sk-team-a-0123456789");
+
+    let again = apply(&mut admin, DOCUMENT, false, false).await.unwrap();
+    assert!(!again.applied && again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(again.config_version, 1);
+
+    // A field-level update.
+    let edited = DOCUMENT
+        .replace(
+            r#"{name: team-b, api_key: "sk-team-b-0123456789"}"#,
+            r#"{name: team-b, api_key: "sk-team-b-0123456789", weight: 3}"#,
+        )
+        .replace("rpm: 60", "rpm: 120");
+    let plan = apply(&mut admin, &edited, false, false).await.unwrap();
+    let s = summary(&plan);
+    assert_eq!(s.len(), 2, "{s:?}");
+    let (action, fields) = &s[&(ObjectKind::Provider, "openai".into())];
+    assert_eq!(*action, ChangeAction::Update);
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(fields["accounts[team-b].weight"], (String::new(), "3".into()));
+    assert_eq!(s[&(ObjectKind::Key, "app".into())].1["rpm"], ("60".into(), "120".into()));
+    assert_eq!(plan.config_version, 2);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn export_then_apply_changes_nothing_and_loses_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+    apply(&mut admin, DOCUMENT, false, false).await.unwrap();
+    let (_, before) = handle.store.load().await.unwrap();
+
+    let exported = admin.export(pb::ExportRequest {}).await.unwrap().into_inner();
+    assert_eq!(exported.config_version, 1);
+    assert!(!exported.document.contains("sk-team"), "no secret in an export:\n{}", exported.document);
+    assert!(exported.document.contains("${redacted:"));
+    let plan = apply(&mut admin, &exported.document, false, true).await.unwrap();
+    assert!(plan.changes.is_empty() && !plan.applied, "{:?}", plan.changes);
+    assert_eq!(handle.store.load().await.unwrap().1, before, "every secret kept");
+
+    // A marker that matches no stored secret is refused, naming the field.
+    let forged = exported.document.replacen("${redacted:", "${redacted:00", 1);
+    let error = apply(&mut admin, &forged, false, false).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::FailedPrecondition);
+    assert!(error.message().contains("providers[0].accounts[0].api_key"), "{}", error.message());
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn prune_deletes_only_what_apply_made_and_imperative_objects_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+    let with_extra = format!("{DOCUMENT}  - {{name: batch, key: \"client-key-batch-0123456789\"}}\n");
+    apply(&mut admin, &with_extra, false, false).await.unwrap();
+    // An imperative key, made outside apply.
+    let change = StoreChange { actor: "ops", action: "key.put", ownership: Ownership::Unmanaged };
+    handle
+        .store
+        .write(change, |c| {
+            let mut key = c.keys[0].clone();
+            key.name = "hand-made".into();
+            key.key_sha256.0[0] ^= 0xff;
+            c.keys.push(key);
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    // Without --prune: the managed key the file dropped is orphaned, the imperative one unmanaged; nothing changes.
+    let plan = apply(&mut admin, DOCUMENT, false, false).await.unwrap();
+    assert_eq!(
+        actions(&plan),
+        [
+            (ObjectKind::Key, "batch".into(), ChangeAction::Orphaned),
+            (ObjectKind::Key, "hand-made".into(), ChangeAction::Unmanaged),
+        ]
+    );
+    assert!(!plan.applied);
+
+    // A dry run of --prune shows the delete and writes nothing; the real one deletes exactly that.
+    let plan = apply(&mut admin, DOCUMENT, true, true).await.unwrap();
+    assert_eq!(actions(&plan)[0], (ObjectKind::Key, "batch".into(), ChangeAction::Delete));
+    assert_eq!(handle.store.load().await.unwrap().1.keys.len(), 3);
+    let plan = apply(&mut admin, DOCUMENT, false, true).await.unwrap();
+    assert!(plan.applied);
+    assert_eq!(
+        actions(&plan),
+        [
+            (ObjectKind::Key, "batch".into(), ChangeAction::Delete),
+            (ObjectKind::Key, "hand-made".into(), ChangeAction::Unmanaged),
+        ]
+    );
+    let names: Vec<String> = handle.store.load().await.unwrap().1.keys.into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["app", "hand-made"]);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_documents_and_viewers_are_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+    let broken = DOCUMENT.replace("targets: [{provider: openai", "targets: [{provider: nope");
+    let error = apply(&mut admin, &broken, true, false).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("models[0].targets[0].provider"), "{}", error.message());
+    let error = apply(&mut admin, "providers: [", false, false).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("invalid YAML"), "{}", error.message());
+    let unresolved = DOCUMENT.replace("sk-team-a-0123456789", "${env:TEAM_A_KEY}");
+    let error = apply(&mut admin, &unresolved, true, false).await.unwrap_err();
+    assert!(error.message().contains("providers[0].accounts[0].api_key"), "{}", error.message());
+
+    let mut viewer = client(&handle, VIEWER).await;
+    let plan = apply(&mut viewer, DOCUMENT, true, false).await.unwrap();
+    assert_eq!(plan.changes.len(), 3, "a viewer may plan");
+    let error = apply(&mut viewer, DOCUMENT, false, false).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::PermissionDenied);
+    assert!(viewer.export(pb::ExportRequest {}).await.is_ok(), "and read");
+    let error = client(&handle, "not-a-token-0123456789").await.export(pb::ExportRequest {}).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::Unauthenticated);
+    assert_eq!(handle.store.revision().await.unwrap(), 0, "nothing was written");
+    handle.shutdown().await;
+}
