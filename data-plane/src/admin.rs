@@ -23,7 +23,8 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
     }
 }
 
-/// Snapshot version and age, per-endpoint state and counters, uptime.
+/// Snapshot version and age, per-endpoint state and counters, keys refusing
+/// traffic now (over budget or out of rate), uptime.
 pub fn status(shared: &Shared) -> serde_json::Value {
     let rt = shared.runtime.load();
     let config = rt.as_ref().map(|rt| {
@@ -66,7 +67,32 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "config": config,
         "last_config_error": shared.last_reload_error.load().as_deref().map(String::as_str),
         "endpoints": endpoints,
+        "limited_keys": rt.as_deref().map(limited_keys).unwrap_or_default(),
     })
+}
+
+/// Keys that would be refused now: over budget, or no request of their rpm share left.
+fn limited_keys(rt: &crate::runtime::Runtime) -> Vec<serde_json::Value> {
+    let now = rt.clock.now();
+    let mut out: Vec<_> = rt
+        .keys()
+        .filter_map(|k| {
+            let remaining = k.rate_limit.as_ref().map(|l| l.limiter.remaining(&l.rate, now));
+            (k.over_budget || remaining == Some(0)).then(|| {
+                let rate = k.rate_limit.as_ref().map(|l| l.rate);
+                serde_json::json!({
+                    "name": &*k.name,
+                    "over_budget": k.over_budget,
+                    "rpm": rate.map(|r| r.rpm),
+                    "nodes": rate.map(|r| r.nodes),
+                    "share": rate.map(|r| r.burst),
+                    "remaining_requests": remaining,
+                })
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    out
 }
 
 fn breaker(s: &crate::breaker::Snapshot) -> serde_json::Value {

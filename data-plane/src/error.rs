@@ -4,8 +4,11 @@
 //! Messages never carry an upstream key or an upstream URL.
 
 use crate::body::{ProxyBody, full};
+use crate::limit::Rate;
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
+use std::sync::Arc;
+use switchyard_proto::model::BudgetPeriod;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -17,6 +20,12 @@ pub enum ProxyError {
     ExpiredKey,
     #[error("This API key is disabled.")]
     DisabledKey,
+    /// The key's Runtime entry: its budget for the period is used up.
+    #[error("The key '{key}' has used up its {}.", budget_words(*period))]
+    OverBudget { key: Arc<str>, period: Option<BudgetPeriod> },
+    /// The key's `rpm` (this node's share of it) is used up for now.
+    #[error("Rate limit reached for the key '{key}': {}. Retry in {retry_after_secs} s.", rate_words(rate))]
+    RateLimited { key: Arc<str>, rate: Rate, retry_after_secs: u64, remaining: u32 },
     #[error("This API key may not use the model '{0}'.")]
     ModelNotAllowed(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -72,6 +81,7 @@ impl ProxyError {
         match self {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => StatusCode::UNAUTHORIZED,
             ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            OverBudget { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ModelNotFound(_) | UnknownPath(_) => StatusCode::NOT_FOUND,
             NoModel | BadJson(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +103,8 @@ impl ProxyError {
         match self {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => "invalid_request_error",
             ModelNotAllowed(_) => "permission_error",
+            OverBudget { .. } => "insufficient_quota",
+            RateLimited { .. } => "requests",
             ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
             | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
             Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => "service_unavailable",
@@ -116,6 +128,8 @@ impl ProxyError {
             ExpiredKey => "expired_api_key",
             DisabledKey => "disabled_api_key",
             ModelNotAllowed(_) => "model_not_allowed",
+            OverBudget { .. } => "budget_exceeded",
+            RateLimited { .. } => "rate_limit_exceeded",
             ModelNotFound(_) => "model_not_found",
             NoModel => "model_required",
             BadJson(_) => "invalid_json",
@@ -168,8 +182,38 @@ impl ProxyError {
             ProxyError::AllOpen { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            ProxyError::RateLimited { rate, retry_after_secs, remaining, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                headers.insert(LIMIT_REQUESTS, HeaderValue::from(rate.burst));
+                headers.insert(REMAINING_REQUESTS, HeaderValue::from(*remaining));
+            }
             _ => {}
         }
         response
+    }
+}
+
+/// OpenAI's rate-limit headers, on a rate-limit refusal: the requests this node
+/// admits per minute for the key (its share), and how many are left.
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+
+/// "budget for this month", "total budget".
+fn budget_words(period: Option<BudgetPeriod>) -> &'static str {
+    match period {
+        Some(BudgetPeriod::Day) => "budget for today",
+        Some(BudgetPeriod::Week) => "budget for this week",
+        Some(BudgetPeriod::Month) => "budget for this month",
+        Some(BudgetPeriod::Total) => "total budget",
+        None => "budget for this period",
+    }
+}
+
+/// "6 requests per minute" (one node), or with this node's share of a fleet's.
+fn rate_words(rate: &Rate) -> String {
+    let requests = if rate.rpm == 1 { "request" } else { "requests" };
+    match rate.nodes {
+        1 => format!("{} {requests} per minute", rate.rpm),
+        n => format!("{} {requests} per minute across {n} gateway nodes, {} on this one", rate.rpm, rate.burst),
     }
 }

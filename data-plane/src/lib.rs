@@ -1,8 +1,9 @@
 //! Switchyard's data plane (`switchyard-proxy`): an OpenAI-compatible proxy.
 //!
 //! Request flow (module by module): [`server`] accepts connections (HTTP/1.1
-//! and h2c, header timeouts, graceful shutdown) -> [`proxy`] admits, authenticates,
-//! parses, routes and forwards, reading one [`runtime::Runtime`] per request ->
+//! and h2c, header timeouts, graceful shutdown) -> [`proxy`] admits,
+//! authenticates, applies the key's budget and rate limit ([`limit`]), parses,
+//! routes and forwards, reading one [`runtime::Runtime`] per request ->
 //! [`upstream`] builds the provider's request and sends it (reqwest over
 //! HTTP/1.1, or the HTTP/2 pool) -> [`sse`] passes streams through
 //! event by event. Config flow: [`source`] reads and watches gateway.yaml ->
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod check;
 pub mod control;
 pub mod error;
+pub mod limit;
 pub mod metrics;
 pub mod proxy;
 pub mod runtime;

@@ -89,14 +89,42 @@ pub struct Metrics {
     /// Requests answered before reaching an endpoint (auth, parsing, routing), by status.
     rejected: [AtomicU64; STATUSES.len()],
     pub failovers: AtomicU64,
+    /// Requests refused by their key's limits, by [`Refusal`].
+    refused: [AtomicU64; Refusal::ALL.len()],
     pub telemetry_dropped: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
 }
 
+/// Why a key's limits refused a request (`switchyard_requests_refused_total`'s `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    RateLimited,
+    OverBudget,
+}
+
+impl Refusal {
+    pub const ALL: [Self; 2] = [Self::RateLimited, Self::OverBudget];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::OverBudget => "over_budget",
+        }
+    }
+}
+
 impl Metrics {
     pub fn reject(&self, status: u16) {
         self.rejected[status_index(status)].fetch_add(1, Relaxed);
+    }
+
+    pub fn refuse(&self, reason: Refusal) {
+        self.refused[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        self.refused[reason as usize].load(Relaxed)
     }
 
     /// The Prometheus text exposition of everything.
@@ -164,6 +192,21 @@ impl Metrics {
         );
         for e in endpoints {
             let _ = writeln!(out, "switchyard_breaker_state{{{}}} {}", labels(e), e.breaker.snapshot().state.gauge());
+        }
+
+        header(
+            &mut out,
+            "switchyard_requests_refused_total",
+            "counter",
+            "Requests refused by their key's limits (also counted as 429 in switchyard_requests_total).",
+        );
+        for reason in Refusal::ALL {
+            let _ = writeln!(
+                out,
+                "switchyard_requests_refused_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.refused(reason)
+            );
         }
 
         header(&mut out, "switchyard_failovers_total", "counter", "Attempts moved to another endpoint.");

@@ -1,7 +1,8 @@
 //! Client keys: `Authorization: Bearer`, `x-api-key`, `api-key` or
-//! `?api_key=`, looked up by SHA-256 in the Runtime.
+//! `?api_key=`, looked up by SHA-256 in the Runtime; then the key's limits.
 
 use crate::error::ProxyError;
+use crate::metrics::{Metrics, Refusal};
 use crate::runtime::{KeyEntry, Runtime};
 use http::HeaderMap;
 use std::sync::Arc;
@@ -44,6 +45,28 @@ pub fn authenticate(
         return Err(ProxyError::ExpiredKey);
     }
     Ok(entry.clone())
+}
+
+/// The key's limits, before anything is read: its budget (a key over budget
+/// spends none of its rate), then this node's share of its `rpm`. Every request
+/// with the key counts. No lock, no allocation unless refused.
+pub fn admit(rt: &Runtime, key: &KeyEntry, metrics: &Metrics) -> Result<(), ProxyError> {
+    if key.over_budget {
+        metrics.refuse(Refusal::OverBudget);
+        return Err(ProxyError::OverBudget { key: key.name.clone(), period: key.budget_period });
+    }
+    if let Some(limit) = &key.rate_limit
+        && let Err(refused) = limit.limiter.admit(&limit.rate, rt.clock.now())
+    {
+        metrics.refuse(Refusal::RateLimited);
+        return Err(ProxyError::RateLimited {
+            key: key.name.clone(),
+            rate: limit.rate,
+            retry_after_secs: refused.retry_after_secs(),
+            remaining: refused.remaining,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

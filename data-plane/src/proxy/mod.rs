@@ -1,7 +1,8 @@
 //! The request path, in order:
-//! `admit (concurrency) -> auth (client key) -> read body (limits, budget,
-//! timeout) -> parse (model, stream) -> route (model -> endpoints) -> pick an
-//! endpoint -> forward (upstream request, response or stream back)`.
+//! `admit (concurrency) -> auth (client key) -> key limits (spend budget, rpm)
+//! -> read body (limits, memory budget, timeout) -> parse (model, stream) ->
+//! route (model -> endpoints) -> pick an endpoint -> forward (upstream request,
+//! response or stream back)`.
 //!
 //! Each request loads the current [`Runtime`] once and uses it to its end.
 //! Errors become responses in one place: [`ProxyError::into_response`].
@@ -58,6 +59,7 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let guard = InflightGuard::admit(shared, rt.config.settings.limits.max_concurrency)?;
     let now = unix_now();
     let key = auth::authenticate(&rt, req.headers(), req.uri().query(), now)?;
+    auth::admit(&rt, &key, &shared.metrics)?;
 
     match api_path.as_str() {
         "/models" => {

@@ -2,6 +2,10 @@
 //! config (keys by SHA-256, routes by name and alias, providers by name) and
 //! the upstream clients. One `Arc<Runtime>` is loaded at the start of each
 //! request and used to its end, so a swap never half-applies.
+//!
+//! Each key's limits are settled here too, from its config and its Runtime
+//! overlay entry: whether it is over budget, and its share of `rpm` with a
+//! limiter that carries over reloads like breakers do.
 
 mod prepare;
 
@@ -10,6 +14,7 @@ pub use switchyard_proto::model::AccountRef;
 
 use crate::balance::{Candidate, Load, RouteCursor};
 use crate::breaker::Breaker;
+use crate::limit::{Clock, KeyLimit};
 use crate::metrics::EndpointStats;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
@@ -17,7 +22,7 @@ use http::HeaderValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
-use switchyard_proto::model::{Config, KeyHash, ProviderKind, RuntimeState, Strategy, Timeouts};
+use switchyard_proto::model::{BudgetPeriod, Config, KeyHash, ProviderKind, RuntimeState, Strategy, Timeouts};
 use tokio::time::Instant;
 
 /// The swappable current runtime; `None` until a first config is held.
@@ -31,6 +36,8 @@ pub struct Runtime {
     /// The Runtime resource (drained accounts, key budgets) this was built with.
     pub overlay: Arc<Overlay>,
     pub applied_at: Instant,
+    /// Rate limiters' time origin: taken with the first Runtime, carried over.
+    pub clock: Clock,
     keys: HashMap<KeyHash, Arc<KeyEntry>>,
     routes: HashMap<String, Arc<RouteEntry>>,
     providers: HashMap<String, Arc<ProviderEntry>>,
@@ -42,6 +49,11 @@ pub struct Runtime {
 impl Runtime {
     pub fn key(&self, hash: &KeyHash) -> Option<&Arc<KeyEntry>> {
         self.keys.get(hash)
+    }
+
+    /// Every client key, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<KeyEntry>> {
+        self.keys.values()
     }
 
     /// A public model name or alias.
@@ -71,6 +83,12 @@ pub struct KeyEntry {
     pub allow_direct: bool,
     /// `GET /v1/models` for this key, rendered once.
     pub models_json: Bytes,
+    /// Its Runtime entry says the budget for the period is used up.
+    pub over_budget: bool,
+    /// The budget's period, for the refusal's message.
+    pub budget_period: Option<BudgetPeriod>,
+    /// This node's share of its `rpm`, with the limiter; `None` = unlimited.
+    pub rate_limit: Option<KeyLimit>,
 }
 
 impl KeyEntry {

@@ -1,19 +1,22 @@
 //! Config -> Runtime, off the request path. Fallible (it builds HTTP clients);
 //! the caller swaps only a fully built Runtime. Upstream clients and endpoint
 //! counters carry over from the previous Runtime where nothing changed, so a
-//! reload keeps pooled connections and monotonic metrics.
+//! reload keeps pooled connections and monotonic metrics. So do key rate
+//! limiters, for a key with the same name and hash (re-rated when its `rpm` or
+//! node count changed).
 
 use super::{
     AccountEntry, AccountRef, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime,
 };
 use crate::breaker::Breaker;
+use crate::limit::{Clock, KeyLimit, Rate};
 use crate::upstream::{Client, h2pool::H2Pool};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::config_hash;
-use switchyard_proto::model::{Config, Provider, ProviderKind};
+use switchyard_proto::model::{ClientKey, Config, Provider, ProviderKind};
 use tokio::time::Instant;
 
 /// Idle pooled upstream connections are closed after this long.
@@ -101,6 +104,8 @@ pub fn prepare(
         }
     }
 
+    // Last, after everything fallible: re-rating a carried limiter changes shared state.
+    let clock = previous.map_or_else(Clock::start, |rt| rt.clock);
     let keys = config
         .keys
         .iter()
@@ -110,6 +115,7 @@ pub fn prepare(
                 .as_ref()
                 .map(|names| names.iter().filter_map(|n| routes.get(n)).map(|r| r.name.clone()).collect());
             let models_json = models_json(&config, allowed_routes.as_ref());
+            let runtime = overlay.state.keys.get(&k.name);
             let entry = KeyEntry {
                 name: k.name.as_str().into(),
                 enabled: k.enabled,
@@ -117,6 +123,9 @@ pub fn prepare(
                 allowed_routes,
                 allow_direct: k.allow_direct,
                 models_json,
+                over_budget: runtime.is_some_and(|r| r.over_budget()),
+                budget_period: k.budget.as_ref().map(|b| b.period),
+                rate_limit: rate_limit(k, runtime.map_or(1, |r| r.nodes), previous, &clock),
             };
             (k.key_sha256, Arc::new(entry))
         })
@@ -129,12 +138,21 @@ pub fn prepare(
         version,
         overlay,
         applied_at: Instant::now(),
+        clock,
         keys,
         routes,
         providers,
         default_route,
         endpoints,
     })
+}
+
+/// The key's share of its `rpm` on this node; the limiter is the previous
+/// Runtime's for the same key (name and hash), re-rated if the share changed.
+fn rate_limit(k: &ClientKey, nodes: u32, previous: Option<&Runtime>, clock: &Clock) -> Option<KeyLimit> {
+    let rate = Rate::per_minute(k.rpm?, nodes);
+    let old = previous.and_then(|rt| rt.key(&k.key_sha256)).filter(|old| *old.name == *k.name);
+    Some(KeyLimit::carry(rate, old.and_then(|old| old.rate_limit.as_ref()), clock))
 }
 
 /// `GET /v1/models` in OpenAI's list format: every route and alias the key may use.
