@@ -33,6 +33,13 @@ impl Resolver {
         self
     }
 
+    /// Resolves one string value exactly as the parser does (for a client that
+    /// resolves a document before sending it, e.g. `syctl apply`). With
+    /// `secret`, a whole-value `${redacted:...}` marker is kept as is.
+    pub fn resolve_value(&self, raw: &str, secret: bool) -> Result<String, Problem> {
+        self.resolve(raw, secret)
+    }
+
     /// Resolves every reference in `raw`. A `${redacted:...}` marker is kept
     /// as is, and only when it is the whole value and `redacted_ok`.
     pub(crate) fn resolve(&self, raw: &str, redacted_ok: bool) -> Result<String, Problem> {

@@ -1,0 +1,207 @@
+//! Which control plane and which token: flags first (`--endpoint`,
+//! `--token-file`, `--ca-file`), then the environment (`SWITCHYARD_ENDPOINT`,
+//! `SWITCHYARD_TOKEN` (the token itself) or `SWITCHYARD_TOKEN_FILE`,
+//! `SWITCHYARD_CA_FILE`), then `$XDG_CONFIG_HOME/switchyard/config.toml`
+//! (else `~/.config/switchyard/config.toml`: `endpoint`, `token_file`,
+//! `ca_file`), then the default endpoint `http://127.0.0.1:50051`.
+
+use crate::cli::Cli;
+use crate::error::Error;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
+
+/// The environment a command runs in: the process's, or one a test gives.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment (variables that are not UTF-8 are left out).
+    pub fn process() -> Self {
+        let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self { vars: vars.collect() }
+    }
+
+    /// An empty environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
+    /// A variable; an empty one counts as unset.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+}
+
+/// The connection flags given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub endpoint: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl From<&Cli> for Flags {
+    fn from(cli: &Cli) -> Self {
+        Self { endpoint: cli.endpoint.clone(), token_file: cli.token_file.clone(), ca_file: cli.ca_file.clone() }
+    }
+}
+
+/// Where to connect and with what.
+pub struct Target {
+    pub endpoint: String,
+    pub token: String,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("endpoint", &self.endpoint).field("ca_file", &self.ca_file).finish()
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    endpoint: Option<String>,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+}
+
+/// The config file's path: `$XDG_CONFIG_HOME/switchyard/config.toml`, else `$HOME/.config/...`.
+pub fn config_path(env: &Env) -> Option<PathBuf> {
+    let base = match env.var("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        Some(dir) => dir,
+        None => PathBuf::from(env.var("HOME")?).join(".config"),
+    };
+    Some(base.join("switchyard").join("config.toml"))
+}
+
+fn read_config(env: &Env) -> Result<(FileConfig, PathBuf), Error> {
+    let Some(path) = config_path(env) else { return Ok((FileConfig::default(), PathBuf::new())) };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((FileConfig::default(), path)),
+        Err(e) => {
+            return Err(Error::Usage(format!("cannot read {}: {}", path.display(), crate::secrets::io_reason(&e))));
+        }
+    };
+    let config: FileConfig = toml::from_str(&text).map_err(|e| {
+        let message = e.message().to_owned();
+        Error::Usage(format!("{}: {message}", path.display()))
+    })?;
+    Ok((config, path))
+}
+
+/// A path from the config file: `~/` is the home folder, relative paths are from the file's folder.
+fn config_relative(path: &Path, config: &Path, env: &Env) -> PathBuf {
+    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), env.var("HOME")) {
+        return Path::new(home).join(rest);
+    }
+    match config.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_owned(),
+    }
+}
+
+/// The endpoint, token and CA to use, by precedence.
+pub fn resolve(flags: &Flags, env: &Env) -> Result<Target, Error> {
+    let (file, config) = read_config(env)?;
+    let endpoint = flags
+        .endpoint
+        .clone()
+        .or_else(|| env.var("SWITCHYARD_ENDPOINT").map(str::to_owned))
+        .or(file.endpoint)
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    let ca_file = flags
+        .ca_file
+        .clone()
+        .or_else(|| env.var("SWITCHYARD_CA_FILE").map(PathBuf::from))
+        .or_else(|| file.ca_file.map(|p| config_relative(&p, &config, env)));
+    let token = if let Some(path) = &flags.token_file {
+        read_token(path, "--token-file")?
+    } else if let Some(token) = env.var("SWITCHYARD_TOKEN") {
+        token.trim().to_owned()
+    } else if let Some(path) = env.var("SWITCHYARD_TOKEN_FILE") {
+        read_token(Path::new(path), "SWITCHYARD_TOKEN_FILE")?
+    } else if let Some(path) = file.token_file {
+        read_token(&config_relative(&path, &config, env), &format!("token_file in {}", config.display()))?
+    } else {
+        return Err(Error::Usage(
+            "no admin token: give --token-file FILE, set SWITCHYARD_TOKEN or SWITCHYARD_TOKEN_FILE, \
+             or set token_file in ~/.config/switchyard/config.toml"
+                .into(),
+        ));
+    };
+    if token.is_empty() {
+        return Err(Error::Usage("the admin token is empty".into()));
+    }
+    Ok(Target { endpoint, token, ca_file })
+}
+
+fn read_token(path: &Path, what: &str) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!("cannot read {what} {}: {}", path.display(), crate::secrets::io_reason(&e)))
+    })?;
+    Ok(text.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("switchyard");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("config.toml"), "endpoint = \"http://cfg:1\"\ntoken_file = \"tok\"\n").unwrap();
+        std::fs::write(cfg.join("tok"), "from-config-file-0001\n").unwrap();
+        let env = Env::new().with("XDG_CONFIG_HOME", dir.path().display().to_string());
+        let t = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!((t.endpoint.as_str(), t.token.as_str()), ("http://cfg:1", "from-config-file-0001"));
+
+        let env = env.with("SWITCHYARD_ENDPOINT", "http://env:2").with("SWITCHYARD_TOKEN", "from-env-token-0002");
+        let t = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!((t.endpoint.as_str(), t.token.as_str()), ("http://env:2", "from-env-token-0002"));
+
+        std::fs::write(dir.path().join("flag-tok"), "from-flag-token-0003").unwrap();
+        let flags = Flags {
+            endpoint: Some("http://flag:3".into()),
+            token_file: Some(dir.path().join("flag-tok")),
+            ca_file: None,
+        };
+        let t = resolve(&flags, &env).unwrap();
+        assert_eq!((t.endpoint.as_str(), t.token.as_str()), ("http://flag:3", "from-flag-token-0003"));
+        assert!(!format!("{t:?}").contains("from-flag"), "Debug never shows the token");
+
+        let none = resolve(&Flags::default(), &Env::new()).unwrap_err();
+        assert!(none.to_string().starts_with("no admin token"), "{none}");
+        assert_eq!(
+            config_path(&Env::new().with("HOME", "/home/u")),
+            Some("/home/u/.config/switchyard/config.toml".into())
+        );
+    }
+
+    #[test]
+    fn bad_config_file_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("switchyard")).unwrap();
+        std::fs::write(dir.path().join("switchyard/config.toml"), "endpoint = 1\ntokn = 2\n").unwrap();
+        let env = Env::new().with("XDG_CONFIG_HOME", dir.path().display().to_string());
+        let e = resolve(&Flags::default(), &env).unwrap_err().to_string();
+        assert!(e.contains("config.toml"), "{e}");
+    }
+}

@@ -1,0 +1,201 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Runtime views: `syctl status` with a data plane connected (ACKed config,
+//! a NACK with its reason), `syctl audit`, and `syctl provider test`'s
+//! output for an upstream that cannot be reached.
+
+mod common;
+
+use common::{Cp, NODE_TOKEN};
+use std::time::Duration;
+use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
+use switchyard_proto::pb::{self, DiscoveryRequest, ResourceType, discovery_request};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// A node that ACKs the Config and NACKs the Runtime; the stream stays open while the sender lives.
+async fn node(cp: &Cp) -> (mpsc::Sender<DiscoveryRequest>, tonic::Streaming<pb::DiscoveryResponse>) {
+    let mut client = ConfigDiscoveryClient::connect(format!("http://{}", cp.handle.grpc_addr)).await.unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    let node = pb::Node {
+        id: "edge-1".into(),
+        region: "eu".into(),
+        zone: "eu-1a".into(),
+        build_version: "0.1.0".into(),
+        boot_id: "boot-1".into(),
+        ..Default::default()
+    };
+    let hello = pb::Hello { node: Some(node), held: vec![] };
+    tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Hello(hello)) }).await.unwrap();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert("authorization", format!("Bearer {NODE_TOKEN}").parse().unwrap());
+    let mut stream = client.stream(request).await.unwrap().into_inner();
+    for _ in 0..2 {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
+        let version = response.version.clone().unwrap();
+        let kind = if version.r#type == ResourceType::Config as i32 {
+            discovery_request::Kind::Ack(pb::Ack { applied: Some(version), response_nonce: response.nonce })
+        } else {
+            discovery_request::Kind::Nack(pb::Nack {
+                r#type: version.r#type,
+                response_nonce: response.nonce,
+                error_detail: "keys[\"x\"]: refused for the test".into(),
+                held: None,
+            })
+        };
+        tx.send(DiscoveryRequest { kind: Some(kind) }).await.unwrap();
+    }
+    (tx, stream)
+}
+
+#[tokio::test]
+async fn status_shows_nodes_acks_and_nacks() {
+    let cp = Cp::start().await;
+    let out = cp.run(&["status"]).await;
+    let text = out.ok();
+    assert!(text.starts_with("config:   version 0  hash "), "{text}");
+    assert!(text.contains("\nruntime:  version "), "{text}");
+    assert!(text.ends_with("no data planes have connected yet\n"), "{text}");
+
+    let _node = node(&cp).await;
+    // The registry is written when a node changes; wait for the NACK to land.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = cp.run(&["status"]).await.ok().to_owned();
+        if text.contains("refused for the test") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("NODE")).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        lines[header]
+            .starts_with("NODE    REGION  ZONE   BUILD  CONNECTED  CONFIG       RUNTIME  LAST SEEN  LAST NACK"),
+        "{text}"
+    );
+    let row = lines[header + 1];
+    assert!(row.starts_with("edge-1  eu      eu-1a  0.1.0  yes        0 (current)  -"), "{text}");
+    assert!(row.contains("s ago "), "{text}");
+    assert!(row.ends_with("runtime: keys[\"x\"]: refused for the test (0s ago)"), "{text}");
+
+    let json = cp.run(&["-o", "json", "status"]).await.json();
+    let n = &json["nodes"][0];
+    assert_eq!(n["id"], "edge-1");
+    assert_eq!(n["connected"], true);
+    assert_eq!(n["acked"]["config"]["current"], true);
+    assert_eq!(n["acked"]["config"]["version"], json["config"]["version"]);
+    assert_eq!(n["last_nack"]["type"], "runtime");
+    assert_eq!(n["last_nack"]["error"], "keys[\"x\"]: refused for the test");
+    assert!(n["last_seen"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn audit_lists_who_changed_what() {
+    let cp = Cp::start().await;
+    let key = cp.file("k", "sk-audit-0123456789");
+    cp.run(&["provider", "add", "p", "--kind", "openai", "--account", "a", "--api-key-file", &key]).await.ok();
+    cp.run(&["account", "set", "p", "a", "--weight", "2"]).await.ok();
+    let out = cp.run(&["audit"]).await;
+    let text = out.ok();
+    assert!(text.starts_with("TIME                  ACTOR      ACTION"), "{text}");
+    assert!(text.contains("bootstrap  provider.put  provider p"), "{text}");
+    assert!(text.contains("bootstrap  account.put   provider p"), "{text}");
+    assert!(!text.contains("sk-audit"));
+
+    let json = cp.run(&["-o", "json", "audit", "--limit", "1"]).await.json();
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["action"], "account.put");
+    assert_eq!(entries[0]["object"]["kind"], "provider");
+    assert!(entries[0]["before"].is_object() && entries[0]["after"].is_object(), "{json}");
+    assert!(!json.to_string().contains("sk-audit"), "secrets masked: {json}");
+    let old = cp.run(&["audit", "--since", "0s"]).await;
+    assert_eq!(old.ok(), "no changes in the last 0s\n");
+}
+
+#[tokio::test]
+async fn provider_test_reports_each_account() {
+    let cp = Cp::start().await;
+    let key = cp.file("k", "sk-test-0123456789");
+    let add = [
+        "provider",
+        "add",
+        "local",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        "http://127.0.0.1:1/v1",
+        "--account",
+        "a",
+        "--api-key-file",
+        &key,
+    ];
+    cp.run(&add).await.ok();
+    let out = cp.run(&["provider", "test", "local"]).await;
+    assert_eq!(out.code, 1, "a failed test exits 1: {out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("ACCOUNT  RESULT  HTTP  LATENCY  ERROR"), "{out:?}");
+    assert!(lines[1].starts_with("a        failed  -     "), "{out:?}");
+    assert!(!out.stdout.contains("sk-test"));
+    let json = cp.run(&["-o", "json", "provider", "test", "local"]).await;
+    assert_eq!(json.code, 1);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["accounts"][0]["account"], "a");
+    assert!(value["accounts"][0]["error"].is_string());
+    let missing = cp.run(&["provider", "test", "nope"]).await;
+    assert!(missing.error().starts_with("not found: "), "{missing:?}");
+}
+
+/// A webhook that answers 200 to one request and hands over the body it got.
+async fn webhook() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length || n == 0 {
+                    socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await
+                        .unwrap();
+                    let _ = tx.send(body.to_owned());
+                    return;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn alert_test_sends_to_a_channel() {
+    let cp = Cp::start().await;
+    let (url, got) = webhook().await;
+    let settings = cp.file(
+        "settings.yaml",
+        "alerts:\n  channels:\n\
+         \x20   - {name: ops, kind: webhook, url: \"${env:HOOK}\"}\n\
+         \x20   - {name: dead, kind: webhook, url: \"http://127.0.0.1:1/x\"}\n",
+    );
+    cp.run_env(&[("HOOK", &url)], &["settings", "set", "-f", &settings]).await.ok();
+    assert_eq!(cp.run(&["alert", "test", "ops"]).await.ok(), "test alert sent to ops\n");
+    assert!(got.await.unwrap().contains("test alert"));
+    let dead = cp.run(&["alert", "test", "dead"]).await;
+    assert!(dead.error().starts_with("refused: alert channel \"dead\": "), "{dead:?}");
+    let missing = cp.run(&["alert", "test", "nope"]).await;
+    assert_eq!(missing.error(), "not found: alert channel \"nope\" does not exist");
+}
