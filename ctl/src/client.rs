@@ -54,9 +54,8 @@ impl Client {
             let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &target.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| {
-                    Error::Usage(format!("cannot read --ca-file {}: {}", ca.display(), crate::secrets::io_reason(&e)))
-                })?;
+                let (pem, _) =
+                    switchyard_proto::pem::certificates("--ca-file", ca).map_err(|e| Error::Usage(e.to_string()))?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
             endpoint = endpoint.tls_config(tls).map_err(|e| Error::Usage(format!("TLS: {}", transport_reason(&e))))?;

@@ -8,7 +8,7 @@ use crate::cache::Cache;
 use crate::runtime::Overlay;
 use crate::source::install;
 use crate::state::Shared;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::canonical::{ContentHash, runtime_hash};
@@ -18,11 +18,10 @@ use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{
     self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion, discovery_request,
 };
+use switchyard_proto::pem::{self, PemFileError, error_chain};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::rustls::client::danger::ServerCertVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
-use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{ClientTlsConfig, Endpoint, Identity};
 
@@ -77,8 +76,8 @@ pub struct ClientTls {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{flag} {}: {reason}", path.display())]
-    File { flag: &'static str, path: PathBuf, reason: String },
+    #[error(transparent)]
+    File(#[from] PemFileError),
     #[error("--client-cert {} with --client-key {}: {reason}", cert.display(), key.display())]
     Pair { cert: PathBuf, key: PathBuf, reason: String },
     #[error("--client-cert and --client-key go together")]
@@ -101,13 +100,13 @@ pub fn client_tls(urls: &[String], tls: &ControlPlaneTls) -> Result<Option<Clien
         .cloned()
         .unwrap_or_else(|| Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider()));
     let extra = match &tls.ca {
-        Some(path) => read_certificates("--control-plane-ca", path)?.1,
+        Some(path) => pem::certificates("--control-plane-ca", path)?.1,
         None => Vec::new(),
     };
     // The platform's roots, as reqwest and the upstream pool verify, plus `--control-plane-ca`.
     let verifier =
         rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider).map_err(|e| match &tls.ca {
-            Some(path) => TlsError::File { flag: "--control-plane-ca", path: path.clone(), reason: e.to_string() },
+            Some(path) => TlsError::File(PemFileError::new("--control-plane-ca", path, e.to_string())),
             None => {
                 TlsError::Setup(format!("cannot load the platform's CA certificates ({e}); give --control-plane-ca"))
             }
@@ -116,8 +115,8 @@ pub fn client_tls(urls: &[String], tls: &ControlPlaneTls) -> Result<Option<Clien
     let mut config = ClientTlsConfig::new().timeout(CONNECT_TIMEOUT);
     let pair = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
-            let chain = read_certificates("--client-cert", cert)?.0;
-            config = config.identity(Identity::from_pem(chain, read_key("--client-key", key)?));
+            let chain = pem::certificates("--client-cert", cert)?.0;
+            config = config.identity(Identity::from_pem(chain, pem::private_key("--client-key", key)?));
             Some((cert, key))
         }
         (None, None) => None,
@@ -126,8 +125,8 @@ pub fn client_tls(urls: &[String], tls: &ControlPlaneTls) -> Result<Option<Clien
     // Builds the rustls config once: a key that does not belong to its certificate fails here.
     Endpoint::from_static("https://localhost").tls_config_with_verifier(config.clone(), verifier.clone()).map_err(
         |e| match pair {
-            Some((cert, key)) => TlsError::Pair { cert: cert.clone(), key: key.clone(), reason: chain(&e) },
-            None => TlsError::Setup(chain(&e)),
+            Some((cert, key)) => TlsError::Pair { cert: cert.clone(), key: key.clone(), reason: error_chain(&e) },
+            None => TlsError::Setup(error_chain(&e)),
         },
     )?;
     Ok(Some(ClientTls { config, verifier }))
@@ -137,69 +136,14 @@ fn is_https(url: &str) -> bool {
     url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
-/// The file's bytes and its certificates, once it holds at least one well-formed PEM certificate.
-fn read_certificates(flag: &'static str, path: &Path) -> Result<(Vec<u8>, Vec<CertificateDer<'static>>), TlsError> {
-    let file = |reason| TlsError::File { flag, path: path.to_owned(), reason };
-    let bytes = std::fs::read(path).map_err(|e| file(format!("cannot read: {e}")))?;
-    let certificates = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file(format!("not a PEM certificate file: {}", pem_error(&e))))?;
-    if certificates.is_empty() {
-        return Err(file("no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)".into()));
-    }
-    Ok((bytes, certificates))
-}
-
-/// The file's bytes, once they hold a PEM private key. Errors never quote the file.
-fn read_key(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    let file = |reason| TlsError::File { flag, path: path.to_owned(), reason };
-    let bytes = std::fs::read(path).map_err(|e| file(format!("cannot read: {e}")))?;
-    match PrivateKeyDer::from_pem_slice(&bytes) {
-        Ok(_) => Ok(bytes),
-        Err(pem::Error::NoItemsFound) => {
-            Err(file("no private key in it (expected PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)".into()))
-        }
-        Err(_) => Err(file("not a valid PEM private key file".into())),
-    }
-}
-
-/// A PEM syntax error without the file's content.
-fn pem_error(e: &pem::Error) -> &'static str {
-    match e {
-        pem::Error::MissingSectionEnd { .. } => "a section has no END line",
-        pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
-        pem::Error::Base64Decode(_) => "bad base64",
-        pem::Error::SectionTooLarge => "a section is too large",
-        _ => "unreadable",
-    }
-}
-
-/// `e: its source: ...`: transport errors say little on their own ("transport error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut last = text.clone();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        // Wrappers often repeat their source's words.
-        if next != last && !last.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        last = next;
-        source = s.source();
-    }
-    text
-}
-
 fn status_text(s: &tonic::Status) -> String {
     let text = format!("{}: {}", s.code(), s.message());
     match std::error::Error::source(s) {
         Some(source) if source.to_string() == s.message() => match source.source() {
-            Some(source) => format!("{text}: {}", chain(source)),
+            Some(source) => format!("{text}: {}", error_chain(source)),
             None => text,
         },
-        Some(source) => format!("{text}: {}", chain(source)),
+        Some(source) => format!("{text}: {}", error_chain(source)),
         None => text,
     }
 }
@@ -278,7 +222,7 @@ async fn session(
     cache: &Arc<Cache>,
 ) -> Result<(), String> {
     let mut endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad URL: {}", chain(&e)))?
+        .map_err(|e| format!("bad URL: {}", error_chain(&e)))?
         .connect_timeout(CONNECT_TIMEOUT)
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(10));
@@ -287,9 +231,9 @@ async fn session(
         let tls = tls.ok_or_else(|| "https:// without TLS settings".to_owned())?;
         endpoint = endpoint
             .tls_config_with_verifier(tls.config.clone(), tls.verifier.clone())
-            .map_err(|e| format!("TLS: {}", chain(&e)))?;
+            .map_err(|e| format!("TLS: {}", error_chain(&e)))?;
     }
-    let channel = endpoint.connect().await.map_err(|e| format!("connect: {}", chain(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| format!("connect: {}", error_chain(&e)))?;
     let mut client = ConfigDiscoveryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)

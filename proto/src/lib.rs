@@ -10,4 +10,5 @@ pub mod document;
 pub mod model;
 pub mod packed;
 pub mod pb;
+pub mod pem;
 pub mod wire;
