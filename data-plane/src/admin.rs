@@ -15,7 +15,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
         "/metrics" => {
             let rt = shared.runtime.load();
             let age = rt.as_ref().map(|_| shared.staleness());
-            let text = shared.metrics.render(rt.as_deref(), age);
+            let text = shared.metrics.render(rt.as_deref(), age, &shared.usage);
             reply(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
         "/status" => reply(StatusCode::OK, "application/json", status(&shared).to_string()),
@@ -68,6 +68,27 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "last_config_error": shared.last_reload_error.load().as_deref().map(String::as_str),
         "endpoints": endpoints,
         "limited_keys": rt.as_deref().map(limited_keys).unwrap_or_default(),
+        "usage": usage(&shared.usage),
+    })
+}
+
+/// Usage accounting since start: records by source and ending, tokens by
+/// kind, records dropped because the sink's channel was full.
+fn usage(usage: &crate::usage::Usage) -> serde_json::Value {
+    let t = &usage.totals;
+    let tokens: serde_json::Map<String, serde_json::Value> = crate::usage::sink::KINDS
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| ((*kind).to_owned(), t.tokens(i).into()))
+        .collect();
+    serde_json::json!({
+        "enabled": usage.enabled(),
+        "records": t.records.load(Relaxed),
+        "reported": t.reported.load(Relaxed),
+        "estimated": t.estimated.load(Relaxed),
+        "client_closed": t.client_closed.load(Relaxed),
+        "tokens": tokens,
+        "dropped": usage.dropped.load(Relaxed),
     })
 }
 

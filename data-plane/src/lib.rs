@@ -26,8 +26,9 @@ pub mod source;
 pub mod sse;
 pub mod state;
 pub mod upstream;
+pub mod usage;
 
 mod start;
 
 pub use control::ControlPlaneOptions;
-pub use start::{DataPlane, Handle, Options, Source, StartError};
+pub use start::{DataPlane, Handle, Options, Source, StartError, UsageOptions};

@@ -60,6 +60,11 @@ struct Args {
     /// thread, which saves cross-thread wake-ups for small deployments.
     #[arg(long, env = "SWITCHYARD_WORKER_THREADS")]
     worker_threads: Option<usize>,
+    /// Where usage records go: `local` (switchyard_tokens_total, /status), or
+    /// `none` (accounting off: no records, no usage injection; for measuring
+    /// what accounting costs).
+    #[arg(long, env = "SWITCHYARD_USAGE_SINK", default_value = "local", value_parser = ["local", "none"], hide = true)]
+    usage_sink: String,
 }
 
 fn main() -> ExitCode {
@@ -127,6 +132,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let mut options = Options::with_source(args.listen, source);
+    if args.usage_sink == "none" {
+        options.usage.mode = switchyard_proxy::usage::Mode::Off;
+    }
     options.admin_listen = Some(args.admin_listen);
     options.grace = Duration::from_secs(args.grace_seconds);
     let handle = DataPlane::start(options).await?;

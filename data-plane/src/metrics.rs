@@ -5,6 +5,7 @@
 //! path locks or allocates to count.
 
 use crate::runtime::Runtime;
+use crate::usage::Usage;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -128,7 +129,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of everything.
-    pub fn render(&self, runtime: Option<&Runtime>, snapshot_age: Option<Duration>) -> String {
+    pub fn render(&self, runtime: Option<&Runtime>, snapshot_age: Option<Duration>, usage: &Usage) -> String {
         let mut out = String::with_capacity(8192);
         let endpoints = runtime.map(|rt| rt.endpoints.as_slice()).unwrap_or_default();
         let labels = |e: &crate::runtime::Endpoint| {
@@ -164,8 +165,9 @@ impl Metrics {
             &mut out,
             "switchyard_tokens_total",
             "counter",
-            "Tokens by endpoint and kind (prompt, completion, cached, reasoning).",
+            "Tokens by endpoint and kind (prompt, completion, cached, reasoning), reported or estimated.",
         );
+        usage.totals.render(&mut out, escape);
 
         header(
             &mut out,
@@ -229,6 +231,14 @@ impl Metrics {
             "Usage records dropped because a queue was full.",
         );
         let _ = writeln!(out, "switchyard_telemetry_dropped_total {}", self.telemetry_dropped.load(Relaxed));
+
+        header(
+            &mut out,
+            "switchyard_usage_dropped_total",
+            "counter",
+            "Usage records dropped on the request path because the channel to the usage sink was full.",
+        );
+        let _ = writeln!(out, "switchyard_usage_dropped_total {}", usage.dropped.load(Relaxed));
 
         header(&mut out, "switchyard_config_reloads_total", "counter", "Config reloads, by result.");
         let _ = writeln!(out, "switchyard_config_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Relaxed));

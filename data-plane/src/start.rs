@@ -6,6 +6,7 @@ use crate::control::{self, ControlPlaneOptions};
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
+use crate::usage::{self, Usage, UsageSink};
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,25 @@ pub struct Options {
     pub header_timeout: Duration,
     /// Clients must send a buffered request body within this.
     pub body_timeout: Duration,
+    /// Usage accounting.
+    pub usage: UsageOptions,
+}
+
+/// Usage accounting: on or off, the channel's size, and where records go
+/// besides the local totals (`switchyard_tokens_total`, `/status`).
+#[derive(Debug, Clone)]
+pub struct UsageOptions {
+    pub mode: usage::Mode,
+    /// Records the channel holds before they are dropped (and counted).
+    pub capacity: usize,
+    /// Each gets every record, in batches, from the sink task.
+    pub sinks: Vec<Arc<dyn UsageSink>>,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self { mode: usage::Mode::On, capacity: usage::DEFAULT_CAPACITY, sinks: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +75,7 @@ impl Options {
             grace: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            usage: UsageOptions::default(),
         }
     }
 }
@@ -78,7 +99,9 @@ pub struct DataPlane;
 impl DataPlane {
     /// Loads the config (refusing to start on an invalid one), binds, and serves.
     pub async fn start(options: Options) -> Result<Handle, StartError> {
-        let shared = Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout));
+        let (usage, records) = Usage::new(options.usage.mode, options.usage.capacity);
+        let usage = Arc::new(usage);
+        let shared = Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout, usage.clone()));
         if let Source::File(path) = &options.source {
             source::reload(path, &shared)?;
         }
@@ -123,8 +146,11 @@ impl DataPlane {
                 limits,
             )));
         }
+        let (close_usage, usage_closed) = watch::channel(false);
+        let sink =
+            records.map(|rx| tokio::spawn(usage::sink::run(usage, rx, options.usage.sinks.clone(), usage_closed)));
         tracing::info!(%addr, admin = ?admin_addr, "switchyard-proxy serving");
-        Ok(Handle { addr, admin_addr, shared, stop, tasks })
+        Ok(Handle { addr, admin_addr, shared, stop, tasks, close_usage, sink })
     }
 }
 
@@ -135,7 +161,13 @@ pub struct Handle {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Closes the usage channel once the listeners have drained.
+    close_usage: watch::Sender<bool>,
+    sink: Option<JoinHandle<()>>,
 }
+
+/// How long shutdown waits for the sink task to deliver the last records.
+const SINK_FLUSH: Duration = Duration::from_secs(5);
 
 impl Handle {
     pub fn shared(&self) -> &Arc<Shared> {
@@ -154,10 +186,17 @@ impl Handle {
         self.wait().await;
     }
 
-    /// Waits until every listener has drained.
+    /// Waits until every listener has drained, then for the last usage
+    /// records to reach the sinks.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
+        }
+        let _ = self.close_usage.send(true);
+        if let Some(sink) = self.sink
+            && tokio::time::timeout(SINK_FLUSH, sink).await.is_err()
+        {
+            tracing::warn!("usage sink did not finish within {SINK_FLUSH:?}");
         }
     }
 }

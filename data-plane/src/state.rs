@@ -4,6 +4,7 @@
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeHandle;
+use crate::usage::Usage;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -14,6 +15,8 @@ use tokio::time::Instant;
 pub struct Shared {
     pub runtime: RuntimeHandle,
     pub metrics: Metrics,
+    /// Usage accounting: the channel to the sink task and the totals.
+    pub usage: Arc<Usage>,
     pub bodies: BodyBudget,
     /// Set on SIGTERM: readiness goes false.
     pub draining: AtomicBool,
@@ -31,10 +34,11 @@ pub struct Shared {
 const FRESH: u64 = u64::MAX;
 
 impl Shared {
-    pub fn new(runtime: RuntimeHandle, body_timeout: Duration) -> Self {
+    pub fn new(runtime: RuntimeHandle, body_timeout: Duration, usage: Arc<Usage>) -> Self {
         Self {
             runtime,
             metrics: Metrics::default(),
+            usage,
             bodies: BodyBudget::new(),
             draining: AtomicBool::new(false),
             started: Instant::now(),

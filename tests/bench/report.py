@@ -12,7 +12,8 @@ import json
 import statistics
 import sys
 
-TARGETS = ("direct", "nginx", "proxy")
+# noacct: switchyard-proxy with usage accounting off (--usage-sink none)
+TARGETS = ("direct", "nginx", "proxy", "noacct")
 # (case, concurrency) in the order run.sh runs them
 CASE_ORDER = [("json", 1), ("json", 32), ("json", 128), ("stream", 1), ("stream", 32)]
 
@@ -194,6 +195,23 @@ def report(path):
         label = f"{key[0]} c={key[1]}"
         p(f"  {label:<12} x{fmt(r, 2, 0)}   "
           f"({fmt(get(*key, 'proxy', 'cpu'), 1, 0)} vs {fmt(get(*key, 'nginx', 'cpu'), 1, 0)} µs)")
+
+    def cpu_by_round(key, target):
+        return {r["round"]: r.get("cpu_us_per_req") for r in runs
+                if (r["case"], r["concurrency"]) == key and r["target"] == target}
+
+    if any(get(*key, "noacct", "cpu") is not None for key in keys):
+        p("")
+        p("usage accounting: CPU per request of proxy (on) vs noacct (--usage-sink none), same run")
+        for key in keys:
+            on, off = get(*key, "proxy", "cpu"), get(*key, "noacct", "cpu")
+            if on is None or off is None:
+                continue
+            on_r, off_r = cpu_by_round(key, "proxy"), cpu_by_round(key, "noacct")
+            diffs = [on_r[n] - off_r[n] for n in sorted(on_r) if on_r[n] is not None and off_r.get(n) is not None]
+            label = f"{key[0]} c={key[1]}"
+            p(f"  {label:<12} {on:8.1f} vs {off:8.1f} µs  ({on - off:+.1f} µs, {100 * (on - off) / off:+.1f}%)"
+              f"   rounds {', '.join(f'{d:+.1f}' for d in diffs)}")
 
     errors = sum(r["loadgen"].get("errors", 0) for r in runs)
     if errors:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: a direct call to bench-upstream, nginx proxy_pass in front of it,
-# and switchyard-proxy in front of it, interleaved in one run. See README.md
-# beside this file. Not part of the test suite: CI never runs it.
+# and switchyard-proxy in front of it (with usage accounting, and a second one
+# without: --usage-sink none), interleaved in one run. See README.md beside
+# this file. Not part of the test suite: CI never runs it.
 #
 #   tests/bench/run.sh [--rounds N] [--duration S] [--soak N_REQUESTS] [--quick]
 set -euo pipefail
@@ -195,9 +196,11 @@ start_targets() {
     PIDS+=("$NGINX_PID")
     wait_port "$nginx_port" "$NGINX_PID" nginx
 
-    local proxy_port admin_port
+    local proxy_port admin_port off_port off_admin_port
     proxy_port=$(free_port)
     admin_port=$(free_port)
+    off_port=$(free_port)
+    off_admin_port=$(free_port)
     cat >"$TMP/gateway.yaml" <<EOF
 providers:
   - name: up
@@ -217,26 +220,37 @@ EOF
         ${BENCH_PROXY_ARGS:-} >"$TMP/proxy.$n.out" 2>"$TMP/proxy.$n.err" &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
+    # The same proxy with usage accounting off, to measure what accounting costs.
+    # shellcheck disable=SC2086
+    RUST_LOG=warn "$BIN/switchyard-proxy" --config "$TMP/gateway.yaml" --usage-sink none \
+        --listen "127.0.0.1:$off_port" --admin-listen "127.0.0.1:$off_admin_port" --grace-seconds 1 \
+        ${BENCH_PROXY_ARGS:-} >"$TMP/noacct.$n.out" 2>"$TMP/noacct.$n.err" &
+    PROXY_OFF_PID=$!
+    PIDS+=("$PROXY_OFF_PID")
     wait_port "$proxy_port" "$PROXY_PID" switchyard-proxy
-    for _ in {1..50}; do
-        curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/readyz" 2>/dev/null && break
-        sleep 0.1
+    wait_port "$off_port" "$PROXY_OFF_PID" "switchyard-proxy --usage-sink none"
+    for port in "$admin_port" "$off_admin_port"; do
+        for _ in {1..50}; do
+            curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break
+            sleep 0.1
+        done
     done
 
     URL=(
         [direct]="$UPSTREAM_URL/v1/chat/completions"
         [nginx]="http://127.0.0.1:$nginx_port/v1/chat/completions"
         [proxy]="http://127.0.0.1:$proxy_port/v1/chat/completions"
+        [noacct]="http://127.0.0.1:$off_port/v1/chat/completions"
     )
     log "started: bench-upstream $UPSTREAM_URL (pid $UPSTREAM_PID), nginx :$nginx_port (master pid $NGINX_PID)," \
-        "switchyard-proxy :$proxy_port (pid $PROXY_PID)"
+        "switchyard-proxy :$proxy_port (pid $PROXY_PID), without accounting :$off_port (pid $PROXY_OFF_PID)"
 }
 
 stop_targets() {
-    stop_pids "$PROXY_PID" "$NGINX_PID" "$UPSTREAM_PID"
+    stop_pids "$PROXY_PID" "$PROXY_OFF_PID" "$NGINX_PID" "$UPSTREAM_PID"
 }
 
-TARGETS=(direct nginx proxy)
+TARGETS=(direct nginx proxy noacct)
 # name:stream:concurrency
 CASES=(json:0:1 json:0:32 json:0:128 stream:1:1 stream:1:32)
 
@@ -322,6 +336,7 @@ target_pids() {
         direct) echo "" ;;
         nginx) echo "$NGINX_PID $(nginx_workers)" ;;
         proxy) echo "$PROXY_PID" ;;
+        noacct) echo "$PROXY_OFF_PID" ;;
     esac
 }
 # rss_pids TARGET -> the processes whose peak RSS counts for TARGET
@@ -330,6 +345,7 @@ rss_pids() {
         direct) echo "" ;;
         nginx) nginx_workers ;;
         proxy) echo "$PROXY_PID" ;;
+        noacct) echo "$PROXY_OFF_PID" ;;
     esac
 }
 

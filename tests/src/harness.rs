@@ -151,3 +151,88 @@ pub fn gated_stream() -> (crate::Reply, std::sync::Arc<tokio::sync::Notify>) {
     ];
     (crate::Reply::Sse { status: 200, headers: vec![], chunks }, gate)
 }
+
+/// A usage sink that keeps every record a proxy makes, for tests to assert on.
+/// It can be held (each batch then waits in the sink task until
+/// [`UsageCapture::release`]), which fills the proxy's usage channel.
+pub struct UsageCapture {
+    records: parking_lot::Mutex<Vec<switchyard_proxy::usage::UsageRecord>>,
+    count: tokio::sync::watch::Sender<usize>,
+    held: tokio::sync::watch::Sender<bool>,
+    /// Batches that reached the sink (held or not).
+    batches: tokio::sync::watch::Sender<usize>,
+}
+
+impl UsageCapture {
+    pub fn new() -> std::sync::Arc<UsageCapture> {
+        Self::with_hold(false)
+    }
+
+    /// A capture that holds the first batch (and every later one) until released.
+    pub fn held() -> std::sync::Arc<UsageCapture> {
+        Self::with_hold(true)
+    }
+
+    fn with_hold(held: bool) -> std::sync::Arc<UsageCapture> {
+        std::sync::Arc::new(UsageCapture {
+            records: parking_lot::Mutex::new(Vec::new()),
+            count: tokio::sync::watch::Sender::new(0),
+            held: tokio::sync::watch::Sender::new(held),
+            batches: tokio::sync::watch::Sender::new(0),
+        })
+    }
+
+    pub fn release(&self) {
+        self.held.send_replace(false);
+    }
+
+    /// Every record so far, in the order they were made.
+    pub fn records(&self) -> Vec<switchyard_proxy::usage::UsageRecord> {
+        self.records.lock().clone()
+    }
+
+    /// The records once there are at least `n` (10 s at most).
+    pub async fn wait_for(&self, n: usize) -> Vec<switchyard_proxy::usage::UsageRecord> {
+        let mut count = self.count.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(10), count.wait_for(|c| *c >= n)).await;
+        assert!(waited.is_ok(), "expected {n} usage records, got {:#?}", self.records());
+        self.records()
+    }
+
+    /// The one record there is once one arrived; fails if more than one did.
+    pub async fn only(&self) -> switchyard_proxy::usage::UsageRecord {
+        let records = self.wait_for(1).await;
+        assert_eq!(records.len(), 1, "{records:#?}");
+        records[0].clone()
+    }
+
+    /// Resolves once `n` batches reached the sink.
+    pub async fn wait_for_batches(&self, n: usize) {
+        let mut batches = self.batches.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(10), batches.wait_for(|b| *b >= n)).await;
+        assert!(waited.is_ok(), "no usage batch reached the sink");
+    }
+}
+
+impl switchyard_proxy::usage::UsageSink for UsageCapture {
+    fn record<'a>(
+        &'a self,
+        records: &'a [switchyard_proxy::usage::UsageRecord],
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.batches.send_modify(|b| *b += 1);
+            let mut held = self.held.subscribe();
+            let _ = held.wait_for(|held| !*held).await;
+            self.records.lock().extend_from_slice(records);
+            self.count.send_replace(self.records.lock().len());
+        })
+    }
+}
+
+impl Proxy {
+    /// Starts a data plane on `yaml` whose usage records also go to `capture`.
+    pub async fn start_capturing(yaml: &str, capture: &std::sync::Arc<UsageCapture>) -> Proxy {
+        let sink: std::sync::Arc<dyn switchyard_proxy::usage::UsageSink> = capture.clone();
+        Self::start_with(yaml, |o| o.usage.sinks.push(sink)).await
+    }
+}

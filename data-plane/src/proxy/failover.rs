@@ -9,20 +9,25 @@
 //! `max_attempts` and `timeout.total`. Nothing has reached the client yet at
 //! that point: once a first byte is sent there is no retry. When the attempts
 //! are spent, the client gets one error listing each of them.
+//!
+//! Every way out finishes the request's usage [`Meter`]: here for refusals,
+//! failures and JSON answers, in [`super::stream`] for streamed bodies.
 
 use super::forward::{self, Answer, Answered, Failed, Request};
 use super::payload::Payload;
-use super::stream::{self, Tail};
+use super::stream::{self, Accounting, Tail};
 use crate::balance;
 use crate::body::{ProxyBody, full};
 use crate::breaker::{Failure, Permit};
 use crate::error::ProxyError;
 use crate::runtime::{Endpoint, RouteEntry, Runtime};
 use crate::state::{InflightGuard, Shared};
+use crate::usage::Meter;
+use crate::usage::tap::{Tap, Text};
 use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use switchyard_proto::model::RetryCondition;
+use switchyard_proto::model::{RetryCondition, StreamUsage};
 use tokio::time::Instant;
 
 pub async fn run(
@@ -32,6 +37,7 @@ pub async fn run(
     req: Request<'_>,
     mut payload: Payload,
     guard: InflightGuard,
+    mut meter: Meter,
 ) -> Response<ProxyBody> {
     let settings = &rt.config.settings;
     let started = Instant::now();
@@ -44,11 +50,16 @@ pub async fn run(
     for n in 0..settings.retry.max_attempts {
         let Some((endpoint, permit)) = choose(route, &tried) else {
             if n == 0 {
-                return all_open(route);
+                let response = all_open(route);
+                meter.reject(response.status().as_u16());
+                return response;
             }
             break;
         };
-        let Some(body) = payload.for_endpoint(&endpoint.upstream_model) else { break };
+        let Some((body, injected)) = payload.for_endpoint(&endpoint.upstream_model, inject(&req, &endpoint)) else {
+            break;
+        };
+        meter.attempt(&endpoint);
         if n > 0 {
             shared.metrics.failovers.fetch_add(1, Relaxed);
         }
@@ -66,8 +77,15 @@ pub async fn run(
                 if req.stream && matches!(answered.answer, Answer::Sse { .. }) {
                     endpoint.stats.first_token.observe(answered.latency);
                 }
-                let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
-                return respond(answered, &endpoint, deadline, tail);
+                let tail =
+                    Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started, _body: None };
+                return respond(
+                    answered,
+                    &endpoint,
+                    deadline,
+                    tail,
+                    Ending { meter, injected, text: req.text, payload },
+                );
             }
             Err(failed) => {
                 endpoint.stats.count(failed.status.as_u16());
@@ -77,7 +95,8 @@ pub async fn run(
                 failures.push((failed.failure, format!("{label}: {}", failed.reason)));
                 let retry = retryable(failed.failure, &settings.retry.on) && payload.resendable();
                 if !retry {
-                    return finish(failed, &endpoint, deadline, guard, started);
+                    let ending = Ending { meter, injected, text: req.text, payload };
+                    return finish(failed, &endpoint, deadline, guard, started, ending);
                 }
             }
         }
@@ -85,7 +104,26 @@ pub async fn run(
             break;
         }
     }
-    aggregate(&failures).into_response()
+    let error = aggregate(&failures);
+    let status = error.status();
+    meter.failed(status.as_u16(), status == StatusCode::GATEWAY_TIMEOUT);
+    error.into_response()
+}
+
+/// Whether this attempt asks for stream usage on the client's behalf: a
+/// stream on a path that takes `stream_options`, accounting on, and the
+/// provider's `stream_usage: inject`.
+fn inject(req: &Request<'_>, endpoint: &Endpoint) -> bool {
+    req.accounted && req.stream && req.text != Text::None && endpoint.provider.stream_usage == StreamUsage::Inject
+}
+
+/// What the answer's accounting needs.
+struct Ending {
+    meter: Meter,
+    /// This attempt's body had `include_usage` injected.
+    injected: bool,
+    text: Text,
+    payload: Payload,
 }
 
 /// The longest `total` among the route's providers.
@@ -144,13 +182,19 @@ fn finish(
     deadline: Instant,
     guard: InflightGuard,
     started: Instant,
+    mut ending: Ending,
 ) -> Response<ProxyBody> {
     match failed.outcome {
         Ok(answered) => {
-            let tail = Tail { _guard: guard, _inflight: endpoint.load.start(), endpoint: endpoint.clone(), started };
-            respond(answered, endpoint, deadline, tail)
+            let inflight = endpoint.load.start();
+            let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started, _body: None };
+            respond(answered, endpoint, deadline, tail, ending)
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            let status = error.status().as_u16();
+            ending.meter.failed(status, matches!(error, ProxyError::UpstreamTimeout(_)));
+            error.into_response()
+        }
     }
 }
 
@@ -173,18 +217,38 @@ fn aggregate(failures: &[(Failure, String)]) -> ProxyError {
     ProxyError::AttemptsFailed { status, summary }
 }
 
-fn respond(answered: Answered, endpoint: &Endpoint, deadline: Instant, tail: Tail) -> Response<ProxyBody> {
+fn respond(
+    answered: Answered,
+    endpoint: &Endpoint,
+    deadline: Instant,
+    mut tail: Tail,
+    ending: Ending,
+) -> Response<ProxyBody> {
     let t = endpoint.provider.timeouts;
     let provider = endpoint.provider.name.clone();
+    let Ending { mut meter, injected, text, payload } = ending;
+    let http_status = answered.status.as_u16();
+    let on_disconnect = endpoint.provider.on_disconnect;
     let body = match answered.answer {
         Answer::Full(bytes) => {
+            meter.answered(http_status, answered.usage, &bytes);
             drop(tail);
             full(bytes)
         }
         Answer::Sse { upstream, parser, first } => {
-            stream::body(upstream, Some(parser), Some(first), t.idle, deadline, provider, tail)
+            meter.first_token();
+            let tap = meter.is_on().then(|| Tap::new(injected, text));
+            if meter.is_on() {
+                // The prompt estimate may need the body until the stream ends: it stays in the body budget.
+                tail._body = payload.into_buffered();
+            }
+            let account = Accounting { meter, tap, on_disconnect, http_status };
+            stream::body(upstream, Some(parser), first, t.idle, deadline, provider, tail, account)
         }
-        Answer::Passthrough(upstream) => stream::body(upstream, None, None, t.total, deadline, provider, tail),
+        Answer::Passthrough(upstream) => {
+            let account = Accounting { meter, tap: None, on_disconnect, http_status };
+            stream::body(upstream, None, Vec::new(), t.total, deadline, provider, tail, account)
+        }
     };
     let mut response = Response::new(body);
     *response.status_mut() = answered.status;

@@ -9,8 +9,9 @@ use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
-use crate::sse::SseParser;
+use crate::sse::{Event, SseParser};
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
+use crate::usage::tap::Text;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -34,12 +35,17 @@ pub struct Request<'a> {
     pub model_in_url: bool,
     /// The client asked for a stream: the first-token deadline applies.
     pub stream: bool,
+    /// Usage accounting is on: read `usage` from JSON answers.
+    pub accounted: bool,
+    /// Where streamed text is (for the estimate); `Text::None` also means the
+    /// path takes no `stream_options` (nothing is injected).
+    pub text: Text,
 }
 
 /// An upstream answer that may go to the client.
 pub enum Answer {
     /// An SSE stream whose first events were read.
-    Sse { upstream: Upstream, parser: SseParser, first: Bytes },
+    Sse { upstream: Upstream, parser: SseParser, first: Vec<Event> },
     /// A body read whole (validated JSON, or an error status's body).
     Full(Bytes),
     /// Passed through as it arrives (audio, files).
@@ -54,6 +60,8 @@ pub struct Answered {
     pub healthy: bool,
     /// Time to the first byte (non-streams) or first event (streams).
     pub latency: Duration,
+    /// A valid JSON answer's `usage` value, copied (when accounting is on).
+    pub usage: Option<Bytes>,
 }
 
 /// A failed attempt: what the breaker learns, why (for the aggregate error),
@@ -129,6 +137,7 @@ pub async fn attempt(
             answer: Answer::Full(body.clone()),
             healthy,
             latency: started.elapsed(),
+            usage: None,
         };
         let http = format!("HTTP {}", status.as_u16());
         return match status.as_u16() {
@@ -156,7 +165,8 @@ pub async fn attempt(
             Ok((first, parser)) => {
                 client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 let answer = Answer::Sse { upstream, parser, first };
-                Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed() })
+                let latency = started.elapsed();
+                Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage: None })
             }
             Err(FirstEventError::Timeout) => Err(failed(
                 Failure::Timeout,
@@ -185,19 +195,46 @@ pub async fn attempt(
                 StatusCode::BAD_GATEWAY,
                 ProxyError::Upstream(name(), "the response was cut off"),
             )),
-            Ok(body) if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() => Err(failed(
-                Failure::Malformed,
-                "invalid JSON",
-                StatusCode::BAD_GATEWAY,
-                ProxyError::Upstream(name(), "the response was not valid JSON"),
-            )),
-            Ok(body) => {
-                Ok(Answered { status, headers: client_headers, answer: Answer::Full(body), healthy: true, latency })
-            }
+            Ok(body) => match usage_span(&body) {
+                Err(()) => Err(failed(
+                    Failure::Malformed,
+                    "invalid JSON",
+                    StatusCode::BAD_GATEWAY,
+                    ProxyError::Upstream(name(), "the response was not valid JSON"),
+                )),
+                Ok(span) => {
+                    let usage = span.filter(|_| req.accounted).map(|span| Bytes::copy_from_slice(&body[span]));
+                    let answer = Answer::Full(body);
+                    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage })
+                }
+            },
         };
     }
     let answer = Answer::Passthrough(upstream);
-    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed() })
+    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed(), usage: None })
+}
+
+#[derive(serde::Deserialize)]
+struct WithUsage<'a> {
+    #[serde(borrow, default)]
+    usage: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Validates a JSON answer and finds its top-level `usage` value: the one
+/// parse the validation needed anyway, so accounting adds nothing to it.
+fn usage_span(body: &[u8]) -> Result<Option<std::ops::Range<usize>>, ()> {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match serde_json::from_slice::<WithUsage<'_>>(body)
+        .map_err(|_| ())
+        .and_then(|w| if object { Ok(w) } else { Err(()) })
+    {
+        Ok(w) => Ok(w.usage.map(|raw| {
+            let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+            start..start + raw.get().len()
+        })),
+        // Valid JSON that is not an object (or repeats `usage`).
+        Err(_) => serde_json::from_slice::<serde::de::IgnoredAny>(body).map(|_| None).map_err(|_| ()),
+    }
 }
 
 fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError) -> Failed {
@@ -266,6 +303,17 @@ fn scrub(body: &Bytes, secret: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_is_found_while_validating() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"\"usage\":1"}}],"usage":{"prompt_tokens":3}}"#;
+        let span = usage_span(body).unwrap().unwrap();
+        assert_eq!(&body[span], br#"{"prompt_tokens":3}"#);
+        assert_eq!(usage_span(br#"{"usage":null}"#), Ok(None));
+        assert_eq!(usage_span(b"[1]"), Ok(None));
+        assert_eq!(usage_span(br#"{"usage":1,"usage":2}"#), Ok(None));
+        assert_eq!(usage_span(b"{"), Err(()));
+    }
 
     #[test]
     fn scrub_masks_the_key() {

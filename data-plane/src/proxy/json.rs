@@ -1,9 +1,10 @@
-//! The little of a JSON body routing needs (`model`, `stream`), read without
-//! building a tree, and the splice that replaces `model` in the raw bytes so
-//! everything else (a 10 MB image, fields we never heard of) passes untouched.
+//! The little of a JSON body routing and accounting need (`model`, `stream`,
+//! `stream_options`), read without building a tree, and the edits that
+//! replace `model` or ask for stream usage in the raw bytes, so everything
+//! else (a 10 MB image, fields we never heard of) passes untouched.
 
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::ops::Range;
 
@@ -12,6 +13,19 @@ pub struct Probe {
     /// The model's value and where its JSON string sits in the body.
     pub model: Option<(String, Range<usize>)>,
     pub stream: bool,
+    /// The edit that makes the body ask for stream usage
+    /// (`stream_options.include_usage: true`); `None` when it asks already,
+    /// or when its `stream_options` is not something we can amend.
+    pub usage_edit: Option<Edit>,
+    /// Where the body's top-level object opens.
+    pub open: usize,
+}
+
+/// Replace `span` of the body with `text` (an empty span inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub span: Range<usize>,
+    pub text: Bytes,
 }
 
 #[derive(Deserialize)]
@@ -20,42 +34,103 @@ struct Top<'a> {
     model: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    stream_options: Option<&'a RawValue>,
 }
 
-/// Validates the whole body as a JSON object and finds `model` and `stream`.
+#[derive(Deserialize)]
+struct StreamOptions<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    include_usage: Option<&'a RawValue>,
+}
+
+/// `Some` for any value present, `null` included (unlike `Option`'s own).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Validates the whole body as a JSON object and finds `model`, `stream` and
+/// `stream_options`.
 pub fn probe(body: &[u8]) -> Result<Probe, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
-    if !text.trim_start().starts_with('{') {
+    let open = text.len() - text.trim_start().len();
+    if !text[open..].starts_with('{') {
         return Err("expected a JSON object".into());
     }
     let top: Top<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    // A RawValue borrows from `text`: its offset locates it in the body.
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
     let model = match top.model {
         None => None,
         Some(raw) if raw.get() == "null" => None,
         Some(raw) => {
             let value: String = serde_json::from_str(raw.get()).map_err(|_| "'model' must be a string".to_owned())?;
-            // `raw` borrows from `text`: its offset locates the value in the body.
-            let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-            Some((value, start..start + raw.get().len()))
+            Some((value, span(raw)))
         }
     };
-    Ok(Probe { model, stream: top.stream.unwrap_or(false) })
+    let usage_edit = match top.stream_options {
+        None => Some(Edit {
+            span: open + 1..open + 1,
+            text: Bytes::from_static(br#""stream_options":{"include_usage":true},"#),
+        }),
+        Some(raw) if raw.get() == "null" => {
+            Some(Edit { span: span(raw), text: Bytes::from_static(br#"{"include_usage":true}"#) })
+        }
+        Some(raw) if raw.get().starts_with('{') => {
+            let options: StreamOptions<'_> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+            match options.include_usage.map(|v| (v, v.get())) {
+                Some((_, "true")) => None,
+                Some((v, "false" | "null")) => Some(Edit { span: span(v), text: Bytes::from_static(b"true") }),
+                Some(_) => None,
+                None => {
+                    let at = span(raw).start + 1;
+                    let empty = raw.get()[1..].trim_start().starts_with('}');
+                    let text: &'static [u8] =
+                        if empty { br#""include_usage":true"# } else { br#""include_usage":true,"# };
+                    Some(Edit { span: at..at, text: Bytes::from_static(text) })
+                }
+            }
+        }
+        Some(_) => None,
+    };
+    Ok(Probe { model, stream: top.stream.unwrap_or(false), usage_edit, open })
 }
 
-/// The body with `span` replaced by `model` as a JSON string: three slices of
-/// the original, nothing copied but the new value. Their total length is the
-/// new Content-Length.
-pub fn splice(body: &Bytes, span: Range<usize>, model: &str) -> [Bytes; 3] {
-    [body.slice(..span.start), Bytes::from(json_string(model)), body.slice(span.end..)]
-}
-
-/// The body (a JSON object, as [`probe`] checked) with `"model"` added as its
-/// first member, for requests that named none and got the default model.
-pub fn insert_model(body: &Bytes, model: &str) -> Vec<Bytes> {
-    let open = body.iter().position(|b| *b == b'{').unwrap_or(0);
+/// `"model":"…"` for a body that names no model: an edit inserting it first
+/// in the object that opens at `open`.
+pub fn insert_model(body: &[u8], open: usize, model: &str) -> Edit {
     let empty = body[open + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
     let member = format!("\"model\":{}{}", json_string(model), if empty { "" } else { "," });
-    vec![body.slice(..=open), Bytes::from(member), body.slice(open + 1..)]
+    Edit { span: open + 1..open + 1, text: Bytes::from(member) }
+}
+
+/// The model's value at `span` replaced by `model`.
+pub fn replace_model(span: Range<usize>, model: &str) -> Edit {
+    Edit { span, text: Bytes::from(json_string(model)) }
+}
+
+/// The body with `edits` applied, as slices of the original and the new
+/// text: nothing is copied but the new values. `edits` must not overlap;
+/// at one position, they apply in their order. The total length of the parts
+/// is the new Content-Length.
+pub fn apply(body: &Bytes, mut edits: Vec<Edit>) -> Vec<Bytes> {
+    edits.sort_by_key(|e| e.span.start);
+    let mut parts = Vec::with_capacity(edits.len() * 2 + 1);
+    let mut at = 0;
+    for edit in edits {
+        if edit.span.start > at {
+            parts.push(body.slice(at..edit.span.start));
+        }
+        parts.push(edit.text);
+        at = at.max(edit.span.end);
+    }
+    if at < body.len() {
+        parts.push(body.slice(at..));
+    }
+    parts
 }
 
 fn json_string(s: &str) -> String {
@@ -66,7 +141,7 @@ fn json_string(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn joined(parts: &[Bytes; 3]) -> String {
+    fn joined(parts: &[Bytes]) -> String {
         parts.iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect()
     }
 
@@ -79,27 +154,82 @@ mod tests {
         assert_eq!(&body[span], br#""smart""#);
         assert!(p.stream);
         let nested = br#"{"a":{"model":"inner"},"stream":false}"#;
-        assert_eq!(probe(nested).unwrap(), Probe { model: None, stream: false });
+        let p = probe(nested).unwrap();
+        assert_eq!((p.model, p.stream), (None, false));
     }
 
     #[test]
-    fn splice_changes_only_the_model() {
+    fn replacing_changes_only_the_model() {
         let body = Bytes::from_static(br#"{"model":"smart","x":[1,2,{"model":"keep"}],"unknown_field":"\u00e9"}"#);
         let (_, span) = probe(&body).unwrap().model.unwrap();
-        let out = joined(&splice(&body, span, "openai/gpt-4o-mini"));
+        let out = joined(&apply(&body, vec![replace_model(span, "openai/gpt-4o-mini")]));
         assert_eq!(out, r#"{"model":"openai/gpt-4o-mini","x":[1,2,{"model":"keep"}],"unknown_field":"\u00e9"}"#);
         let escaped = Bytes::from_static(br#"{"model":"a\"b"}"#);
         let (value, span) = probe(&escaped).unwrap().model.unwrap();
         assert_eq!(value, "a\"b");
-        assert_eq!(joined(&splice(&escaped, span, "q\"x")), r#"{"model":"q\"x"}"#);
+        assert_eq!(joined(&apply(&escaped, vec![replace_model(span, "q\"x")])), r#"{"model":"q\"x"}"#);
     }
 
     #[test]
     fn insert_adds_the_model_first() {
-        let joined =
-            |parts: Vec<Bytes>| parts.iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect::<String>();
-        assert_eq!(joined(insert_model(&Bytes::from_static(b" {\"a\":1}"), "m")), r#" {"model":"m","a":1}"#);
-        assert_eq!(joined(insert_model(&Bytes::from_static(b"{ }"), "m")), r#"{"model":"m" }"#);
+        let body = Bytes::from_static(b" {\"a\":1}");
+        assert_eq!(joined(&apply(&body, vec![insert_model(&body, 1, "m")])), r#" {"model":"m","a":1}"#);
+        let empty = Bytes::from_static(b"{ }");
+        assert_eq!(joined(&apply(&empty, vec![insert_model(&empty, 0, "m")])), r#"{"model":"m" }"#);
+    }
+
+    /// The body with the model replaced and stream usage asked for.
+    fn injected(body: &'static str) -> Option<String> {
+        let body = Bytes::from_static(body.as_bytes());
+        let p = probe(&body).unwrap();
+        let mut edits = vec![p.usage_edit?];
+        match p.model {
+            Some((_, span)) => edits.push(replace_model(span, "up")),
+            None => edits.insert(0, insert_model(&body, p.open, "up")),
+        }
+        let out = joined(&apply(&body, edits));
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["stream_options"]["include_usage"], true, "{out}");
+        Some(out)
+    }
+
+    #[test]
+    fn stream_usage_is_asked_for_by_splicing() {
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true}"#).unwrap(),
+            r#"{"stream_options":{"include_usage":true},"model":"up","stream":true}"#
+        );
+        assert_eq!(
+            injected(r#"{"stream":true}"#).unwrap(),
+            r#"{"model":"up","stream_options":{"include_usage":true},"stream":true}"#
+        );
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true,"stream_options":null}"#).unwrap(),
+            r#"{"model":"up","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true,"stream_options":{ }}"#).unwrap(),
+            r#"{"model":"up","stream":true,"stream_options":{"include_usage":true }}"#
+        );
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":true}}"#).unwrap(),
+            r#"{"model":"up","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#
+        );
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true,"stream_options": {"include_usage" : false}}"#).unwrap(),
+            r#"{"model":"up","stream":true,"stream_options": {"include_usage" : true}}"#
+        );
+        assert_eq!(
+            injected(r#"{"model":"m","stream":true,"stream_options":{"include_usage":null}}"#).unwrap(),
+            r#"{"model":"up","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn stream_usage_already_asked_or_unfixable() {
+        assert_eq!(injected(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#), None);
+        assert_eq!(injected(r#"{"model":"m","stream":true,"stream_options":"yes"}"#), None);
+        assert_eq!(injected(r#"{"model":"m","stream":true,"stream_options":{"include_usage":1}}"#), None);
     }
 
     #[test]
@@ -110,6 +240,7 @@ mod tests {
         assert!(probe(br#"{"model":"a","model":"b"}"#).unwrap_err().contains("duplicate"));
         assert!(probe(br#"{"stream":"yes"}"#).is_err());
         assert!(probe(b"\xff").is_err());
+        assert!(probe(br#"{"stream_options":{"include_usage":true,"include_usage":true}}"#).is_err());
         assert_eq!(probe(br#"{"model":null}"#).unwrap().model, None);
     }
 }

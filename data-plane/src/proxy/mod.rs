@@ -6,8 +6,12 @@
 //!
 //! Each request loads the current [`Runtime`] once and uses it to its end.
 //! Errors become responses in one place: [`ProxyError::into_response`].
+//! Once the key is known the request carries a usage [`Meter`]: an error
+//! returned from here finishes it as a refusal; the attempts and the answer
+//! finish it otherwise (see [`crate::usage`]).
 
 mod auth;
+mod drain;
 mod failover;
 mod forward;
 mod json;
@@ -20,6 +24,8 @@ use crate::body::{ProxyBody, full};
 use crate::error::ProxyError;
 use crate::runtime::Runtime;
 use crate::state::{InflightGuard, Shared};
+use crate::usage::Meter;
+use crate::usage::tap::Text;
 use bytes::Bytes;
 use forward::Request as Outgoing;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -57,25 +63,45 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Err(ProxyError::Stale(shared.staleness().as_secs()));
     }
     let guard = InflightGuard::admit(shared, rt.config.settings.limits.max_concurrency)?;
-    let now = unix_now();
+    let arrived = tokio::time::Instant::now();
+    let (now, now_ms) = unix_now();
     let key = auth::authenticate(&rt, req.headers(), req.uri().query(), now)?;
-    auth::admit(&rt, &key, &shared.metrics)?;
+    let mut meter = shared.usage.meter(&key.name, rt.version, arrived, now_ms);
+    let served = serve_key(shared, &rt, &key, req, &api_path, guard, &mut meter).await;
+    if let Err(e) = &served {
+        meter.reject(e.status().as_u16());
+    }
+    served
+}
 
-    match api_path.as_str() {
+/// A request by a known key; an error here is recorded as a refusal.
+async fn serve_key(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    key: &crate::runtime::KeyEntry,
+    req: Request<Incoming>,
+    api_path: &str,
+    guard: InflightGuard,
+    meter: &mut Meter,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    auth::admit(rt, key, &shared.metrics)?;
+    match api_path {
         "/models" => {
+            meter.cancel();
             require_method(&req, &Method::GET)?;
             Ok(json_response(key.models_json.clone()))
         }
         p if p.starts_with("/models/") => {
+            meter.cancel();
             require_method(&req, &Method::GET)?;
-            model_object(&rt, &key, &p["/models/".len()..])
+            model_object(rt, key, &p["/models/".len()..])
         }
         "/chat/completions" | "/completions" | "/embeddings" => {
             require_method(&req, &Method::POST)?;
-            proxied(shared, &rt, &key, req, &api_path, guard, Kind::Inference).await
+            proxied(shared, rt, key, req, api_path, guard, Kind::Inference, meter).await
         }
-        "" | "/" => Err(ProxyError::UnknownPath(path.to_owned())),
-        _ => proxied(shared, &rt, &key, req, &api_path, guard, Kind::Passthrough).await,
+        "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned())),
+        _ => proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await,
     }
 }
 
@@ -91,6 +117,7 @@ enum Kind {
     Passthrough,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn proxied(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
@@ -99,6 +126,7 @@ async fn proxied(
     api_path: &str,
     guard: InflightGuard,
     kind: Kind,
+    meter: &mut Meter,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = req.into_parts();
     let length = content_length(&parts.headers);
@@ -111,18 +139,27 @@ async fn proxied(
 
     let (route, payload, stream, model_in_url) = if kind == Kind::Inference || (is_json && has_body) {
         let body = request::read(shared, body, length, rt.config.settings.limits.max_body).await?;
+        meter.request_body(&body.bytes);
         let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+        meter.stream(probe.stream);
         let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
         let inference = kind == Kind::Inference;
         // Azure needs a deployment in the URL only for model-bearing calls.
         let model_in_url = inference || probe.model.is_some();
-        let payload = Payload::Json { body, model: probe.model.map(|(_, span)| span), insert_model: inference };
+        let payload = Payload::Json {
+            body,
+            model: probe.model.map(|(_, span)| span),
+            insert_model: inference,
+            open: probe.open,
+            usage_edit: probe.usage_edit,
+        };
         (route, payload, probe.stream, model_in_url)
     } else {
         let route = route::resolve(rt, key, None)?;
         let payload = if has_body { Payload::Stream(Some(body)) } else { Payload::Empty };
         (route, payload, false, false)
     };
+    meter.route(&route);
     openai_like(&route)?;
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
     let req = Outgoing {
@@ -132,8 +169,11 @@ async fn proxied(
         client_headers: &parts.headers,
         model_in_url,
         stream,
+        accounted: meter.is_on(),
+        text: Text::for_path(api_path),
     };
-    Ok(failover::run(shared, rt, &route, req, payload, guard).await)
+    let meter = std::mem::replace(meter, Meter::off());
+    Ok(failover::run(shared, rt, &route, req, payload, guard, meter).await)
 }
 
 /// `GET /v1/models/{id}`: the model object, if this key may use it.
@@ -166,10 +206,10 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+/// Unix time now, in seconds and in milliseconds.
+fn unix_now() -> (i64, i64) {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn json_response(body: Bytes) -> Response<ProxyBody> {

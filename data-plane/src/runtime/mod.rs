@@ -22,7 +22,9 @@ use http::HeaderValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
-use switchyard_proto::model::{BudgetPeriod, Config, KeyHash, ProviderKind, RuntimeState, Strategy, Timeouts};
+use switchyard_proto::model::{
+    BudgetPeriod, Config, KeyHash, OnDisconnect, ProviderKind, RuntimeState, Strategy, StreamUsage, Timeouts,
+};
 use tokio::time::Instant;
 
 /// The swappable current runtime; `None` until a first config is held.
@@ -151,6 +153,10 @@ pub struct ProviderEntry {
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
     pub enabled: bool,
+    /// Ask for stream usage on the client's behalf (`inject`) or not (`never`).
+    pub stream_usage: StreamUsage,
+    /// What to do upstream when the client leaves mid-stream.
+    pub on_disconnect: OnDisconnect,
     pub client: crate::upstream::Client,
     /// What `client` was built from; an equal value lets a reload reuse it.
     pub(crate) client_settings: ClientSettings,

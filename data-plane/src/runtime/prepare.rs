@@ -248,6 +248,8 @@ fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<Provi
         client_settings: client_settings(p, &timeouts),
         timeouts,
         enabled: p.enabled,
+        stream_usage: p.stream_usage,
+        on_disconnect: p.on_disconnect,
         client,
         accounts,
     })

@@ -39,8 +39,15 @@
 //! [`Options`] caps the streams of each HTTP/2 connection (as real upstreams
 //! do); each [`RecordedRequest`] keeps its HTTP version, and
 //! [`FakeUpstream::accepted_connections`] counts the connections ever accepted.
+//!
+//! [`openai::ChatStream`] writes one streamed completion in both of the forms
+//! OpenAI sends it (with and without `stream_options.include_usage`), byte for
+//! byte, in OpenAI's compact JSON or with spaces. [`FakeUpstream::aborted_responses`]
+//! and [`FakeUpstream::wait_for_aborted_responses`] tell when the proxy hung up
+//! on a response before its end.
 
 mod defaults;
+pub mod openai;
 mod reply;
 mod server;
 
@@ -119,6 +126,8 @@ pub(crate) struct Shared {
     open_connections: AtomicUsize,
     accepted_connections: AtomicUsize,
     aborted_responses: AtomicUsize,
+    /// The same count, to wait on.
+    aborted: watch::Sender<usize>,
     options: Options,
 }
 
@@ -132,6 +141,7 @@ impl Shared {
             open_connections: AtomicUsize::new(0),
             accepted_connections: AtomicUsize::new(0),
             aborted_responses: AtomicUsize::new(0),
+            aborted: watch::Sender::new(0),
             options,
         }
     }
@@ -172,7 +182,8 @@ impl Shared {
     }
 
     pub(crate) fn response_aborted(&self) {
-        self.aborted_responses.fetch_add(1, Ordering::SeqCst);
+        let n = self.aborted_responses.fetch_add(1, Ordering::SeqCst) + 1;
+        self.aborted.send_replace(n);
     }
 }
 
@@ -249,6 +260,14 @@ impl FakeUpstream {
     /// away (a [`Chunk::Abort`] is the fake's own doing and does not count).
     pub fn aborted_responses(&self) -> usize {
         self.shared.aborted_responses.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once at least `n` responses have been aborted by the peer
+    /// (see [`FakeUpstream::aborted_responses`]).
+    pub async fn wait_for_aborted_responses(&self, n: usize) {
+        let mut aborted = self.shared.aborted.subscribe();
+        // The sender lives in `shared`, which `self` keeps alive: this cannot fail.
+        let _ = aborted.wait_for(|a| *a >= n).await;
     }
 }
 
