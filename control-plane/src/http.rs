@@ -1,6 +1,9 @@
 //! `--http-listen`: `/healthz` and `/metrics` (Prometheus).
 
+use crate::nodes::Nodes;
+use crate::snapshot::Publisher;
 use crate::store::Store;
+use crate::telemetry::Counters;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -8,37 +11,49 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use switchyard_proto::pb::ResourceType;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub async fn serve(listener: TcpListener, store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+/// What `/healthz` and `/metrics` read.
+#[derive(Clone)]
+pub struct Sources {
+    pub store: Arc<Store>,
+    pub publisher: Arc<Publisher>,
+    pub nodes: Arc<Nodes>,
+    pub telemetry: Arc<Counters>,
+}
+
+pub async fn serve(listener: TcpListener, sources: Sources, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => return,
         };
         let Ok((stream, _)) = accepted else { continue };
-        let store = store.clone();
+        let sources = sources.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let store = store.clone();
-                async move { Ok::<_, Infallible>(handle(&store, req).await) }
+                let sources = sources.clone();
+                async move { Ok::<_, Infallible>(handle(&sources, req).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
-async fn handle(store: &Store, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(sources: &Sources, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, body) = match req.uri().path() {
-        "/healthz" => match store.revision().await {
+        "/healthz" => match sources.store.revision().await {
             Ok(_) => (StatusCode::OK, "ok\n".to_owned()),
             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")),
         },
-        "/metrics" => (StatusCode::OK, metrics(store).await),
+        "/metrics" => (StatusCode::OK, metrics(sources).await),
         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -46,9 +61,9 @@ async fn handle(store: &Store, req: Request<Incoming>) -> Response<Full<Bytes>> 
     response
 }
 
-async fn metrics(store: &Store) -> String {
+async fn metrics(sources: &Sources) -> String {
     let mut out = String::new();
-    let up = store.revision().await;
+    let up = sources.store.revision().await;
     let _ = writeln!(
         out,
         "# HELP switchyard_control_store_up Whether the store answers.\n# TYPE switchyard_control_store_up gauge"
@@ -61,5 +76,65 @@ async fn metrics(store: &Store) -> String {
     if let Ok(rev) = up {
         let _ = writeln!(out, "switchyard_control_config_revision {rev}");
     }
+    telemetry(&mut out, &sources.telemetry);
+    fleet(&mut out, sources);
     out
+}
+
+fn telemetry(out: &mut String, c: &Counters) {
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_telemetry_batches_total Telemetry batches received, by outcome \
+         (failed: the store could not take it; the node resends).\n\
+         # TYPE switchyard_cp_telemetry_batches_total counter"
+    );
+    for (result, n) in
+        [("stored", &c.stored), ("duplicate", &c.duplicate), ("refused", &c.refused), ("failed", &c.failed)]
+    {
+        let _ = writeln!(out, "switchyard_cp_telemetry_batches_total{{result=\"{result}\"}} {}", n.load(Relaxed));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_usage_records_total Usage records stored.\n# TYPE switchyard_cp_usage_records_total counter"
+    );
+    let _ = writeln!(out, "switchyard_cp_usage_records_total {}", c.records.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_telemetry_streams Telemetry streams open on this replica.\n\
+         # TYPE switchyard_cp_telemetry_streams gauge"
+    );
+    let _ = writeln!(out, "switchyard_cp_telemetry_streams {}", c.streams.load(Relaxed).max(0));
+}
+
+/// Nodes on this replica's config streams, and which Config versions they
+/// hold (one series per version held, not per node).
+fn fleet(out: &mut String, sources: &Sources) {
+    let current = sources.publisher.current().config.version;
+    let connected: Vec<_> = sources.nodes.list().into_iter().filter(|n| n.connected).collect();
+    let mut held: BTreeMap<u64, u64> = BTreeMap::new();
+    for n in &connected {
+        let version = n.acked.iter().find(|v| v.r#type == ResourceType::Config as i32).map_or(0, |v| v.version);
+        *held.entry(version).or_default() += 1;
+    }
+    let behind = held.iter().filter(|(v, _)| **v != current).map(|(_, n)| n).sum::<u64>();
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_connected_nodes Data planes on this replica's config streams.\n\
+         # TYPE switchyard_cp_connected_nodes gauge"
+    );
+    let _ = writeln!(out, "switchyard_cp_connected_nodes {}", connected.len());
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_node_config_versions Connected nodes by the Config version they ACKed (0: none yet).\n\
+         # TYPE switchyard_cp_node_config_versions gauge"
+    );
+    for (version, n) in &held {
+        let _ = writeln!(out, "switchyard_cp_node_config_versions{{version=\"{version}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_cp_nodes_behind Connected nodes not on the current Config version.\n\
+         # TYPE switchyard_cp_nodes_behind gauge"
+    );
+    let _ = writeln!(out, "switchyard_cp_nodes_behind {behind}");
 }

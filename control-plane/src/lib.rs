@@ -5,6 +5,10 @@
 //! Config flow: `store (writes validated in one transaction, revision bumped)
 //! -> snapshot (the Config at a revision, with its content hash)`; the
 //! distribution stream to data planes and the Admin service build on it.
+//!
+//! Telemetry flow: `data plane batch -> telemetry (auth, validate, price)
+//! -> store (one transaction: batch key, usage events, rollups, health,
+//! spend, balances) -> ack`; spend moves the Runtime the snapshot carries.
 
 pub mod admin;
 pub mod crypto;
@@ -14,6 +18,7 @@ pub mod nodes;
 pub mod snapshot;
 mod start;
 pub mod store;
+pub mod telemetry;
 mod tls;
 
 pub use start::{ControlPlane, Handle, Options, StartError};

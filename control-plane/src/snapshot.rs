@@ -31,6 +31,13 @@ pub struct Snapshot {
     day: i64,
 }
 
+impl Snapshot {
+    /// The Config the snapshot was built from (usage is priced with it).
+    pub fn model(&self) -> &Arc<Config> {
+        &self.model
+    }
+}
+
 pub struct Publisher {
     store: Arc<Store>,
     tx: watch::Sender<Arc<Snapshot>>,

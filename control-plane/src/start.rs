@@ -6,6 +6,7 @@ use crate::discovery::Discovery;
 use crate::nodes::Nodes;
 use crate::snapshot::Publisher;
 use crate::store::{ANY_NODE, Backend, CHANNEL, Role, Store, StoreError};
+use crate::telemetry::{self, Counters, TelemetryService};
 use crate::tls::{self, TlsError, TlsFiles};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use switchyard_proto::document;
 use switchyard_proto::model::ConfigErrors;
 use switchyard_proto::pb::admin_server::AdminServer;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
-use tokio::sync::watch;
+use switchyard_proto::pb::telemetry_server::TelemetryServer;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -23,7 +25,7 @@ pub struct Options {
     /// `sqlite://PATH` or `postgres://...`
     pub database: String,
     pub http_listen: SocketAddr,
-    /// ConfigDiscovery (and, later, Telemetry and Admin).
+    /// ConfigDiscovery, Telemetry and Admin.
     pub grpc_listen: SocketAddr,
     /// 64 hex chars.
     pub master_key: String,
@@ -107,14 +109,29 @@ impl ControlPlane {
             nodes: nodes.clone(),
             stop: stopped.clone(),
         };
-        let mut tasks = vec![tokio::spawn(crate::http::serve(http, store.clone(), stopped.clone()))];
+        let counters = Arc::new(Counters::default());
+        let runtime_due = Arc::new(Notify::new());
+        let telemetry = TelemetryService::new(
+            store.clone(),
+            publisher.clone(),
+            counters.clone(),
+            runtime_due.clone(),
+            stopped.clone(),
+        );
+        let metrics = crate::http::Sources {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            nodes: nodes.clone(),
+            telemetry: counters.clone(),
+        };
+        let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
         let transport = match &options.tls {
             None => "h2c",
             Some(TlsFiles { client_ca: None, .. }) => "tls",
             Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
         };
         let admin = AdminService { store: store.clone(), publisher: publisher.clone(), nodes: nodes.clone() };
-        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, admin, stopped.clone())));
+        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, telemetry, admin, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
         }
@@ -124,9 +141,16 @@ impl ControlPlane {
             publisher.clone(),
             stopped.clone(),
         )));
+        tasks.push(tokio::spawn(telemetry::publish_runtime(
+            store.clone(),
+            publisher.clone(),
+            runtime_due,
+            stopped.clone(),
+        )));
+        tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
         tracing::info!(%http_addr, %grpc_addr, grpc = transport, backend = ?store.backend(), "switchyard-control started");
-        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, stop, tasks })
+        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, stop, tasks })
     }
 }
 
@@ -136,6 +160,8 @@ pub struct Handle {
     pub store: Arc<Store>,
     pub publisher: Arc<Publisher>,
     pub nodes: Arc<Nodes>,
+    /// Telemetry counters (what `/metrics` shows).
+    pub telemetry: Arc<Counters>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -159,6 +185,7 @@ async fn grpc_server(
     listener: tokio::net::TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     discovery: Discovery,
+    reports: TelemetryService,
     admin: AdminService,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -184,6 +211,11 @@ async fn grpc_server(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_connection_age(Duration::from_secs(30 * 60))
         .add_service(service)
+        .add_service(
+            TelemetryServer::new(reports)
+                .max_decoding_message_size(telemetry::MAX_MESSAGE)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
         .add_service(
             AdminServer::new(admin)
                 .max_decoding_message_size(MAX_MESSAGE)

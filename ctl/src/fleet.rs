@@ -214,15 +214,21 @@ pub async fn usage(ctx: &mut Ctx<'_>, args: UsageArgs) -> Result<i32, Error> {
         "TTFT P50",
     ]);
     for r in &report.rows {
+        // Unpriced usage has no currency; requests refused before routing have no model, provider or account.
+        let cost = if r.currency.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{} {}", show_money(r.cost_micros), r.currency)
+        };
         t.row(vec![
-            r.group.clone(),
+            or_dash(r.group.as_str()),
             r.requests.to_string(),
             r.errors.to_string(),
             r.prompt_tokens.to_string(),
             r.completion_tokens.to_string(),
             r.cached_tokens.to_string(),
             r.reasoning_tokens.to_string(),
-            format!("{} {}", show_money(r.cost_micros), r.currency).trim().to_owned(),
+            cost,
             micros_text(r.latency_p50_us),
             micros_text(r.latency_p99_us),
             micros_text(r.first_token_p50_us),

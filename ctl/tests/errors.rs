@@ -1,9 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! How syctl fails: one `error: ` line in plain words and exit 1, whether
 //! the control plane is unreachable, refuses the token or the role, or
-//! rejects a field (named in the message); the usage query the server does
-//! not answer yet; command-line mistakes; where the endpoint and token come
-//! from; TLS with an extra CA.
+//! rejects a field (named in the message); usage as a table; command-line
+//! mistakes; where the endpoint and token come from; TLS with an extra CA.
 
 mod common;
 
@@ -128,11 +127,52 @@ async fn refusals_name_the_field() {
 }
 
 #[tokio::test]
-async fn usage_is_not_answered_yet() {
+async fn usage_reads_as_a_table() {
+    use switchyard_control::store::{IngestBatch, PricedUsage};
+    use switchyard_proto::pb;
     let cp = Cp::start().await;
     let out = cp.run(&["usage", "--by", "key", "--since", "7d"]).await;
-    // Until usage storage exists the server answers UNIMPLEMENTED: one clean line.
-    assert!(out.error().starts_with("not supported by this control plane: "), "{out:?}");
+    assert_eq!(out.ok().trim(), "no usage in the last 7d");
+    // A priced request, and one refused before routing (no model, unpriced).
+    let now = switchyard_control::store::now_ms();
+    let served = pb::UsageRecord {
+        key: "k".into(),
+        route: "m".into(),
+        provider: "p".into(),
+        account: "a".into(),
+        started_at_ms: now,
+        status: pb::RequestStatus::Ok as i32,
+        prompt_tokens: 10,
+        latency_us: 1_500,
+        ..Default::default()
+    };
+    let refused = pb::UsageRecord {
+        key: "k".into(),
+        started_at_ms: now,
+        status: pb::RequestStatus::Rejected as i32,
+        ..Default::default()
+    };
+    let batch = IngestBatch {
+        node_id: "edge-1".into(),
+        boot_id: "boot".into(),
+        sequence: 1,
+        received_at_ms: now,
+        usage: vec![
+            PricedUsage { record: served, cost_micros: 1_500_000, currency: "USD".into() },
+            PricedUsage { record: refused, cost_micros: 0, currency: String::new() },
+        ],
+        breakers: vec![],
+        heartbeat: None,
+        spend: vec![],
+        balances: vec![],
+        health_events: 0,
+    };
+    cp.handle.store.ingest(&batch).await.unwrap();
+    let out = cp.run(&["usage", "--by", "model"]).await;
+    let lines: Vec<Vec<&str>> = out.ok().lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0][0], "MODEL", "{out:?}");
+    assert!(lines.contains(&vec!["-", "1", "1", "0", "0", "0", "0", "-", "-", "-", "-"]), "{out:?}");
+    assert!(lines.contains(&vec!["m", "1", "0", "10", "0", "0", "0", "1.5", "USD", "1ms", "1ms", "-"]), "{out:?}");
     let out = cp.run(&["usage", "--since", "yesterday"]).await;
     assert!(out.error().starts_with("--since: invalid duration \"yesterday\""), "{out:?}");
 }

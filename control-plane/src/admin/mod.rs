@@ -9,6 +9,7 @@ mod objects;
 mod plan;
 mod probe;
 mod tokens;
+mod usage;
 
 use crate::discovery::bearer;
 use crate::nodes::Nodes;
@@ -182,7 +183,7 @@ impl Admin for AdminService {
 
     async fn query_usage(&self, r: Request<pb::UsageQuery>) -> Reply<pb::UsageReport> {
         self.caller(&r).await?;
-        Err(Status::unimplemented("usage storage arrives with the telemetry stream; no usage is recorded yet"))
+        usage::query(self, r.into_inner()).await.map(Response::new)
     }
 
     async fn list_audit(&self, r: Request<pb::AuditQuery>) -> Reply<pb::AuditList> {

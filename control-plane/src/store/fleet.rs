@@ -114,15 +114,18 @@ impl Store {
     }
 
     /// Counts the live nodes (connected, and seen within `lost_after_ms` by
-    /// their replica). When that differs from the count the Runtime carries,
-    /// records it and bumps the Runtime revision. Returns (count, bumped).
+    /// their replica; or with a telemetry heartbeat within it). When that
+    /// differs from the count the Runtime carries, records it and bumps the
+    /// Runtime revision. Returns (count, bumped).
     pub async fn sync_live_nodes(&self, lost_after_ms: i64) -> Result<(u32, bool), StoreError> {
         let since = now_ms().saturating_sub(lost_after_ms);
         let mut tx = self.pool().begin().await?;
-        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM nodes WHERE connected = 1 AND last_seen_ms >= $1")
-            .bind(since)
-            .fetch_one(&mut *tx)
-            .await?;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM nodes WHERE (connected = 1 AND last_seen_ms >= $1) OR last_heartbeat_ms >= $1",
+        )
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
         // Re-checked under the row lock: two replicas noticing the same change bump once.
         let bumped =
             sqlx::query("UPDATE revision SET live_nodes = $1, runtime = runtime + 1 WHERE id = 1 AND live_nodes <> $1")

@@ -11,10 +11,12 @@ use std::borrow::Cow;
 const SQLITE: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../../../migrations/sqlite/0001_store.sql")),
     (2, "fleet", include_str!("../../../migrations/sqlite/0002_fleet.sql")),
+    (3, "usage", include_str!("../../../migrations/sqlite/0003_usage.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../../../migrations/postgres/0001_store.sql")),
     (2, "fleet", include_str!("../../../migrations/postgres/0002_fleet.sql")),
+    (3, "usage", include_str!("../../../migrations/postgres/0003_usage.sql")),
 ];
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), MigrateError> {

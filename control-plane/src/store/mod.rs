@@ -19,6 +19,7 @@ mod read;
 mod runtime;
 mod spec;
 mod tokens;
+mod usage;
 mod write;
 
 pub use apply::{Managed, resolve_channel, resolve_provider, resolve_secret};
@@ -28,6 +29,10 @@ pub use fleet::{NackRecord, NodeRecord};
 pub use listing::{Listing, ObjectMeta};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
+pub use usage::{
+    BalanceDelta, BreakerEvent, EndpointHealth, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, SpendDelta,
+    UsageGroup, UsageTotals,
+};
 pub use write::{Change, Ownership, Written};
 
 use crate::crypto::{CryptoError, MasterKey};

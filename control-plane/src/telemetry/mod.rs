@@ -1,0 +1,338 @@
+//! `Telemetry.Report`: data planes stream batches of usage records and
+//! health events; each batch is stored durably, exactly once, then acked.
+//!
+//! Flow per stream: `bearer token -> node token binding (once per stream) ->
+//! for each batch, in order: validate (INVALID_ARGUMENT naming the field) ->
+//! node id against the binding (PERMISSION_DENIED) -> price each record with
+//! the Config in force ([`price`]) -> one store transaction
+//! ([`Store::ingest`]) -> ack {boot_id, sequence, duplicate}`. A batch whose
+//! (node, boot, sequence) was stored before is acked `duplicate: true` and
+//! changes nothing, so a node may resend whatever it has not seen acked. A
+//! store failure ends the stream with UNAVAILABLE (the node resends).
+//!
+//! Priced usage also moves key spend (keys with a budget in the cost's
+//! currency, in the budget period of the request's start) and manual account
+//! balances in the same transaction; the Runtime revision is then bumped and
+//! republished at most once a second ([`tasks::publish_runtime`]), not per
+//! batch. Retention runs in the background ([`tasks::retention`]).
+
+pub mod histogram;
+pub mod price;
+mod tasks;
+
+pub use tasks::{RETENTION_CHUNK, prune, publish_runtime, retention};
+
+use crate::discovery::bearer;
+use crate::snapshot::Publisher;
+use crate::store::{
+    ANY_NODE, Backend, BalanceDelta, BreakerEvent, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, SpendDelta,
+    Store, now_ms,
+};
+use parking_lot::Mutex;
+use price::PriceIndex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use switchyard_proto::pb::telemetry_server::Telemetry;
+use switchyard_proto::pb::{TelemetryAck, TelemetryBatch, health_event};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Largest batch message accepted (after decompression).
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// Usage records per batch, at most.
+pub const MAX_RECORDS: usize = 10_000;
+/// Health events per batch, at most.
+pub const MAX_EVENTS: usize = 10_000;
+/// Longest node id or boot id.
+const MAX_ID: usize = 256;
+/// Longest string field of a record or event.
+const MAX_FIELD: usize = 1024;
+
+/// What `/metrics` reports about telemetry on this replica.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub stored: AtomicU64,
+    pub duplicate: AtomicU64,
+    /// Invalid batches, and batches for a node id the token does not cover.
+    pub refused: AtomicU64,
+    /// Valid batches the store could not take (the node resends them).
+    pub failed: AtomicU64,
+    /// Usage records stored.
+    pub records: AtomicU64,
+    /// Report streams open now.
+    pub streams: AtomicI64,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    publisher: Arc<Publisher>,
+    counters: Arc<Counters>,
+    runtime_due: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+    /// The price index of the Config revision it was built for.
+    prices: Mutex<Option<(u64, Arc<PriceIndex>)>>,
+    /// SQLite has one writer: batches queue here rather than in its busy handler.
+    sqlite_writer: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct TelemetryService {
+    inner: Arc<Inner>,
+}
+
+impl TelemetryService {
+    /// `runtime_due` is notified when stored usage moved spend or a balance.
+    pub fn new(
+        store: Arc<Store>,
+        publisher: Arc<Publisher>,
+        counters: Arc<Counters>,
+        runtime_due: Arc<Notify>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let inner = Inner {
+            store,
+            publisher,
+            counters,
+            runtime_due,
+            stop,
+            prices: Mutex::new(None),
+            sqlite_writer: tokio::sync::Mutex::new(()),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+}
+
+#[tonic::async_trait]
+impl Telemetry for TelemetryService {
+    type ReportStream = ReceiverStream<Result<TelemetryAck, Status>>;
+
+    async fn report(
+        &self,
+        request: Request<Streaming<TelemetryBatch>>,
+    ) -> Result<Response<Self::ReportStream>, Status> {
+        let token = bearer(&request)?;
+        let bound =
+            self.inner.store.node_token_binding(&token).await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let bound = bound.ok_or_else(|| Status::unauthenticated("unknown or revoked node token"))?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(self.inner.clone().session(bound, request.into_inner(), tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Decrements the open-stream gauge however a session ends.
+struct Open(Arc<Counters>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Inner {
+    async fn session(
+        self: Arc<Self>,
+        bound: String,
+        mut inbound: Streaming<TelemetryBatch>,
+        tx: mpsc::Sender<Result<TelemetryAck, Status>>,
+    ) {
+        self.counters.streams.fetch_add(1, Relaxed);
+        let _open = Open(self.counters.clone());
+        let mut stop = self.stop.clone();
+        loop {
+            // A batch being stored is finished and acked; only the wait for the next one is cut short.
+            let message = tokio::select! {
+                message = inbound.message() => message,
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tx.closed() => break,
+            };
+            let batch = match message {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "telemetry stream ended");
+                    break;
+                }
+            };
+            let reply = self.handle(&bound, batch).await;
+            let last = reply.is_err();
+            if tx.send(reply).await.is_err() || last {
+                break;
+            }
+        }
+    }
+
+    async fn handle(&self, bound: &str, batch: TelemetryBatch) -> Result<TelemetryAck, Status> {
+        if let Err(status) = validate(&batch) {
+            self.counters.refused.fetch_add(1, Relaxed);
+            return Err(status);
+        }
+        if bound != ANY_NODE && bound != batch.node_id {
+            self.counters.refused.fetch_add(1, Relaxed);
+            return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", batch.node_id)));
+        }
+        let ack = TelemetryAck { boot_id: batch.boot_id.clone(), sequence: batch.sequence, duplicate: false };
+        let ingest = self.prepare(batch);
+        let records = ingest.usage.len() as u64;
+        let result = if self.store.backend() == Backend::Sqlite {
+            let _writer = self.sqlite_writer.lock().await;
+            self.store.ingest(&ingest).await
+        } else {
+            self.store.ingest(&ingest).await
+        };
+        match result {
+            Ok(Ingested::Stored { runtime_moved }) => {
+                self.counters.stored.fetch_add(1, Relaxed);
+                self.counters.records.fetch_add(records, Relaxed);
+                if runtime_moved {
+                    self.runtime_due.notify_one();
+                }
+                Ok(ack)
+            }
+            Ok(Ingested::Duplicate) => {
+                self.counters.duplicate.fetch_add(1, Relaxed);
+                Ok(TelemetryAck { duplicate: true, ..ack })
+            }
+            Err(e) => {
+                self.counters.failed.fetch_add(1, Relaxed);
+                tracing::warn!(node = %ingest.node_id, sequence = ingest.sequence, error = %e, "cannot store a telemetry batch");
+                Err(Status::unavailable("the control plane cannot store telemetry now; resend the batch"))
+            }
+        }
+    }
+
+    fn index(&self, version: u64, config: &switchyard_proto::model::Config) -> Arc<PriceIndex> {
+        let mut prices = self.prices.lock();
+        match &*prices {
+            Some((v, index)) if *v == version => index.clone(),
+            _ => {
+                let index = Arc::new(PriceIndex::new(config));
+                *prices = Some((version, index.clone()));
+                index
+            }
+        }
+    }
+
+    /// Prices the batch with the current Config and sorts its health events.
+    fn prepare(&self, batch: TelemetryBatch) -> IngestBatch {
+        let snapshot = self.publisher.current();
+        let config = snapshot.model();
+        let index = self.index(snapshot.config.version, config);
+        let mut usage = Vec::with_capacity(batch.usage.len());
+        let (mut spend, mut balances) = (Vec::new(), Vec::new());
+        for record in batch.usage {
+            let (cost, currency) = match index.price_of(config, &record) {
+                Some(p) => (price::cost(p, &record), p.currency.clone()),
+                None => (0, String::new()),
+            };
+            if cost != 0 {
+                if let Some(b) = index.budget(&record.key).filter(|b| b.currency == currency) {
+                    spend.push(SpendDelta {
+                        key: record.key.clone(),
+                        period_start_ms: b.period.start_ms(record.started_at_ms),
+                        currency: currency.clone(),
+                        micros: cost,
+                    });
+                }
+                if !record.provider.is_empty() {
+                    balances.push(BalanceDelta {
+                        provider: record.provider.clone(),
+                        account: record.account.clone(),
+                        currency: currency.clone(),
+                        micros: cost,
+                    });
+                }
+            }
+            usage.push(PricedUsage { record, cost_micros: cost, currency });
+        }
+        let health_events = batch.health.len();
+        let (mut breakers, mut heartbeat) = (Vec::new(), None::<(i64, HeartbeatInfo)>);
+        for event in batch.health {
+            match event.event {
+                Some(health_event::Event::Breaker(transition)) => {
+                    breakers.push(BreakerEvent { at_ms: event.at_ms, transition });
+                }
+                Some(health_event::Event::Heartbeat(h)) if heartbeat.is_none_or(|(at, _)| at <= event.at_ms) => {
+                    heartbeat = Some((event.at_ms, HeartbeatInfo { inflight_requests: h.inflight_requests }));
+                }
+                Some(health_event::Event::Heartbeat(_)) | None => {}
+            }
+        }
+        IngestBatch {
+            node_id: batch.node_id,
+            boot_id: batch.boot_id,
+            sequence: i64::try_from(batch.sequence).unwrap_or(i64::MAX),
+            received_at_ms: now_ms(),
+            usage,
+            breakers,
+            heartbeat: heartbeat.map(|(_, h)| h),
+            spend,
+            balances,
+            health_events,
+        }
+    }
+}
+
+fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {problem}"))
+}
+
+fn bounded(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), Status> {
+    if value.len() > max {
+        return Err(invalid(&field(), format!("{} bytes; at most {max}", value.len())));
+    }
+    Ok(())
+}
+
+/// A batch the store can take: ids present and bounded, sizes sane.
+pub fn validate(b: &TelemetryBatch) -> Result<(), Status> {
+    for (field, value) in [("node_id", &b.node_id), ("boot_id", &b.boot_id)] {
+        if value.trim().is_empty() {
+            return Err(invalid(field, "required"));
+        }
+        bounded(|| field.to_owned(), value, MAX_ID)?;
+    }
+    if b.sequence == 0 {
+        return Err(invalid("sequence", "must be 1 or more (batches are numbered from 1 in each boot)"));
+    }
+    if i64::try_from(b.sequence).is_err() {
+        return Err(invalid("sequence", format!("{} is too large", b.sequence)));
+    }
+    if b.usage.len() > MAX_RECORDS {
+        return Err(invalid("usage", format!("{} records; at most {MAX_RECORDS} per batch", b.usage.len())));
+    }
+    if b.health.len() > MAX_EVENTS {
+        return Err(invalid("health", format!("{} events; at most {MAX_EVENTS} per batch", b.health.len())));
+    }
+    for (i, r) in b.usage.iter().enumerate() {
+        for (name, value) in [
+            ("request_id", &r.request_id),
+            ("key", &r.key),
+            ("route", &r.route),
+            ("provider", &r.provider),
+            ("account", &r.account),
+            ("upstream_model", &r.upstream_model),
+        ] {
+            bounded(|| format!("usage[{i}].{name}"), value, MAX_FIELD)?;
+        }
+    }
+    for (i, h) in b.health.iter().enumerate() {
+        match &h.event {
+            None => return Err(invalid(&format!("health[{i}].event"), "required")),
+            Some(health_event::Event::Breaker(t)) => {
+                for (name, value) in [
+                    ("provider", &t.provider),
+                    ("account", &t.account),
+                    ("route", &t.route),
+                    ("upstream_model", &t.upstream_model),
+                    ("reason", &t.reason),
+                ] {
+                    bounded(|| format!("health[{i}].breaker.{name}"), value, MAX_FIELD)?;
+                }
+            }
+            Some(health_event::Event::Heartbeat(_)) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! What a usage record cost, from the Config in force when it is ingested.
+//!
+//! The price is the serving target's: the route the record names (by name
+//! or alias) and, in it, the target with the record's provider and upstream
+//! model; that target's own price, else the route's. A record whose target
+//! is no longer in its route (the Config changed) takes the route's price. A
+//! direct call (`provider:model`) or a record whose route is gone takes the
+//! price of a route target with the same provider and upstream model, if any
+//! (own price first). Otherwise the record is unpriced (cost 0, currency "").
+//!
+//! Cost, in integer micro-units of the price's currency, rounded half up per
+//! record: uncached prompt tokens at `input_per_mtok`, cached prompt tokens
+//! (part of the prompt count) at `cached_input_per_mtok` when set, else at
+//! the input price; completion tokens (which include reasoning tokens) at
+//! `output_per_mtok`. A missing component costs nothing.
+
+use std::collections::HashMap;
+use switchyard_proto::model::{Budget, Config, Price};
+use switchyard_proto::pb::UsageRecord;
+
+/// Lookups built once per Config revision.
+#[derive(Debug, Default)]
+pub struct PriceIndex {
+    /// Route name or alias -> index into `Config::models`.
+    routes: HashMap<String, usize>,
+    /// (route index, provider, upstream model) -> the target's effective price.
+    targets: HashMap<(usize, String, String), Option<Price>>,
+    /// (provider, upstream model) -> a price some route gives that target.
+    direct: HashMap<(String, String), Price>,
+    /// Client key name -> its budget.
+    budgets: HashMap<String, Budget>,
+}
+
+impl PriceIndex {
+    pub fn new(config: &Config) -> Self {
+        let mut index = PriceIndex::default();
+        let mut fallback: HashMap<(String, String), Price> = HashMap::new();
+        for (i, route) in config.models.iter().enumerate() {
+            index.routes.insert(route.name.clone(), i);
+            for alias in &route.aliases {
+                index.routes.entry(alias.clone()).or_insert(i);
+            }
+            for target in &route.targets {
+                let price = route.price_of(target).cloned();
+                let key = (target.provider.clone(), target.model.clone());
+                if let Some(own) = &target.price {
+                    index.direct.entry(key.clone()).or_insert_with(|| own.clone());
+                }
+                if let Some(p) = &price {
+                    fallback.entry(key).or_insert_with(|| p.clone());
+                }
+                index.targets.entry((i, target.provider.clone(), target.model.clone())).or_insert(price);
+            }
+        }
+        for (key, price) in fallback {
+            index.direct.entry(key).or_insert(price);
+        }
+        for key in &config.keys {
+            if let Some(b) = &key.budget {
+                index.budgets.insert(key.name.clone(), b.clone());
+            }
+        }
+        index
+    }
+
+    /// The price the record's request was served at, if any.
+    pub fn price_of<'a>(&'a self, config: &'a Config, r: &UsageRecord) -> Option<&'a Price> {
+        if let Some(&i) = self.routes.get(&r.route) {
+            let key = (i, r.provider.clone(), r.upstream_model.clone());
+            return match self.targets.get(&key) {
+                Some(price) => price.as_ref(),
+                None => config.models.get(i).and_then(|route| route.price.as_ref()),
+            };
+        }
+        self.direct.get(&(r.provider.clone(), r.upstream_model.clone()))
+    }
+
+    pub fn budget(&self, key: &str) -> Option<&Budget> {
+        self.budgets.get(key)
+    }
+}
+
+/// The record's cost at `price`, in micro-units of its currency.
+pub fn cost(price: &Price, r: &UsageRecord) -> i64 {
+    let cached = r.cached_tokens.min(r.prompt_tokens);
+    let uncached = r.prompt_tokens - cached;
+    let input = i128::from(price.input_per_mtok_micros.unwrap_or(0));
+    let cached_price = price.cached_input_per_mtok_micros.map_or(input, i128::from);
+    let output = i128::from(price.output_per_mtok_micros.unwrap_or(0));
+    let total =
+        i128::from(uncached) * input + i128::from(cached) * cached_price + i128::from(r.completion_tokens) * output;
+    let micros = (total + 500_000).div_euclid(1_000_000);
+    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(input: i64, output: i64, cached: Option<i64>) -> Price {
+        Price {
+            currency: "USD".into(),
+            input_per_mtok_micros: Some(input),
+            output_per_mtok_micros: Some(output),
+            cached_input_per_mtok_micros: cached,
+        }
+    }
+
+    #[test]
+    fn cached_tokens_are_priced_apart_and_reasoning_as_completion() {
+        let r = UsageRecord {
+            prompt_tokens: 1_000_000,
+            cached_tokens: 400_000,
+            completion_tokens: 500_000,
+            reasoning_tokens: 200_000,
+            ..Default::default()
+        };
+        assert_eq!(cost(&price(1_000_000, 2_000_000, Some(500_000)), &r), 600_000 + 200_000 + 1_000_000);
+        assert_eq!(cost(&price(1_000_000, 2_000_000, None), &r), 1_000_000 + 1_000_000);
+        // Rounded half up per record: 3 tokens at 0.15/M is 0.45 micro-units.
+        let small = UsageRecord { prompt_tokens: 3, ..Default::default() };
+        assert_eq!(cost(&price(150_000, 0, None), &small), 0);
+        let small = UsageRecord { prompt_tokens: 10, ..Default::default() };
+        assert_eq!(cost(&price(150_000, 0, None), &small), 2);
+    }
+}
