@@ -1,32 +1,14 @@
 //! gateway.yaml: the whole schema, the example file, every validation rule
 //! with its exact message, and reference resolution.
 
+mod common;
+
+use common::{env, fixtures};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 use switchyard_proto::document::{self, Resolver};
 use switchyard_proto::model::*;
-
-fn env() -> HashMap<String, String> {
-    [
-        ("OPENAI_KEY_A", "sk-team-a-000000000000"),
-        ("OPENAI_KEY_B", "sk-team-b-000000000000"),
-        ("OPENROUTER_KEY", "sk-or-000000000000"),
-        ("ANTHROPIC_KEY", "sk-ant-000000000000"),
-        ("DEEPSEEK_KEY", "sk-ds-000000000000"),
-        ("APP1_KEY", "app1-client-key-0123456789"),
-        ("BATCH_KEY", "batch-client-key-0123456789"),
-        ("DING_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=tok"),
-        ("DING_SECRET", "SECdingsecret"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
-}
 
 fn parse(yaml: &str) -> Result<Config, Vec<String>> {
     let resolver = Resolver::with_env(env()).relative_to(fixtures());

@@ -1,11 +1,37 @@
-//! Shared fixtures of the wire and hash tests: a config that uses every field.
+//! Shared fixtures of the proto tests: a config that uses every field, the
+//! environment the document fixtures are read with, and the export helpers.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::collections::BTreeMap;
+pub mod export;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Duration;
 use switchyard_proto::model::*;
 use switchyard_proto::pb;
+
+/// The environment the document fixtures (`fixtures/*.yaml`) are read with.
+pub fn env() -> HashMap<String, String> {
+    [
+        ("OPENAI_KEY_A", "sk-team-a-000000000000"),
+        ("OPENAI_KEY_B", "sk-team-b-000000000000"),
+        ("OPENROUTER_KEY", "sk-or-000000000000"),
+        ("ANTHROPIC_KEY", "sk-ant-000000000000"),
+        ("DEEPSEEK_KEY", "sk-ds-000000000000"),
+        ("APP1_KEY", "app1-client-key-0123456789"),
+        ("BATCH_KEY", "batch-client-key-0123456789"),
+        ("DING_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=tok"),
+        ("DING_SECRET", "SECdingsecret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
 
 /// Every secret value in [`rich_config`], to look for in `Debug` output.
 pub const SECRETS: &[&str] = &[

@@ -1,64 +1,25 @@
-//! Writes a [`Config`] back as a `gateway.yaml` document (`syctl export`).
-//!
-//! The output never holds a secret: each one is written as its
-//! `${redacted:FINGERPRINT}` marker, and client keys as their `key_sha256`.
-//! Fields equal to their defaults are left out, mappings keep the README's
-//! order, and every value is spelled so that [`super::parse`] reads back
-//! exactly the config it came from (secrets as their markers).
+//! The config as a tree of YAML nodes: defaults left out, secrets as markers,
+//! values spelled so the parser reads them back exactly.
 
+use super::yaml::quote;
 use crate::model::units::{format_duration, format_money, format_size, parse_money};
 use crate::model::{
-    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, Config, OnDisconnect, Price, Provider,
-    Route, Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
+    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, OnDisconnect, Price, Provider, Route,
+    Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
 };
 use std::time::Duration;
-
-/// Flow collections (`{...}`, `[...]`) longer than this are written in block style.
-const MAX_LINE: usize = 100;
-
-/// The document for `config`: block style at the top, flow style for small leaf maps.
-pub fn emit(config: &Config) -> String {
-    let mut sections = Vec::new();
-    if !config.providers.is_empty() {
-        sections.push(("providers", Node::Seq(config.providers.iter().map(provider).collect(), Style::Block)));
-    }
-    if !config.models.is_empty() {
-        sections.push(("models", Node::Seq(config.models.iter().map(route).collect(), Style::Block)));
-    }
-    if !config.keys.is_empty() {
-        sections.push(("keys", Node::Seq(config.keys.iter().map(key).collect(), Style::Block)));
-    }
-    let settings = settings(&config.settings);
-    if !settings.is_empty() {
-        sections.push(("settings", Node::Map(settings, Style::Block)));
-    }
-    if sections.is_empty() {
-        // An empty document reads as an error; this is the empty config.
-        sections.push(("providers", Node::Seq(Vec::new(), Style::Flow)));
-    }
-    let mut out = String::new();
-    for (i, (name, node)) in sections.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(name);
-        out.push(':');
-        write_value(&mut out, node, 0);
-    }
-    out
-}
 
 // ---------------------------------------------------------------------------
 // The config as a tree of nodes.
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(super) enum Style {
     /// `{a: 1}` / `[a, b]` when it fits on the line, block style otherwise.
     Flow,
     Block,
 }
 
-enum Node {
+pub(super) enum Node {
     /// A string as the document spells it (references escaped); quoted when YAML needs it.
     Str(String),
     /// A number, boolean or keyword that is written as is.
@@ -67,7 +28,7 @@ enum Node {
     Seq(Vec<Node>, Style),
 }
 
-enum Key {
+pub(super) enum Key {
     /// A field of the schema, written as the README spells it.
     Field(&'static str),
     /// A free-form key (a header name), quoted when YAML needs it.
@@ -75,7 +36,7 @@ enum Key {
 }
 
 impl Key {
-    fn write(&self, flow: bool) -> String {
+    pub(super) fn write(&self, flow: bool) -> String {
         match self {
             Self::Field(name) => (*name).to_owned(),
             Self::Text(s) => quote(s, flow),
@@ -83,7 +44,7 @@ impl Key {
     }
 }
 
-type Entries = Vec<(Key, Node)>;
+pub(super) type Entries = Vec<(Key, Node)>;
 
 fn put(entries: &mut Entries, key: &'static str, node: Node) {
     entries.push((Key::Field(key), node));
@@ -161,7 +122,7 @@ fn strings(items: &[String]) -> Node {
     Node::Seq(items.iter().map(|s| text(s)).collect(), Style::Flow)
 }
 
-fn provider(p: &Provider) -> Node {
+pub(super) fn provider(p: &Provider) -> Node {
     let mut m = Entries::new();
     put(&mut m, "name", text(&p.name));
     put(&mut m, "kind", raw(p.kind.as_str()));
@@ -239,7 +200,7 @@ fn balance(b: &BalancePolicy) -> Node {
     Node::Map(m, Style::Flow)
 }
 
-fn route(r: &Route) -> Node {
+pub(super) fn route(r: &Route) -> Node {
     let mut m = Entries::new();
     put(&mut m, "name", text(&r.name));
     if !r.aliases.is_empty() {
@@ -284,7 +245,7 @@ fn price(p: &Price) -> Node {
     Node::Map(m, Style::Flow)
 }
 
-fn key(k: &ClientKey) -> Node {
+pub(super) fn key(k: &ClientKey) -> Node {
     let mut m = Entries::new();
     put(&mut m, "name", text(&k.name));
     put(&mut m, "key_sha256", Node::Str(k.key_sha256.to_hex()));
@@ -324,7 +285,7 @@ fn budget(b: &Budget) -> Node {
 }
 
 /// The settings that differ from their defaults, section by section.
-fn settings(s: &Settings) -> Entries {
+pub(super) fn settings(s: &Settings) -> Entries {
     let d = Settings::default();
     let mut m = Entries::new();
     if let Some(model) = &s.default_model {
@@ -425,307 +386,4 @@ fn channel(c: &AlertChannel) -> Node {
         AlertChannelKind::Webhook { url } => put(&mut m, "url", secret(url)),
     }
     Node::Map(m, Style::Block)
-}
-
-// ---------------------------------------------------------------------------
-// Writing the tree.
-
-/// After `key:` on the current line: the value, then the end of the line.
-/// `indent` is the key's column.
-fn write_value(out: &mut String, node: &Node, indent: usize) {
-    let (empty, style) = match node {
-        Node::Str(_) | Node::Raw(_) => {
-            out.push(' ');
-            out.push_str(&scalar_of(node, false));
-            out.push('\n');
-            return;
-        }
-        Node::Map(entries, style) => (entries.is_empty(), *style),
-        Node::Seq(items, style) => (items.is_empty(), *style),
-    };
-    if empty || style == Style::Flow {
-        let column = out.len() - out.rfind('\n').map_or(0, |i| i + 1);
-        let flow = flow_text(node);
-        if empty || column + 1 + flow.len() <= MAX_LINE {
-            out.push(' ');
-            out.push_str(&flow);
-            out.push('\n');
-            return;
-        }
-    }
-    match node {
-        Node::Str(_) | Node::Raw(_) => {}
-        Node::Map(entries, _) => {
-            out.push('\n');
-            write_entries(out, entries, indent + 2, None);
-        }
-        Node::Seq(items, _) => {
-            out.push('\n');
-            let dash = format!("{}- ", " ".repeat(indent + 2));
-            for item in items {
-                match item {
-                    Node::Map(entries, _) if !entries.is_empty() => {
-                        write_entries(out, entries, indent + 4, Some(&dash));
-                    }
-                    Node::Map(..) | Node::Seq(..) => {
-                        out.push_str(&dash);
-                        out.push_str(&flow_text(item));
-                        out.push('\n');
-                    }
-                    Node::Str(_) | Node::Raw(_) => {
-                        out.push_str(&dash);
-                        out.push_str(&scalar_of(item, false));
-                        out.push('\n');
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `key: value` lines at `indent`; the first line starts with `first` (a list item's `- `) when given.
-fn write_entries(out: &mut String, entries: &[(Key, Node)], indent: usize, first: Option<&str>) {
-    for (i, (key, value)) in entries.iter().enumerate() {
-        match first {
-            Some(dash) if i == 0 => out.push_str(dash),
-            _ => out.push_str(&" ".repeat(indent)),
-        }
-        out.push_str(&key.write(false));
-        out.push(':');
-        write_value(out, value, indent);
-    }
-}
-
-fn flow_text(node: &Node) -> String {
-    match node {
-        Node::Str(_) | Node::Raw(_) => scalar_of(node, true),
-        Node::Map(entries, _) => {
-            let items: Vec<String> =
-                entries.iter().map(|(k, v)| format!("{}: {}", k.write(true), flow_text(v))).collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        Node::Seq(items, _) => {
-            let items: Vec<String> = items.iter().map(flow_text).collect();
-            format!("[{}]", items.join(", "))
-        }
-    }
-}
-
-fn scalar_of(node: &Node, flow: bool) -> String {
-    match node {
-        Node::Str(s) => quote(s, flow),
-        Node::Raw(s) => s.clone(),
-        Node::Map(..) | Node::Seq(..) => flow_text(node),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// YAML scalars.
-
-/// `s` as a YAML scalar that reads back as the string `s`: plain when that is
-/// unambiguous (in YAML 1.1 and 1.2 alike), double-quoted otherwise.
-fn quote(s: &str, flow: bool) -> String {
-    if plain_ok(s, flow) { s.to_owned() } else { double_quoted(s) }
-}
-
-fn plain_ok(s: &str, flow: bool) -> bool {
-    let Some(first) = s.chars().next() else { return false };
-    let first_ok = first.is_ascii_alphanumeric()
-        || matches!(first, '_' | '.' | '/' | '$' | '(' | '\\' | '^' | ';')
-        || (!first.is_ascii() && first.is_alphanumeric());
-    if !first_ok || s.ends_with(|c: char| c.is_whitespace() || c == ':') {
-        return false;
-    }
-    let chars_ok = s.chars().all(|c| match c {
-        'a'..='z' | 'A'..='Z' | '0'..='9' | ' ' => true,
-        '-' | '_' | '.' | '/' | '@' | '+' | '=' | '~' | '%' | '&' | '?' | '!' | '*' | '$' | '(' | ')' | ';' => true,
-        '\'' | '"' | '<' | '>' | '|' | '^' | '\\' | '#' | '`' => true,
-        // Flow indicators (and `:` before one) end a plain scalar inside `{...}`.
-        ':' | ',' | '[' | ']' | '{' | '}' => !flow,
-        c => !c.is_ascii() && c.is_alphanumeric(),
-    });
-    chars_ok && !s.contains(": ") && !s.contains(" #") && !is_keyword(s) && !looks_numeric(s)
-}
-
-/// Words that YAML 1.1 or 1.2 reads as null, a boolean or something else than a string.
-fn is_keyword(s: &str) -> bool {
-    const WORDS: &[&str] = &["null", "~", "true", "false", "yes", "no", "y", "n", "on", "off", "<<", "="];
-    WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
-}
-
-/// Anything a YAML implementation might read as a number or a date:
-/// integers in any base, floats, `.inf`/`.nan`, `1_000`, sexagesimal `1:30`, `2024-10-21...`.
-fn looks_numeric(s: &str) -> bool {
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = t.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan" | "inf" | "nan" | "infinity") {
-        return true;
-    }
-    if lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b") {
-        return true;
-    }
-    let b = s.as_bytes();
-    if b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
-        return true;
-    }
-    t.bytes().any(|b| b.is_ascii_digit())
-        && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b':' | b'e' | b'E' | b'+' | b'-'))
-}
-
-fn double_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            // Line breaks in YAML 1.1, the byte-order mark, and everything outside YAML's printable set.
-            '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {
-                out.push_str(&format!("\\u{:04X}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quote;
-    use serde_norway::Value;
-
-    fn read(yaml: &str) -> Value {
-        serde_norway::from_str::<Value>(yaml).unwrap_or_else(|e| panic!("{yaml:?}: {e}"))
-    }
-
-    #[test]
-    fn scalars_read_back_as_the_same_string() {
-        let cases = [
-            "plain",
-            "yes",
-            "No",
-            "ON",
-            "off",
-            "y",
-            "N",
-            "true",
-            "False",
-            "null",
-            "NULL",
-            "~",
-            "",
-            " ",
-            "1",
-            "-1",
-            "+1",
-            "1.0",
-            "1.",
-            ".5",
-            "1e5",
-            "1E-5",
-            "0x10",
-            "0o17",
-            "0b11",
-            "1_000",
-            "1:30",
-            "12:30:00",
-            ".inf",
-            "-.Inf",
-            ".nan",
-            "NaN",
-            "inf",
-            "Infinity",
-            "007",
-            "0",
-            "2024-10-21",
-            "2027-01-01T00:00:00Z",
-            "<<",
-            "=",
-            "-",
-            "--",
-            "---",
-            "...",
-            "?",
-            "? x",
-            "- x",
-            ":",
-            "a:",
-            "a: b",
-            "a:b",
-            "a #b",
-            "a#b",
-            "#x",
-            "&a",
-            "*a",
-            "!tag",
-            "!!str",
-            "%x",
-            "@x",
-            "`x",
-            "|",
-            ">",
-            "> x",
-            "'q'",
-            "\"dq\"",
-            "it's",
-            "{a}",
-            "[a]",
-            "a,b",
-            "a]",
-            "a}",
-            "{",
-            "${env:X}",
-            "$${x}",
-            "${redacted:0123456789ab}",
-            " lead",
-            "trail ",
-            "two  spaces",
-            "tab\tx",
-            "new\nline",
-            "\n",
-            "cr\rx",
-            "nul\0x",
-            "bell\u{7}",
-            "del\u{7f}",
-            "nel\u{85}x",
-            "ls\u{2028}x",
-            "ps\u{2029}x",
-            "bom\u{feff}x",
-            "\u{feff}",
-            "nbsp\u{a0}",
-            "é",
-            "模型-v1",
-            "emoji 😀",
-            "back\\slash",
-            "a\\nb",
-            "c1\u{9f}",
-            "https://api.openai.com/v1",
-            "http://[::1]:8080/x?a=b&c=d#frag",
-            "5xx",
-            "429",
-        ];
-        for s in cases {
-            for flow in [false, true] {
-                let q = quote(s, flow);
-                let doc = if flow { format!("{{k: {q}, z: 1}}") } else { format!("k: {q}\nz: 1\n") };
-                let v = read(&doc);
-                assert_eq!(v.get("k").and_then(Value::as_str), Some(s), "{s:?} written as {q:?} (flow: {flow})");
-                let key_doc = if flow { format!("{{{q}: 1}}") } else { format!("{q}: 1\n") };
-                let v = read(&key_doc);
-                let Value::Mapping(m) = v else { panic!("{key_doc:?}") };
-                assert_eq!(m.keys().next().and_then(Value::as_str), Some(s), "key {s:?} written as {q:?}");
-            }
-        }
-        assert_eq!(quote("gpt-4o-mini", true), "gpt-4o-mini");
-        assert_eq!(quote("${redacted:0123456789ab}", false), "${redacted:0123456789ab}");
-        assert_eq!(quote("${redacted:0123456789ab}", true), "\"${redacted:0123456789ab}\"");
-        assert_eq!(quote("30s", true), "30s");
-        assert_eq!(quote("yes", false), "\"yes\"");
-    }
 }
