@@ -4,17 +4,13 @@
 //! export -> apply without losing a secret, pruning only what apply made,
 //! and the errors a bad document or a viewer gets.
 
-use std::collections::BTreeMap;
-use switchyard_control::store::{Change as StoreChange, Ownership, Role};
-use switchyard_control::{ControlPlane, Handle, Options};
-use switchyard_proto::pb::admin_client::AdminClient;
-use switchyard_proto::pb::{self, ChangeAction, ObjectKind};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+mod common;
 
-const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-const ADMIN: &str = "admin-token-0123456789";
-const VIEWER: &str = "viewer-token-0123456789";
+use common::admin::{ADMIN, Client, VIEWER};
+use std::collections::BTreeMap;
+use switchyard_control::Handle;
+use switchyard_control::store::{Change as StoreChange, Ownership};
+use switchyard_proto::pb::{self, ChangeAction, ObjectKind};
 
 const DOCUMENT: &str = r#"
 providers:
@@ -31,29 +27,6 @@ models:
 keys:
   - {name: app, key: "client-key-app-0123456789", rpm: 60}
 "#;
-
-type Auth = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
-type Client = AdminClient<InterceptedService<Channel, Auth>>;
-
-async fn start(dir: &std::path::Path) -> Handle {
-    let mut options = Options::new(format!("sqlite://{}/cp.db", dir.display()), KEY);
-    options.http_listen = "127.0.0.1:0".parse().unwrap();
-    options.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    options.admin_token = Some(ADMIN.to_owned());
-    let handle = ControlPlane::start(options).await.unwrap();
-    handle.store.put_admin_token("ci-viewer", Role::Viewer, VIEWER).await.unwrap();
-    handle
-}
-
-async fn client(handle: &Handle, token: &str) -> Client {
-    let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr)).unwrap().connect().await.unwrap();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    let auth: Auth = Box::new(move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", bearer.clone());
-        Ok(r)
-    });
-    AdminClient::with_interceptor(channel, auth)
-}
 
 async fn apply(client: &mut Client, document: &str, dry_run: bool, prune: bool) -> Result<pb::Plan, tonic::Status> {
     let request = pb::ApplyRequest { document: document.to_owned(), dry_run, prune };
@@ -229,4 +202,12 @@ async fn bad_documents_and_viewers_are_refused_with_the_field_named() {
     assert_eq!(error.code(), tonic::Code::Unauthenticated);
     assert_eq!(handle.store.revision().await.unwrap(), 0, "nothing was written");
     handle.shutdown().await;
+}
+
+async fn start(dir: &std::path::Path) -> Handle {
+    common::admin::start(&format!("sqlite://{}/cp.db", dir.display()), None).await
+}
+
+async fn client(handle: &Handle, token: &str) -> Client {
+    common::admin::client(handle, Some(token)).await
 }

@@ -10,7 +10,6 @@ mod common;
 
 use std::fmt::Write;
 use std::time::Duration;
-use switchyard_control::{ControlPlane, Handle, Options};
 use switchyard_proto::pb::telemetry_client::TelemetryClient;
 use switchyard_proto::pb::{self, RequestStatus, TelemetryBatch, UsageRecord};
 use tokio::sync::mpsc;
@@ -21,7 +20,7 @@ const NODES: usize = 20;
 const BATCHES: u64 = 20;
 const RECORDS: usize = 500;
 const KEYS: usize = 50;
-const NODE_TOKEN: &str = "node-token-0123456789";
+use common::admin::NODE_TOKEN;
 
 fn document() -> String {
     let mut y = String::from(
@@ -37,17 +36,6 @@ fn document() -> String {
         );
     }
     y
-}
-
-async fn start(database: &str, dir: &std::path::Path) -> Handle {
-    let bootstrap = dir.join("gateway.yaml");
-    std::fs::write(&bootstrap, document()).unwrap();
-    let mut options = Options::new(database, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
-    options.http_listen = "127.0.0.1:0".parse().unwrap();
-    options.grpc_listen = "127.0.0.1:0".parse().unwrap();
-    options.bootstrap = Some(bootstrap);
-    options.node_token = Some(NODE_TOKEN.to_owned());
-    ControlPlane::start(options).await.unwrap()
 }
 
 fn batch(node: usize, sequence: u64, now: i64) -> TelemetryBatch {
@@ -84,8 +72,7 @@ fn batch(node: usize, sequence: u64, now: i64) -> TelemetryBatch {
 #[ignore = "a measurement, run by hand"]
 async fn ingestion_rate() {
     for db in common::databases().await {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = start(&db.url, dir.path()).await;
+        let handle = common::admin::start(&db.url, Some(&document())).await;
         let url = format!("http://{}", handle.grpc_addr);
         let now = switchyard_control::store::now_ms();
         // Encoded up front: the measurement is the control plane's, not the client's.

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod admin;
+pub mod telemetry;
+
 use sqlx::Connection;
 
 /// A database of one backend, removed when dropped (PostgreSQL) or with its folder (SQLite).

@@ -180,7 +180,6 @@ fn minute_of(ms: i64) -> i64 {
     ms.div_euclid(MINUTE_MS) * MINUTE_MS
 }
 
-
 /// A stable 64-bit lock id for a node (PostgreSQL advisory locks).
 fn node_lock(node_id: &str) -> i64 {
     use sha2::{Digest, Sha256};

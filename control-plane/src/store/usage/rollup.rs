@@ -84,7 +84,6 @@ fn rollup(usage: &[PricedUsage]) -> BTreeMap<MinuteKey, MinuteSums> {
     out
 }
 
-
 /// Adds the batch's rollups to the node's rows: read, merge, write back
 /// (safe: the node's batches are serialised, see the module docs).
 pub(super) async fn merge_minutes(

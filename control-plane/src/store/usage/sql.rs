@@ -59,4 +59,3 @@ impl Placeholders {
 pub(super) fn chunk_rows(cols: usize) -> usize {
     (MAX_BINDS / cols).clamp(1, MAX_ROWS)
 }
-

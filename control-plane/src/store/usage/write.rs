@@ -4,7 +4,11 @@
 use super::sql::{Placeholders, chunk_rows};
 use super::*;
 
-pub(super) async fn insert_events(conn: &mut AnyConnection, backend: Backend, b: &IngestBatch) -> Result<(), StoreError> {
+pub(super) async fn insert_events(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    b: &IngestBatch,
+) -> Result<(), StoreError> {
     const COLS: usize = 24;
     let head = "INSERT INTO usage_events (node_id, boot_id, sequence, request_id, started_at_ms, key_name, route, \
                 provider, account, upstream_model, status, http_status, attempts, stream, prompt_tokens, \
@@ -46,8 +50,11 @@ pub(super) async fn insert_events(conn: &mut AnyConnection, backend: Backend, b:
     Ok(())
 }
 
-
-pub(super) async fn insert_breakers(conn: &mut AnyConnection, backend: Backend, b: &IngestBatch) -> Result<(), StoreError> {
+pub(super) async fn insert_breakers(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    b: &IngestBatch,
+) -> Result<(), StoreError> {
     if b.breakers.is_empty() {
         return Ok(());
     }
@@ -118,7 +125,11 @@ pub(super) async fn insert_breakers(conn: &mut AnyConnection, backend: Backend, 
 
 /// Adds to key spend, in (key, period) order; a period kept in another
 /// currency is left alone. Returns whether anything was added.
-pub(super) async fn add_spend_rows(conn: &mut AnyConnection, backend: Backend, spend: &[SpendDelta]) -> Result<bool, StoreError> {
+pub(super) async fn add_spend_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    spend: &[SpendDelta],
+) -> Result<bool, StoreError> {
     let mut sums: BTreeMap<(&str, i64), (&str, i64)> = BTreeMap::new();
     for s in spend.iter().filter(|s| s.micros != 0) {
         let e = sums.entry((&s.key, s.period_start_ms)).or_insert((&s.currency, 0));
