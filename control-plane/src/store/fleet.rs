@@ -120,6 +120,9 @@ impl Store {
     pub async fn sync_live_nodes(&self, lost_after_ms: i64) -> Result<(u32, bool), StoreError> {
         let since = now_ms().saturating_sub(lost_after_ms);
         let mut tx = self.pool().begin().await?;
+        // The write lock first, as every writer takes it: a read-then-write
+        // transaction on SQLite could not upgrade while another writer holds it.
+        sqlx::query("UPDATE revision SET updated_at_ms = updated_at_ms WHERE id = 1").execute(&mut *tx).await?;
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM nodes WHERE (connected = 1 AND last_seen_ms >= $1) OR last_heartbeat_ms >= $1",
         )
