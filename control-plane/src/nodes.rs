@@ -165,6 +165,9 @@ fn record(n: &NodeState) -> NodeRecord {
         }),
         first_seen_ms: n.first_seen_ms,
         last_seen_ms: n.last_seen_ms,
+        // Telemetry's to write: record_node leaves them alone.
+        last_heartbeat_ms: 0,
+        inflight_requests: 0,
     }
 }
 

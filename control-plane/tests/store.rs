@@ -341,6 +341,8 @@ async fn the_node_registry_live_count_and_spend_are_shared_runtime_state() {
             last_nack: None,
             first_seen_ms: now - 1000,
             last_seen_ms,
+            last_heartbeat_ms: 0,
+            inflight_requests: 0,
         };
         store.record_node(&node("edge-1", true, now)).await.unwrap();
         store.record_node(&node("edge-2", true, now)).await.unwrap();

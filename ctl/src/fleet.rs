@@ -1,9 +1,11 @@
 //! Runtime views: `syctl status` (config versions, every data plane with
-//! what it ACKed and its last NACK), `syctl audit` and `syctl usage`.
+//! what it ACKed and its last NACK, endpoints whose breakers are open on some
+//! node: see [`endpoints`]), `syctl audit` and `syctl usage`.
 
 use crate::Ctx;
 use crate::cli::{AuditArgs, UsageArgs};
 use crate::client::Reply;
+use crate::endpoints;
 use crate::error::Error;
 use crate::names;
 use crate::output::{self, Table, or_dash, yes_no};
@@ -66,6 +68,8 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
                     "boot_id": node.boot_id,
                     "connected": n.connected,
                     "last_seen": json_ms_time(n.last_seen_ms),
+                    "last_heartbeat": json_ms_time(n.last_heartbeat_ms),
+                    "inflight_requests": n.inflight_requests,
                     "acked": {"config": ack(pb::ResourceType::Config), "runtime": ack(pb::ResourceType::Runtime)},
                     "last_nack": n.last_nack.as_ref().map(|k| json!({
                         "type": names::resource_type(k.r#type),
@@ -80,6 +84,7 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
             "config": version_json(s.config.as_ref()),
             "runtime": version_json(s.runtime.as_ref()),
             "nodes": nodes,
+            "endpoints": endpoints::json(&s.endpoints),
         });
         output::json(ctx.out, &value)?;
         return Ok(0);
@@ -119,6 +124,9 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
     }
     output::write(ctx.out, "\n")?;
     output::table(ctx.out, &t, "no data planes have connected yet")?;
+    if !s.nodes.is_empty() {
+        endpoints::write(ctx.out, &s.endpoints)?;
+    }
     Ok(0)
 }
 

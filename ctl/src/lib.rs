@@ -16,6 +16,7 @@ mod cli;
 mod client;
 mod config;
 mod document;
+mod endpoints;
 mod error;
 mod fleet;
 mod gitops;

@@ -89,6 +89,101 @@ async fn status_shows_nodes_acks_and_nacks() {
     assert!(n["last_seen"].as_str().unwrap().ends_with('Z'));
 }
 
+/// Registers `id` (boot-1, connected, seen now) as its config stream would.
+async fn register(cp: &Cp, id: &str) {
+    let now = switchyard_control::store::now_ms();
+    let record = switchyard_control::store::NodeRecord {
+        id: id.into(),
+        region: "eu".into(),
+        zone: String::new(),
+        labels: Default::default(),
+        build_version: String::new(),
+        boot_id: "boot-1".into(),
+        connected: true,
+        config: (0, String::new()),
+        runtime: (0, String::new()),
+        last_nack: None,
+        first_seen_ms: now,
+        last_seen_ms: now,
+        last_heartbeat_ms: 0,
+        inflight_requests: 0,
+    };
+    cp.handle.store.record_node(&record).await.unwrap();
+}
+
+/// Reports breaker transitions of `id` (boot-1) over `Telemetry.Report`, as a
+/// data plane does: (route, to, reason) on endpoint p/a with model up.
+async fn report(cp: &Cp, id: &str, sequence: u64, transitions: &[(&str, pb::BreakerState, &str)]) {
+    use switchyard_proto::pb::telemetry_client::TelemetryClient;
+    let now = switchyard_control::store::now_ms();
+    let health = transitions
+        .iter()
+        .map(|(route, to, reason)| pb::HealthEvent {
+            at_ms: now,
+            event: Some(pb::health_event::Event::Breaker(pb::BreakerTransition {
+                provider: "p".into(),
+                account: "a".into(),
+                route: (*route).into(),
+                upstream_model: "up".into(),
+                from: pb::BreakerState::Closed as i32,
+                to: *to as i32,
+                reason: (*reason).into(),
+                open_for_ms: 30_000,
+            })),
+        })
+        .collect();
+    let batch = pb::TelemetryBatch { node_id: id.into(), boot_id: "boot-1".into(), sequence, usage: vec![], health };
+    let mut client = TelemetryClient::connect(format!("http://{}", cp.handle.grpc_addr)).await.unwrap();
+    let mut request = tonic::Request::new(tokio_stream::iter(vec![batch]));
+    request.metadata_mut().insert("authorization", format!("Bearer {NODE_TOKEN}").parse().unwrap());
+    let mut acks = client.report(request).await.unwrap().into_inner();
+    let ack = tokio::time::timeout(Duration::from_secs(10), acks.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!((ack.sequence, ack.duplicate), (sequence, false));
+}
+
+#[tokio::test]
+async fn status_shows_endpoints_open_on_some_node() {
+    use pb::BreakerState::{Closed, HalfOpen, Open};
+    let cp = Cp::start().await;
+    register(&cp, "dp-1").await;
+    register(&cp, "dp-2").await;
+    register(&cp, "dp-3").await;
+    report(&cp, "dp-1", 1, &[("m", Closed, "")]).await;
+    let text = cp.run(&["status"]).await.ok().to_owned();
+    assert!(text.ends_with("\nENDPOINTS\nthe one reported endpoint is closed on every node\n"), "{text}");
+
+    report(&cp, "dp-1", 2, &[("m", Open, "auth"), ("free", Closed, "")]).await;
+    report(&cp, "dp-2", 1, &[("m", Open, "auth"), ("free", Closed, "")]).await;
+    report(&cp, "dp-3", 1, &[("m", HalfOpen, "quota")]).await;
+    let text = cp.run(&["status"]).await.ok().to_owned();
+    let section = text.split_once("\nENDPOINTS\n").unwrap_or_else(|| panic!("{text}")).1;
+    assert_eq!(
+        section,
+        "PROVIDER/ACCOUNT  ROUTE  MODEL  OPEN  HALF-OPEN  WHY\n\
+         p/a               m      up     2/3   1          auth on dp-1, dp-2; quota on dp-3\n",
+        "only endpoints open somewhere are listed: {text}"
+    );
+
+    let json = cp.run(&["-o", "json", "status"]).await.json();
+    let endpoints = json["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 2, "closed ones too: {json}");
+    assert_eq!((endpoints[0]["route"].as_str(), endpoints[0]["nodes"].as_u64()), (Some("free"), Some(2)));
+    assert_eq!(endpoints[0]["not_closed"], serde_json::json!([]));
+    let m = &endpoints[1];
+    assert_eq!(
+        (m["provider"].as_str(), m["account"].as_str(), m["upstream_model"].as_str()),
+        (Some("p"), Some("a"), Some("up"))
+    );
+    assert_eq!((m["nodes"].as_u64(), m["open"].as_u64(), m["half_open"].as_u64()), (Some(3), Some(2), Some(1)));
+    let third = &m["not_closed"][2];
+    assert_eq!(
+        (third["node_id"].as_str(), third["state"].as_str(), third["reason"].as_str()),
+        (Some("dp-3"), Some("half_open"), Some("quota"))
+    );
+    assert_eq!(third["open_for_ms"], 30_000);
+    assert!(third["at"].as_str().unwrap().ends_with('Z'));
+}
+
 #[tokio::test]
 async fn audit_lists_who_changed_what() {
     let cp = Cp::start().await;

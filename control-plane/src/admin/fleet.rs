@@ -1,10 +1,12 @@
 //! Runtime state: balances set by hand, the fleet (the published snapshot's
-//! versions and every node in the registry all replicas share), and the
-//! audit log.
+//! versions, every node in the registry all replicas share, and each
+//! endpoint's breaker across the live nodes), and the audit log.
 
 use super::objects::{invalid, required};
 use super::{AdminService, Caller};
-use crate::store::{AuditRecord, Balance, NodeRecord, now_ms};
+use crate::nodes::LOST_AFTER;
+use crate::store::{AuditRecord, Balance, EndpointHealth, NodeRecord, now_ms};
+use std::collections::BTreeMap;
 use switchyard_proto::model::units::check_currency;
 use switchyard_proto::pb;
 use tonic::Status;
@@ -92,16 +94,61 @@ fn node_status(n: NodeRecord) -> pb::NodeStatus {
         acked,
         last_nack,
         last_nack_at_ms,
+        last_heartbeat_ms: n.last_heartbeat_ms,
+        inflight_requests: n.inflight_requests,
     }
+}
+
+/// The live nodes' rows per endpoint, sorted by provider, account, route
+/// and upstream model; the open and half-open ones by node id.
+fn endpoints(rows: Vec<EndpointHealth>) -> Vec<pb::EndpointHealth> {
+    let mut by_endpoint: BTreeMap<(String, String, String, String), Vec<EndpointHealth>> = BTreeMap::new();
+    for r in rows {
+        let key = (r.provider.clone(), r.account.clone(), r.route.clone(), r.upstream_model.clone());
+        by_endpoint.entry(key).or_default().push(r);
+    }
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    by_endpoint
+        .into_iter()
+        .map(|((provider, account, route, upstream_model), mut rows)| {
+            rows.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+            let open = rows.iter().filter(|r| r.state == "open").count();
+            let half_open = rows.iter().filter(|r| r.state == "half_open").count();
+            let not_closed = rows
+                .iter()
+                .filter(|r| r.state == "open" || r.state == "half_open")
+                .map(|r| pb::EndpointNodeState {
+                    node_id: r.node_id.clone(),
+                    state: r.state.clone(),
+                    reason: r.reason.clone(),
+                    open_for_ms: u64::try_from(r.open_for_ms).unwrap_or(0),
+                    at_ms: r.at_ms,
+                })
+                .collect();
+            pb::EndpointHealth {
+                provider,
+                account,
+                route,
+                upstream_model,
+                nodes: count(rows.len()),
+                open: count(open),
+                half_open: count(half_open),
+                not_closed,
+            }
+        })
+        .collect()
 }
 
 pub async fn status(svc: &AdminService) -> Result<pb::FleetStatusResponse, Status> {
     let snapshot = svc.publisher.current();
     let nodes = svc.store.fleet().await.map_err(super::status)?;
+    let lost_after = i64::try_from(LOST_AFTER.as_millis()).unwrap_or(i64::MAX);
+    let health = svc.store.live_endpoint_health(lost_after).await.map_err(super::status)?;
     Ok(pb::FleetStatusResponse {
         config: Some(version(pb::ResourceType::Config, snapshot.config.version, snapshot.config.hash.as_bytes())),
         runtime: Some(version(pb::ResourceType::Runtime, snapshot.runtime.version, snapshot.runtime.hash.as_bytes())),
         nodes: nodes.into_iter().map(node_status).collect(),
+        endpoints: endpoints(health),
     })
 }
 

@@ -5,7 +5,7 @@
 //! the Runtime revision, never the Config's.
 
 use super::{Store, StoreError, now_ms};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashMap};
 
 /// One data plane as the registry holds it.
@@ -24,6 +24,11 @@ pub struct NodeRecord {
     pub last_nack: Option<NackRecord>,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
+    /// When its latest telemetry heartbeat arrived (control-plane clock; 0 =
+    /// never) and the requests then in flight. Heartbeats write these;
+    /// [`Store::record_node`] leaves them alone.
+    pub last_heartbeat_ms: i64,
+    pub inflight_requests: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,6 +39,10 @@ pub struct NackRecord {
     pub error: String,
     pub at_ms: i64,
 }
+
+/// A live node (a `nodes` row), `$1` being the loss horizon: connected and
+/// stamped by its replica since then, or a telemetry heartbeat since then.
+pub(super) const LIVE_NODE: &str = "((connected = 1 AND last_seen_ms >= $1) OR last_heartbeat_ms >= $1)";
 
 fn version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -82,7 +91,8 @@ impl Store {
     pub async fn fleet(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, region, zone, labels, build_version, first_seen_ms, last_seen_ms, boot_id, connected, \
-             config_version, config_hash, runtime_version, runtime_hash, last_nack FROM nodes ORDER BY id",
+             config_version, config_hash, runtime_version, runtime_hash, last_nack, last_heartbeat_ms, \
+             inflight_requests FROM nodes ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?;
@@ -108,6 +118,8 @@ impl Store {
                         .map_err(|e| corrupt("last_nack", e))?,
                     first_seen_ms: r.try_get("first_seen_ms")?,
                     last_seen_ms: r.try_get("last_seen_ms")?,
+                    last_heartbeat_ms: r.try_get("last_heartbeat_ms")?,
+                    inflight_requests: count("inflight_requests")?,
                 })
             })
             .collect()
@@ -123,12 +135,10 @@ impl Store {
         // The write lock first, as every writer takes it: a read-then-write
         // transaction on SQLite could not upgrade while another writer holds it.
         sqlx::query("UPDATE revision SET updated_at_ms = updated_at_ms WHERE id = 1").execute(&mut *tx).await?;
-        let live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM nodes WHERE (connected = 1 AND last_seen_ms >= $1) OR last_heartbeat_ms >= $1",
-        )
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
+        let live: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM nodes WHERE {LIVE_NODE}")))
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
         // Re-checked under the row lock: two replicas noticing the same change bump once.
         let bumped =
             sqlx::query("UPDATE revision SET live_nodes = $1, runtime = runtime + 1 WHERE id = 1 AND live_nodes <> $1")

@@ -247,14 +247,14 @@ impl Inner {
             usage.push(PricedUsage { record, cost_micros: cost, currency });
         }
         let health_events = batch.health.len();
-        let (mut breakers, mut heartbeat) = (Vec::new(), None::<(i64, HeartbeatInfo)>);
+        let (mut breakers, mut heartbeat) = (Vec::new(), None::<HeartbeatInfo>);
         for event in batch.health {
             match event.event {
                 Some(health_event::Event::Breaker(transition)) => {
                     breakers.push(BreakerEvent { at_ms: event.at_ms, transition });
                 }
-                Some(health_event::Event::Heartbeat(h)) if heartbeat.is_none_or(|(at, _)| at <= event.at_ms) => {
-                    heartbeat = Some((event.at_ms, HeartbeatInfo { inflight_requests: h.inflight_requests }));
+                Some(health_event::Event::Heartbeat(h)) if heartbeat.is_none_or(|seen| seen.at_ms <= event.at_ms) => {
+                    heartbeat = Some(HeartbeatInfo { at_ms: event.at_ms, inflight_requests: h.inflight_requests });
                 }
                 Some(health_event::Event::Heartbeat(_)) | None => {}
             }
@@ -266,7 +266,7 @@ impl Inner {
             received_at_ms: now_ms(),
             usage,
             breakers,
-            heartbeat: heartbeat.map(|(_, h)| h),
+            heartbeat,
             spend,
             balances,
             health_events,

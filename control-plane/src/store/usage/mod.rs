@@ -21,10 +21,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use switchyard_proto::pb::{self, RequestStatus, UsageSource};
 use tokio_stream::StreamExt;
 
+mod health;
 mod rollup;
 mod sql;
 mod write;
 
+pub use health::EndpointHealth;
+use health::record_heartbeat;
 use rollup::merge_minutes;
 use write::{add_spend_rows, insert_breakers, insert_events, take_balances};
 
@@ -62,8 +65,11 @@ pub struct BalanceDelta {
     pub micros: i64,
 }
 
+/// A node's latest heartbeat in a batch (of the batch's boot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeartbeatInfo {
+    /// When the node sent it (the node's clock, Unix milliseconds).
+    pub at_ms: i64,
     pub inflight_requests: u64,
 }
 
@@ -117,21 +123,6 @@ pub struct UsageTotals {
     pub cost_micros: i64,
     pub latency: Histogram,
     pub first_token: Histogram,
-}
-
-/// The latest breaker state of one endpoint on one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointHealth {
-    pub node_id: String,
-    pub boot_id: String,
-    pub provider: String,
-    pub account: String,
-    pub route: String,
-    pub upstream_model: String,
-    pub state: String,
-    pub reason: String,
-    pub open_for_ms: i64,
-    pub at_ms: i64,
 }
 
 pub fn status_word(status: i32) -> &'static str {
@@ -223,16 +214,8 @@ impl Store {
         insert_events(&mut tx, backend, b).await?;
         merge_minutes(&mut tx, backend, &b.node_id, &b.usage).await?;
         insert_breakers(&mut tx, backend, b).await?;
-        if let Some(h) = b.heartbeat {
-            sqlx::query(
-                "UPDATE nodes SET last_heartbeat_ms = $1, inflight_requests = $2, \
-                 last_seen_ms = CASE WHEN last_seen_ms < $1 THEN $1 ELSE last_seen_ms END WHERE id = $3",
-            )
-            .bind(b.received_at_ms)
-            .bind(big(h.inflight_requests))
-            .bind(&b.node_id)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(h) = &b.heartbeat {
+            record_heartbeat(&mut tx, b, h).await?;
         }
         let mut moved = add_spend_rows(&mut tx, backend, &b.spend).await?;
         moved |= take_balances(&mut tx, &b.balances).await?;
@@ -363,31 +346,5 @@ impl Store {
             deleted += done.rows_affected();
         }
         Ok(deleted)
-    }
-
-    /// Every endpoint's latest breaker state per node, by node and endpoint.
-    pub async fn endpoint_health(&self) -> Result<Vec<EndpointHealth>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT node_id, boot_id, provider, account, route, upstream_model, state, reason, open_for_ms, at_ms \
-             FROM endpoint_health ORDER BY node_id, provider, account, route, upstream_model",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EndpointHealth {
-                    node_id: r.try_get("node_id")?,
-                    boot_id: r.try_get("boot_id")?,
-                    provider: r.try_get("provider")?,
-                    account: r.try_get("account")?,
-                    route: r.try_get("route")?,
-                    upstream_model: r.try_get("upstream_model")?,
-                    state: r.try_get("state")?,
-                    reason: r.try_get("reason")?,
-                    open_for_ms: r.try_get("open_for_ms")?,
-                    at_ms: r.try_get("at_ms")?,
-                })
-            })
-            .collect()
     }
 }
