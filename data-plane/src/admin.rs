@@ -15,7 +15,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
         "/metrics" => {
             let rt = shared.runtime.load();
             let age = rt.as_ref().map(|_| shared.staleness());
-            let text = shared.metrics.render(rt.as_deref(), age, &shared.usage);
+            let text = shared.metrics.render(rt.as_deref(), age, &shared.usage, shared.telemetry.as_deref());
             reply(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
         "/status" => reply(StatusCode::OK, "application/json", status(&shared).to_string()),
@@ -69,6 +69,19 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "endpoints": endpoints,
         "limited_keys": rt.as_deref().map(limited_keys).unwrap_or_default(),
         "usage": usage(&shared.usage),
+        "telemetry": shared.telemetry.as_deref().map(telemetry),
+    })
+}
+
+/// The reporter's queue: batches not yet acked by a control plane, and what was lost.
+fn telemetry(queue: &crate::telemetry::queue::Queue) -> serde_json::Value {
+    let depth = queue.depth();
+    serde_json::json!({
+        "queued_batches": depth.batches,
+        "queued_bytes": depth.bytes,
+        "queued_items": depth.items,
+        "acked_batches": queue.acked.load(Relaxed),
+        "dropped": queue.dropped.load(Relaxed),
     })
 }
 

@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::runtime::Overlay;
 use crate::source::install;
 use crate::state::Shared;
+use crate::telemetry::TelemetryOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +24,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::rustls::client::danger::ServerCertVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Identity};
 
-const MAX_MESSAGE: usize = 64 << 20;
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,8 @@ pub struct ControlPlaneOptions {
     pub node: pb::Node,
     /// For `https://` URLs.
     pub tls: ControlPlaneTls,
+    /// The telemetry reporter's bounds and intervals.
+    pub telemetry: TelemetryOptions,
 }
 
 impl std::fmt::Debug for ControlPlaneOptions {
@@ -49,6 +52,7 @@ impl std::fmt::Debug for ControlPlaneOptions {
             .field("cache_dir", &self.cache_dir)
             .field("node", &self.node.id)
             .field("tls", &self.tls)
+            .field("telemetry", &self.telemetry)
             .finish()
     }
 }
@@ -136,7 +140,7 @@ fn is_https(url: &str) -> bool {
     url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
-fn status_text(s: &tonic::Status) -> String {
+pub(crate) fn status_text(s: &tonic::Status) -> String {
     let text = format!("{}: {}", s.code(), s.message());
     match std::error::Error::source(s) {
         Some(source) if source.to_string() == s.message() => match source.source() {
@@ -172,7 +176,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let cache = Arc::new(cache);
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::default();
     for url in options.urls.iter().cycle() {
         let session = session(url, &options, tls.as_ref(), &shared, &cache);
         let served = tokio::select! {
@@ -181,19 +185,66 @@ pub async fn run(
         };
         match served {
             // The stream ended after it worked: try again soon.
-            Ok(()) => backoff = BACKOFF_START,
+            Ok(()) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(control_plane = %url, error = %e, "control plane unavailable; serving the last-known-good config")
             }
         }
-        let jitter = fastrand::u64(0..=u64::try_from(backoff.as_millis() / 2).unwrap_or(0));
-        let wait = backoff + Duration::from_millis(jitter);
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = backoff.wait() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        backoff = (backoff * 2).min(BACKOFF_CAP);
     }
+}
+
+/// Capped, jittered exponential backoff between attempts.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: BACKOFF_START }
+    }
+}
+
+impl Backoff {
+    pub(crate) fn reset(&mut self) {
+        self.next = BACKOFF_START;
+    }
+
+    /// Sleeps the current backoff plus up to half of it again, then doubles it.
+    pub(crate) async fn wait(&mut self) {
+        let jitter = fastrand::u64(0..=u64::try_from(self.next.as_millis() / 2).unwrap_or(0));
+        tokio::time::sleep(self.next + Duration::from_millis(jitter)).await;
+        self.next = (self.next * 2).min(BACKOFF_CAP);
+    }
+}
+
+/// A channel to the control plane at `url` (verified TLS for `https://`).
+pub(crate) async fn connect(url: &str, tls: Option<&ClientTls>) -> Result<Channel, String> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("bad URL: {}", error_chain(&e)))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10));
+    if is_https(url) {
+        // Verified against the URL's host.
+        let tls = tls.ok_or_else(|| "https:// without TLS settings".to_owned())?;
+        endpoint = endpoint
+            .tls_config_with_verifier(tls.config.clone(), tls.verifier.clone())
+            .map_err(|e| format!("TLS: {}", error_chain(&e)))?;
+    }
+    endpoint.connect().await.map_err(|e| format!("connect: {}", error_chain(&e)))
+}
+
+/// `request` with the node token as its bearer token.
+pub(crate) fn authorize<T>(mut request: tonic::Request<T>, token: &str) -> Result<tonic::Request<T>, String> {
+    let auth =
+        format!("Bearer {}", token.trim()).parse().map_err(|_| "the node token is not a valid header".to_owned())?;
+    request.metadata_mut().insert("authorization", auth);
+    Ok(request)
 }
 
 /// What this node holds, for its hello.
@@ -221,19 +272,7 @@ async fn session(
     shared: &Shared,
     cache: &Arc<Cache>,
 ) -> Result<(), String> {
-    let mut endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad URL: {}", error_chain(&e)))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10));
-    if is_https(url) {
-        // Verified against the URL's host.
-        let tls = tls.ok_or_else(|| "https:// without TLS settings".to_owned())?;
-        endpoint = endpoint
-            .tls_config_with_verifier(tls.config.clone(), tls.verifier.clone())
-            .map_err(|e| format!("TLS: {}", error_chain(&e)))?;
-    }
-    let channel = endpoint.connect().await.map_err(|e| format!("connect: {}", error_chain(&e)))?;
+    let channel = connect(url, tls).await?;
     let mut client = ConfigDiscoveryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
@@ -242,11 +281,7 @@ async fn session(
     let (tx, rx) = mpsc::channel(8);
     let hello = pb::Hello { node: Some(options.node.clone()), held: held(shared) };
     let _ = tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Hello(hello)) }).await;
-    let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    let auth = format!("Bearer {}", options.token.trim())
-        .parse()
-        .map_err(|_| "the node token is not a valid header".to_owned())?;
-    request.metadata_mut().insert("authorization", auth);
+    let request = authorize(tonic::Request::new(ReceiverStream::new(rx)), &options.token)?;
     let mut responses = client.stream(request).await.map_err(|s| status_text(&s))?.into_inner();
     tracing::info!(control_plane = %url, "subscribed");
     shared.mark_fresh();

@@ -25,6 +25,7 @@ pub mod server;
 pub mod source;
 pub mod sse;
 pub mod state;
+pub mod telemetry;
 pub mod upstream;
 pub mod usage;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_proxy::control::ControlPlaneTls;
+use switchyard_proxy::telemetry::TelemetryOptions;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 
 /// Switchyard data plane: an OpenAI-compatible LLM proxy.
@@ -65,6 +66,11 @@ struct Args {
     /// what accounting costs).
     #[arg(long, env = "SWITCHYARD_USAGE_SINK", default_value = "local", value_parser = ["local", "none"], hide = true)]
     usage_sink: String,
+    /// Unacked telemetry (usage records, health events) kept in --cache-dir
+    /// while no control plane acks it, at most this many MiB; past it the
+    /// oldest is dropped and counted in switchyard_telemetry_dropped_total.
+    #[arg(long, env = "SWITCHYARD_TELEMETRY_SPOOL_MB", default_value_t = 256)]
+    telemetry_spool_mb: u64,
 }
 
 fn main() -> ExitCode {
@@ -118,17 +124,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if id.is_empty() {
                 anyhow::bail!("no node id: give --node-id");
             }
-            let boot_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
             let node = switchyard_proto::pb::Node {
                 id,
                 region: args.region,
                 zone: args.zone,
                 build_version: env!("CARGO_PKG_VERSION").to_owned(),
-                boot_id,
+                // Set at start, with the telemetry's boot id.
                 ..Default::default()
             };
             let tls = ControlPlaneTls { ca: args.control_plane_ca, cert: args.client_cert, key: args.client_key };
-            Source::ControlPlane(ControlPlaneOptions { urls: args.control_plane, token, cache_dir, node, tls })
+            Source::ControlPlane(ControlPlaneOptions {
+                urls: args.control_plane,
+                token,
+                cache_dir,
+                node,
+                tls,
+                telemetry: TelemetryOptions { max_bytes: args.telemetry_spool_mb << 20, ..TelemetryOptions::default() },
+            })
         }
     };
     let mut options = Options::with_source(args.listen, source);

@@ -5,6 +5,7 @@
 //! path locks or allocates to count.
 
 use crate::runtime::Runtime;
+use crate::telemetry::queue::Queue;
 use crate::usage::Usage;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -92,7 +93,6 @@ pub struct Metrics {
     pub failovers: AtomicU64,
     /// Requests refused by their key's limits, by [`Refusal`].
     refused: [AtomicU64; Refusal::ALL.len()],
-    pub telemetry_dropped: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
 }
@@ -129,7 +129,13 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of everything.
-    pub fn render(&self, runtime: Option<&Runtime>, snapshot_age: Option<Duration>, usage: &Usage) -> String {
+    pub fn render(
+        &self,
+        runtime: Option<&Runtime>,
+        snapshot_age: Option<Duration>,
+        usage: &Usage,
+        telemetry: Option<&Queue>,
+    ) -> String {
         let mut out = String::with_capacity(8192);
         let endpoints = runtime.map(|rt| rt.endpoints.as_slice()).unwrap_or_default();
         let labels = |e: &crate::runtime::Endpoint| {
@@ -228,9 +234,20 @@ impl Metrics {
             &mut out,
             "switchyard_telemetry_dropped_total",
             "counter",
-            "Usage records dropped because a queue was full.",
+            "Usage records and health events the control plane will never get: the telemetry queue overflowed, \
+             or it refused them.",
         );
-        let _ = writeln!(out, "switchyard_telemetry_dropped_total {}", self.telemetry_dropped.load(Relaxed));
+        let _ =
+            writeln!(out, "switchyard_telemetry_dropped_total {}", telemetry.map_or(0, |q| q.dropped.load(Relaxed)));
+        if let Some(q) = telemetry {
+            let depth = q.depth();
+            header(&mut out, "switchyard_telemetry_queued_batches", "gauge", "Telemetry batches not yet acked.");
+            let _ = writeln!(out, "switchyard_telemetry_queued_batches {}", depth.batches);
+            header(&mut out, "switchyard_telemetry_queued_bytes", "gauge", "Bytes of telemetry batches not yet acked.");
+            let _ = writeln!(out, "switchyard_telemetry_queued_bytes {}", depth.bytes);
+            header(&mut out, "switchyard_telemetry_acked_total", "counter", "Telemetry batches a control plane acked.");
+            let _ = writeln!(out, "switchyard_telemetry_acked_total {}", q.acked.load(Relaxed));
+        }
 
         header(
             &mut out,

@@ -57,7 +57,7 @@ pub fn install(
     overlay: Arc<Overlay>,
 ) -> Result<Arc<Runtime>, PrepareError> {
     let current = shared.runtime.load_full();
-    let runtime = Arc::new(prepare(config, version, overlay, current.as_deref())?);
+    let runtime = Arc::new(prepare(config, version, overlay, current.as_deref(), shared.transitions.as_ref())?);
     shared.bodies.resize(runtime.config.settings.limits.max_buffered_bodies);
     shared.runtime.store(Some(runtime.clone()));
     Ok(runtime)

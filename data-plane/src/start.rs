@@ -1,11 +1,13 @@
 //! Starting and stopping a data plane in-process: the binary and the tests
 //! share this, so tests run the real thing on ephemeral ports.
 
+use crate::breaker::events::Transitions;
 use crate::cache::{Cache, CacheError};
 use crate::control::{self, ControlPlaneOptions};
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
+use crate::telemetry::{self, Link, Reporter, queue::Queue};
 use crate::usage::{self, Usage, UsageSink};
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
@@ -101,7 +103,20 @@ impl DataPlane {
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         let (usage, records) = Usage::new(options.usage.mode, options.usage.capacity);
         let usage = Arc::new(usage);
-        let shared = Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout, usage.clone()));
+        let mut shared = Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout, usage.clone());
+        // Control-plane mode reports breaker transitions and queues telemetry.
+        let reporting = match &options.source {
+            Source::ControlPlane(cp) => {
+                let transitions = Arc::new(Transitions::default());
+                let queue = Arc::new(Queue::new(cp.telemetry.max_bytes));
+                shared.transitions = Some(transitions.clone());
+                shared.telemetry = Some(queue.clone());
+                Some((cp, transitions, queue))
+            }
+            Source::File(_) => None,
+        };
+        let shared = Arc::new(shared);
+        let mut sinks = options.usage.sinks.clone();
         if let Source::File(path) = &options.source {
             source::reload(path, &shared)?;
         }
@@ -119,15 +134,37 @@ impl DataPlane {
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
 
         let mut tasks = Vec::new();
-        match &options.source {
-            Source::File(path) => tasks.push(source::spawn_watcher(path.clone(), shared.clone(), stopped.clone())?),
-            Source::ControlPlane(cp) => {
+        let mut telemetry = None;
+        match reporting {
+            Some((cp, transitions, queue)) => {
                 // Unconfirmed until a control plane answers.
                 shared.mark_stale();
                 let tls = control::client_tls(&cp.urls, &cp.tls)?;
                 let cache = Cache::new(&cp.cache_dir, &cp.token)?;
                 control::restore(&shared, &cache);
-                tasks.push(tokio::spawn(control::run(cp.clone(), tls, shared.clone(), cache, stopped.clone())));
+                let reporter =
+                    Reporter::open(cp.node.id.clone(), &cp.cache_dir, shared.clone(), transitions, queue).await;
+                // The config stream announces the boot the telemetry comes from.
+                let mut subscription = cp.clone();
+                subscription.node.boot_id = reporter.boot_id().to_owned();
+                tasks.push(tokio::spawn(control::run(
+                    subscription,
+                    tls.clone(),
+                    shared.clone(),
+                    cache,
+                    stopped.clone(),
+                )));
+                sinks.push(reporter.clone());
+                // Stopped only after the last records reached it (see `Handle::wait`).
+                let (stop_telemetry, telemetry_stopped) = watch::channel(false);
+                let link = Link { urls: cp.urls.clone(), token: cp.token.clone(), tls };
+                let task = tokio::spawn(reporter.clone().run(link, cp.telemetry.clone(), telemetry_stopped));
+                telemetry = Some(Telemetry { reporter, task, stop: stop_telemetry });
+            }
+            None => {
+                if let Source::File(path) = &options.source {
+                    tasks.push(source::spawn_watcher(path.clone(), shared.clone(), stopped.clone())?);
+                }
             }
         }
         let s = shared.clone();
@@ -147,10 +184,9 @@ impl DataPlane {
             )));
         }
         let (close_usage, usage_closed) = watch::channel(false);
-        let sink =
-            records.map(|rx| tokio::spawn(usage::sink::run(usage, rx, options.usage.sinks.clone(), usage_closed)));
+        let sink = records.map(|rx| tokio::spawn(usage::sink::run(usage, rx, sinks, usage_closed)));
         tracing::info!(%addr, admin = ?admin_addr, "switchyard-proxy serving");
-        Ok(Handle { addr, admin_addr, shared, stop, tasks, close_usage, sink })
+        Ok(Handle { addr, admin_addr, shared, stop, tasks, close_usage, sink, telemetry })
     }
 }
 
@@ -164,6 +200,14 @@ pub struct Handle {
     /// Closes the usage channel once the listeners have drained.
     close_usage: watch::Sender<bool>,
     sink: Option<JoinHandle<()>>,
+    /// The telemetry reporter (control-plane mode): flushed after the sink task.
+    telemetry: Option<Telemetry>,
+}
+
+struct Telemetry {
+    reporter: Arc<Reporter>,
+    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
 }
 
 /// How long shutdown waits for the sink task to deliver the last records.
@@ -186,8 +230,14 @@ impl Handle {
         self.wait().await;
     }
 
+    /// The telemetry reporter, in control-plane mode.
+    pub fn reporter(&self) -> Option<&Arc<Reporter>> {
+        self.telemetry.as_ref().map(|t| &t.reporter)
+    }
+
     /// Waits until every listener has drained, then for the last usage
-    /// records to reach the sinks.
+    /// records to reach the sinks, then for the telemetry to be acked (or
+    /// spooled for the next start).
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
@@ -197,6 +247,11 @@ impl Handle {
             && tokio::time::timeout(SINK_FLUSH, sink).await.is_err()
         {
             tracing::warn!("usage sink did not finish within {SINK_FLUSH:?}");
+        }
+        if let Some(t) = self.telemetry {
+            t.reporter.flush(telemetry::FLUSH_TIMEOUT).await;
+            let _ = t.stop.send(true);
+            let _ = t.task.await;
         }
     }
 }

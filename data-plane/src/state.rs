@@ -1,9 +1,11 @@
 //! What every request shares: the swappable runtime, metrics, the memory
 //! budget for buffered bodies, and the process's lifecycle flags.
 
+use crate::breaker::events::Transitions;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeHandle;
+use crate::telemetry::queue::Queue;
 use crate::usage::Usage;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
@@ -25,6 +27,11 @@ pub struct Shared {
     pub body_timeout: Duration,
     /// The last config that was refused, and why.
     pub last_reload_error: ArcSwapOption<String>,
+    /// Where breakers report their transitions (control-plane mode: the
+    /// telemetry reporter takes them); `None`: unreported.
+    pub transitions: Option<Arc<Transitions>>,
+    /// The telemetry reporter's queue (control-plane mode).
+    pub telemetry: Option<Arc<Queue>>,
     /// Milliseconds after `started` since which the snapshot has not been
     /// confirmed by a control plane; [`FRESH`] while subscribed (or in file mode).
     stale_since_ms: AtomicU64,
@@ -44,6 +51,8 @@ impl Shared {
             started: Instant::now(),
             body_timeout,
             last_reload_error: ArcSwapOption::empty(),
+            transitions: None,
+            telemetry: None,
             stale_since_ms: AtomicU64::new(FRESH),
         }
     }

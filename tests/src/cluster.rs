@@ -50,18 +50,14 @@ pub async fn control_plane(dir: &Path, document: &str) -> switchyard_control::Ha
 
 /// Options for a data plane subscribed to `urls` as `node_id`.
 pub fn data_plane_options(urls: &[String], cache: &Path, token: &str, node_id: &str) -> Options {
-    let node = switchyard_proto::pb::Node {
-        id: node_id.into(),
-        region: "eu".into(),
-        boot_id: format!("boot-{node_id}"),
-        ..Default::default()
-    };
+    let node = switchyard_proto::pb::Node { id: node_id.into(), region: "eu".into(), ..Default::default() };
     let cp = ControlPlaneOptions {
         urls: urls.to_vec(),
         token: token.to_owned(),
         cache_dir: cache.to_path_buf(),
         node,
         tls: Default::default(),
+        telemetry: Default::default(),
     };
     let mut options = Options::with_source("127.0.0.1:0".parse().unwrap(), Source::ControlPlane(cp));
     options.admin_listen = Some("127.0.0.1:0".parse().unwrap());

@@ -37,6 +37,7 @@
 //! Times are milliseconds since `base`, a [`tokio::time::Instant`] taken at
 //! [`Breaker::new`], so paused-time tests drive the breaker.
 
+pub mod events;
 mod window;
 
 #[cfg(test)]
@@ -51,6 +52,7 @@ use parking_lot::Mutex;
 use switchyard_proto::model::BreakerPolicy;
 use tokio::time::Instant;
 
+use self::events::{EndpointId, Observer, Transition, Transitions};
 use self::window::Window;
 
 /// The breaker's state.
@@ -160,6 +162,8 @@ pub struct Breaker {
     consecutive: AtomicU32,
     window: Window,
     cold: Mutex<Cold>,
+    /// Where transitions are reported (control-plane mode).
+    observer: Option<Observer>,
 }
 
 /// What only transitions (and snapshots) touch.
@@ -189,15 +193,34 @@ enum Hold {
 impl Breaker {
     /// A Closed breaker; `label` (e.g. "main/a/gpt-4o-mini") names it in logs.
     pub fn new(label: impl Into<Arc<str>>) -> Arc<Breaker> {
+        Self::build(label.into(), None)
+    }
+
+    /// A Closed breaker for `endpoint` that reports its transitions to `sink`.
+    pub fn observed(endpoint: EndpointId, sink: Arc<Transitions>) -> Arc<Breaker> {
+        let label = format!("{}/{}/{}", endpoint.provider, endpoint.account, endpoint.upstream_model);
+        Self::build(label.into(), Some(Observer { endpoint: Arc::new(endpoint), sink }))
+    }
+
+    fn build(label: Arc<str>, observer: Option<Observer>) -> Arc<Breaker> {
         Arc::new(Breaker {
-            label: label.into(),
+            label,
             base: Instant::now(),
             phase: AtomicU64::new(CLOSED),
             reopen_ms: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             window: Window::new(BreakerPolicy::default().window),
             cold: Mutex::new(Cold { trips: 0, reason: None }),
+            observer,
         })
+    }
+
+    /// Reports a transition, when observed.
+    fn emit(&self, from: State, to: State, reason: Option<Reason>, open_for_ms: u64) {
+        if let Some(o) = &self.observer {
+            let at_ms = events::unix_ms();
+            o.sink.push(Transition { at_ms, endpoint: o.endpoint.clone(), from, to, reason, open_for_ms });
+        }
     }
 
     /// A permit to send one request, or `None` when rejected. Lock-free when Closed. Open
@@ -214,6 +237,7 @@ impl Breaker {
                 let probe = advance(phase, HALF_OPEN);
                 self.phase.compare_exchange(phase, probe, Ordering::AcqRel, Ordering::Acquire).ok()?;
                 tracing::info!(endpoint = %self.label, from = "open", to = "half_open", "breaker half-open");
+                self.emit(State::Open, State::HalfOpen, None, 0);
                 Some(Permit { breaker: Arc::clone(self), phase: probe, settled: false })
             }
         }
@@ -285,6 +309,7 @@ impl Breaker {
                 self.phase.store(advance(phase, CLOSED), Ordering::Release);
                 drop(cold);
                 tracing::info!(endpoint = %self.label, from = "half_open", to = "closed", "breaker closed");
+                self.emit(State::HalfOpen, State::Closed, None, 0);
             }
             State::Open => {}
         }
@@ -344,9 +369,10 @@ impl Breaker {
         }
         self.reopen_ms.store(self.now_ms(), Ordering::Relaxed);
         self.phase.store(advance(phase, OPEN), Ordering::Release);
-        let reason = cold.reason.map(Reason::as_str);
+        let reason = cold.reason;
         drop(cold);
-        tracing::info!(endpoint = %self.label, from = "half_open", to = "open", reason, "breaker probe given back");
+        tracing::info!(endpoint = %self.label, from = "half_open", to = "open", reason = reason.map(Reason::as_str), "breaker probe given back");
+        self.emit(State::HalfOpen, State::Open, reason, 0);
     }
 
     /// Opens the breaker from `from` (Closed or HalfOpen), unless another transition won.
@@ -373,6 +399,7 @@ impl Breaker {
             open_for_ms,
             "breaker opened"
         );
+        self.emit(State::of(from), State::Open, Some(reason), open_for_ms);
     }
 }
 

@@ -9,6 +9,7 @@ use super::{
     AccountEntry, AccountRef, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime,
 };
 use crate::breaker::Breaker;
+use crate::breaker::events::{EndpointId, Transitions};
 use crate::limit::{Clock, KeyLimit, Rate};
 use crate::upstream::{Client, h2pool::H2Pool};
 use bytes::Bytes;
@@ -30,12 +31,14 @@ pub enum PrepareError {
     BadKey { provider: String, account: String },
 }
 
-/// Builds the Runtime for `config` (already validated), reusing what `previous` has.
+/// Builds the Runtime for `config` (already validated), reusing what `previous` has;
+/// new breakers report their transitions to `transitions`.
 pub fn prepare(
     config: Arc<Config>,
     version: u64,
     overlay: Arc<Overlay>,
     previous: Option<&Runtime>,
+    transitions: Option<&Arc<Transitions>>,
 ) -> Result<Runtime, PrepareError> {
     let mut providers = HashMap::new();
     for p in &config.providers {
@@ -81,10 +84,19 @@ pub fn prepare(
                         account: account.name.to_string(),
                     }),
                     stats: old.map(|e| e.stats.clone()).unwrap_or_default(),
-                    breaker: old.map_or_else(
-                        || Breaker::new(format!("{}/{}/{}", provider.name, account.name, t.model)),
-                        |e| e.breaker.clone(),
-                    ),
+                    breaker: match (old, transitions) {
+                        (Some(e), _) => e.breaker.clone(),
+                        (None, Some(sink)) => Breaker::observed(
+                            EndpointId {
+                                route: name.clone(),
+                                provider: provider.name.clone(),
+                                account: account.name.clone(),
+                                upstream_model: t.model.as_str().into(),
+                            },
+                            sink.clone(),
+                        ),
+                        (None, None) => Breaker::new(format!("{}/{}/{}", provider.name, account.name, t.model)),
+                    },
                     load: old.map(|e| e.load.clone()).unwrap_or_default(),
                 });
                 endpoints.push(endpoint.clone());

@@ -1,0 +1,343 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Telemetry end to end: a real control plane (SQLite) and data planes
+//! in-process. Usage records, breaker transitions and heartbeats reach the
+//! control plane; while it is away they are spooled and sent when it is
+//! back, also by the next start of a node; nothing is lost while the spool
+//! has room and nothing is stored twice (rows are counted); past the bound
+//! the oldest are dropped and counted; `syctl usage` adds up to what the
+//! upstream reported.
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use switchyard_control::ControlPlane;
+use switchyard_proxy::telemetry::TelemetryOptions;
+use switchyard_proxy::{DataPlane, Handle, Source};
+use switchyard_tests::FakeUpstream;
+use switchyard_tests::Reply;
+use switchyard_tests::cluster::*;
+use switchyard_tests::harness::client;
+
+const ADMIN: &str = "admin-token-0123456789";
+
+/// Route `m` priced at 1 and 2 USD per million prompt and completion tokens
+/// (1 and 2 micro-USD a token).
+fn priced(upstream: &FakeUpstream) -> String {
+    document(upstream, "").replace(
+        "  - {name: m, targets:",
+        "  - {name: m, price: {currency: USD, input_per_mtok: 1, output_per_mtok: 2}, targets:",
+    )
+}
+
+async fn start_cp(dir: &Path, document: &str, grpc: std::net::SocketAddr) -> switchyard_control::Handle {
+    let mut options = control_plane_options(dir, document, grpc);
+    options.admin_token = Some(ADMIN.to_owned());
+    ControlPlane::start(options).await.unwrap()
+}
+
+/// A data plane on `grpc` as `node_id`, batches sealed every 20 ms, heartbeats
+/// only at start (so counts are exact), at most `max_bytes` unacked.
+async fn start_dp(grpc: std::net::SocketAddr, cache: &Path, node_id: &str, max_bytes: u64) -> Handle {
+    let mut options = data_plane_options(&[format!("http://{grpc}")], cache, NODE_TOKEN, node_id);
+    let Source::ControlPlane(cp) = &mut options.source else { unreachable!() };
+    cp.telemetry =
+        TelemetryOptions { max_bytes, flush: Duration::from_millis(20), heartbeat: Duration::from_secs(3600) };
+    DataPlane::start(options).await.unwrap()
+}
+
+/// A chat request answered with this usage.
+async fn chat_with_usage(upstream: &FakeUpstream, dp: &Handle, prompt: u64, completion: u64) {
+    upstream.push(Reply::json(
+        200,
+        json!({"id": "c", "object": "chat.completion", "created": 1, "model": "up-m",
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}),
+    ));
+    assert_eq!(chat(dp, "m").await, 200);
+}
+
+async fn scalar(cp: &switchyard_control::Handle, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(cp.store.pool()).await.unwrap()
+}
+
+async fn rows(cp: &switchyard_control::Handle) -> i64 {
+    scalar(cp, "SELECT COUNT(*) FROM usage_events").await
+}
+
+/// Every stored request id, checking none is stored twice.
+async fn request_ids(cp: &switchyard_control::Handle) -> Vec<String> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT request_id FROM usage_events").fetch_all(cp.store.pool()).await.unwrap();
+    let unique: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a record stored twice");
+    ids
+}
+
+/// Polls for up to 60 s (reconnect backoff after an outage may take a while).
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..1200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never: {what}");
+}
+
+async fn acked(dp: &Handle) {
+    let queue = dp.reporter().unwrap().queue().clone();
+    wait_for("every batch acked", async || queue.depth().batches == 0).await;
+}
+
+/// Records the node made so far (through its sink task).
+fn made(dp: &Handle) -> i64 {
+    dp.shared().usage.totals.records.load(Relaxed) as i64
+}
+
+/// Waits until every record the node made is stored and nothing is queued.
+async fn settled(cp: &switchyard_control::Handle, dp: &Handle) {
+    let queue = dp.reporter().unwrap().queue().clone();
+    wait_for("every record stored", async || {
+        let stored = rows(cp).await;
+        if stored != made(dp) || queue.depth().batches > 0 {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        rows(cp).await == made(dp) && made(dp) == stored
+    })
+    .await;
+}
+
+fn spooled(cache: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(cache.join("telemetry"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "batch"))
+        .collect();
+    files.sort();
+    files
+}
+
+async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
+    let env = switchyard_ctl::Env::new()
+        .with("SWITCHYARD_ENDPOINT", format!("http://{}", cp.grpc_addr))
+        .with("SWITCHYARD_TOKEN", ADMIN);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = ["syctl"].iter().chain(args).map(|a| (*a).to_owned());
+    let code = switchyard_ctl::run(argv, &env, &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[tokio::test]
+async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_upstream_reported() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cp = start_cp(dir.path(), &priced(&upstream), "127.0.0.1:0".parse().unwrap()).await;
+    let dp = start_dp(cp.grpc_addr, cache.path(), "edge-1", 1 << 20).await;
+    until(&dp, "m", 200).await;
+    settled(&cp, &dp).await;
+    let before = rows(&cp).await;
+
+    let (mut prompt, mut completion) = (0, 0);
+    for i in 1..=20u64 {
+        chat_with_usage(&upstream, &dp, 100 * i, 7 * i).await;
+        (prompt, completion) = (prompt + 100 * i, completion + 7 * i);
+    }
+    wait_for("20 more rows", async || rows(&cp).await == before + 20).await;
+
+    // The until() probes used the default answer; only the 20 are priced on top of them.
+    let report = syctl(&cp, &["usage", "--by", "key", "-o", "json"]).await;
+    let app = report["rows"].as_array().unwrap().iter().find(|r| r["group"] == "app").unwrap().clone();
+    let probes = before as u64;
+    assert_eq!(app["requests"], json!(probes + 20), "{report}");
+    let probe_prompt = app["prompt_tokens"].as_u64().unwrap() - prompt;
+    let probe_completion = app["completion_tokens"].as_u64().unwrap() - completion;
+    assert_eq!(probe_completion, probes * switchyard_tests::fake_upstream::COMPLETION_TOKENS, "{report}");
+    // 1 micro-USD a prompt token, 2 a completion token: cost as reported.
+    let cost = (app["cost"].as_str().unwrap().parse::<f64>().unwrap() * 1e6).round() as u64;
+    assert_eq!(cost, prompt + probe_prompt + 2 * (completion + probe_completion), "{report}");
+    assert_eq!(app["currency"], "USD");
+    let by_node = syctl(&cp, &["usage", "--by", "node", "-o", "json"]).await;
+    assert_eq!(by_node["rows"][0]["group"], "edge-1", "{by_node}");
+
+    // A bad upstream key opens the breaker: the control plane learns why.
+    upstream.push(Reply::error(401, "invalid_request_error", "Incorrect API key provided"));
+    assert_ne!(chat(&dp, "m").await, 200);
+    wait_for("the breaker's opening stored", async || {
+        cp.store.endpoint_health().await.unwrap().iter().any(|h| {
+            (h.node_id.as_str(), h.provider.as_str(), h.route.as_str(), h.state.as_str(), h.reason.as_str())
+                == ("edge-1", "main", "m", "open", "auth")
+        })
+    })
+    .await;
+    // The start's heartbeat arrived.
+    assert!(scalar(&cp, "SELECT last_heartbeat_ms FROM nodes WHERE id = 'edge-1'").await > 0);
+
+    // Shutdown with the control plane up: everything acked, nothing left on disk.
+    let shared = dp.shared().clone();
+    dp.shutdown().await;
+    let records = shared.usage.totals.records.load(Relaxed) as i64;
+    assert_eq!(rows(&cp).await, records, "every record the node made is stored");
+    assert!(spooled(cache.path()).is_empty());
+    request_ids(&cp).await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    let grpc = cp.grpc_addr;
+    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    until(&dp, "m", 200).await;
+    for _ in 0..10 {
+        assert_eq!(chat(&dp, "m").await, 200);
+    }
+    acked(&dp).await;
+
+    // Away: the node serves on, its batches wait on disk.
+    cp.shutdown().await;
+    for _ in 0..30 {
+        assert_eq!(chat(&dp, "m").await, 200);
+    }
+    let queue = dp.reporter().unwrap().queue().clone();
+    wait_for("30 records queued", async || queue.depth().items >= 30).await;
+    assert!(!spooled(cache.path()).is_empty(), "unacked batches are on disk");
+
+    // Back, on the same address and database.
+    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
+    settled(&cp, &dp).await;
+    assert_eq!(request_ids(&cp).await.len() as i64, made(&dp));
+    assert_eq!(queue.dropped.load(Relaxed), 0);
+    assert!(spooled(cache.path()).is_empty());
+    dp.shutdown().await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    let grpc = cp.grpc_addr;
+    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    until(&dp, "m", 200).await;
+    settled(&cp, &dp).await;
+    let stored_before = rows(&cp).await;
+    cp.shutdown().await;
+
+    // Requests while the control plane is away, then the node stops: spooled.
+    for _ in 0..25 {
+        assert_eq!(chat(&dp, "m").await, 200);
+    }
+    let shared = dp.shared().clone();
+    dp.shutdown().await;
+    let made = shared.usage.totals.records.load(Relaxed) as i64;
+    let files = spooled(cache.path());
+    assert!(!files.is_empty(), "shutdown spooled what was not acked");
+    let copies: Vec<(std::path::PathBuf, Vec<u8>)> =
+        files.iter().map(|f| (f.clone(), std::fs::read(f).unwrap())).collect();
+
+    // The control plane and a new start of the node (same cache): each record stored once.
+    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
+    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    acked(&dp).await;
+    assert_eq!(rows(&cp).await, made);
+    assert!(spooled(cache.path()).is_empty());
+    dp.shutdown().await;
+
+    // The same batches again (as if their acks had been lost): acked as duplicates, nothing doubled.
+    for (path, data) in &copies {
+        std::fs::write(path, data).unwrap();
+    }
+    let duplicates = cp.telemetry.duplicate.load(Relaxed);
+    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    acked(&dp).await;
+    assert_eq!(cp.telemetry.duplicate.load(Relaxed) - duplicates, copies.len() as u64);
+    assert_eq!(rows(&cp).await, made);
+    assert_eq!(request_ids(&cp).await.len() as i64, made);
+    assert!(made > stored_before);
+    dp.shutdown().await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_boots_with_one_node_id_keep_their_own_batches() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cache1, cache2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    let dp1 = start_dp(cp.grpc_addr, cache1.path(), "edge-1", 1 << 20).await;
+    let dp2 = start_dp(cp.grpc_addr, cache2.path(), "edge-1", 1 << 20).await;
+    assert_ne!(dp1.reporter().unwrap().boot_id(), dp2.reporter().unwrap().boot_id());
+    until(&dp1, "m", 200).await;
+    until(&dp2, "m", 200).await;
+    for _ in 0..15 {
+        assert_eq!(chat(&dp1, "m").await, 200);
+        assert_eq!(chat(&dp2, "m").await, 200);
+    }
+    let shared = [dp1.shared().clone(), dp2.shared().clone()];
+    dp1.shutdown().await;
+    dp2.shutdown().await;
+    let made: i64 = shared.iter().map(|s| s.usage.totals.records.load(Relaxed) as i64).sum();
+    // Both boots numbered their batches from 1; neither swallowed the other's.
+    assert_eq!(rows(&cp).await, made);
+    assert_eq!(scalar(&cp, "SELECT COUNT(DISTINCT boot_id) FROM usage_events WHERE node_id = 'edge-1'").await, 2);
+    assert_eq!(scalar(&cp, "SELECT COUNT(*) FROM telemetry_batches WHERE sequence = 1").await, 2);
+    assert_eq!(cp.telemetry.duplicate.load(Relaxed), 0);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    let grpc = cp.grpc_addr;
+    const MAX: u64 = 3000;
+    let dp = start_dp(grpc, cache.path(), "edge-1", MAX).await;
+    until(&dp, "m", 200).await;
+    settled(&cp, &dp).await;
+    let stored_before = rows(&cp).await;
+    cp.shutdown().await;
+
+    let made_before = made(&dp) as u64;
+    const N: u64 = 120;
+    for _ in 0..N {
+        assert_eq!(chat(&dp, "m").await, 200);
+    }
+    let queue = dp.reporter().unwrap().queue().clone();
+    wait_for("every record sealed or dropped", async || queue.depth().items + queue.dropped.load(Relaxed) == N).await;
+    let dropped = queue.dropped.load(Relaxed);
+    assert!(dropped > 0 && dropped < N, "dropped {dropped} of {N}");
+    assert!(queue.depth().bytes <= MAX || queue.depth().batches == 1);
+    let metrics = client().get(format!("http://{}/metrics", dp.admin_addr.unwrap())).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains(&format!("switchyard_telemetry_dropped_total {dropped}\n")), "{metrics}");
+    let spool_bytes: u64 = spooled(cache.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    assert_eq!(spool_bytes, queue.depth().bytes, "dropped batches left the disk too");
+
+    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
+    acked(&dp).await;
+    let delivered = (rows(&cp).await - stored_before) as u64;
+    assert_eq!(delivered, N - dropped);
+    // The newest were kept: the request numbers stored are the last ones made.
+    let numbers: BTreeSet<u64> = request_ids(&cp)
+        .await
+        .iter()
+        .map(|id| u64::from_str_radix(id.rsplit_once('-').unwrap().1, 16).unwrap())
+        .filter(|n| *n >= made_before)
+        .collect();
+    let newest: BTreeSet<u64> = (made_before + dropped..made_before + N).collect();
+    assert_eq!(numbers, newest);
+    dp.shutdown().await;
+    cp.shutdown().await;
+}
