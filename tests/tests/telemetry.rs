@@ -96,16 +96,22 @@ fn made(dp: &Handle) -> i64 {
     dp.shared().usage.totals.records.load(Relaxed) as i64
 }
 
-/// Waits until every record the node made is stored and nothing is queued.
+/// Waits until every record the node made is stored (as its boot's) and nothing is queued.
 async fn settled(cp: &switchyard_control::Handle, dp: &Handle) {
-    let queue = dp.reporter().unwrap().queue().clone();
+    let reporter = dp.reporter().unwrap();
+    let stored = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE boot_id = $1")
+            .bind(reporter.boot_id())
+            .fetch_one(cp.store.pool())
+            .await
+            .unwrap()
+    };
     wait_for("every record stored", async || {
-        let stored = rows(cp).await;
-        if stored != made(dp) || queue.depth().batches > 0 {
+        if stored().await != made(dp) || reporter.queue().depth().batches > 0 {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        rows(cp).await == made(dp) && made(dp) == stored
+        stored().await == made(dp)
     })
     .await;
 }
@@ -339,5 +345,48 @@ async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
     let newest: BTreeSet<u64> = (made_before + dropped..made_before + N).collect();
     assert_eq!(numbers, newest);
     dp.shutdown().await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_still_arrive() {
+    use switchyard_proto::pb;
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    // Left in the spool by an earlier boot: one malformed batch (sequence 0), then a good one.
+    let spool = switchyard_proxy::telemetry::spool::Spool::open(cache.path()).unwrap();
+    let record = |id: &str| pb::UsageRecord {
+        request_id: id.into(),
+        key: "app".into(),
+        started_at_ms: switchyard_control::store::now_ms(),
+        status: pb::RequestStatus::Ok as i32,
+        ..Default::default()
+    };
+    let batch = |sequence, ids: &[&str]| pb::TelemetryBatch {
+        node_id: "edge-1".into(),
+        boot_id: "000000000001old".into(),
+        sequence,
+        usage: ids.iter().map(|id| record(id)).collect(),
+        health: vec![],
+    };
+    spool.write(&batch(0, &["bad-1", "bad-2"]), 2).unwrap();
+    spool.write(&batch(1, &["old-1"]), 1).unwrap();
+
+    let dp = start_dp(cp.grpc_addr, cache.path(), "edge-1", 1 << 20).await;
+    until(&dp, "m", 200).await;
+    let queue = dp.reporter().unwrap().queue().clone();
+    wait_for("the good spooled batch stored", async || {
+        scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id = 'old-1'").await == 1
+    })
+    .await;
+    assert_eq!(queue.dropped.load(Relaxed), 2, "the refused batch's records");
+    assert_eq!(scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id LIKE 'bad-%'").await, 0);
+    assert_eq!(cp.telemetry.refused.load(Relaxed), 1, "refused once, not resent");
+    settled(&cp, &dp).await;
+    assert_eq!(rows(&cp).await, made(&dp) + 1);
+    dp.shutdown().await;
+    assert!(spooled(cache.path()).is_empty());
     cp.shutdown().await;
 }

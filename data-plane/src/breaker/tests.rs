@@ -325,3 +325,62 @@ async fn exactly_one_probe_under_concurrency() {
     assert!(probes[0].is_probe());
     assert_eq!(b.snapshot().state, State::HalfOpen);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_observed_breaker_reports_every_transition_in_order() {
+    use super::events::{EndpointId, Transitions};
+    let sink = Arc::new(Transitions::default());
+    let endpoint =
+        EndpointId { route: "m".into(), provider: "main".into(), account: "a".into(), upstream_model: "up".into() };
+    let (b, p) = (Breaker::observed(endpoint.clone(), sink.clone()), policy());
+    permit(&b).failure(Failure::Auth, &p);
+    probe(&b).await.failure(Failure::Server, &p); // probe failed: open again, for the doubled cooldown
+    drop(probe(&b).await); // given back: open, admittable at once
+    probe(&b).await.success();
+
+    let seen: Vec<_> = sink.take().into_iter().map(|t| (t.from, t.to, t.reason, t.open_for_ms)).collect();
+    assert_eq!(
+        seen,
+        [
+            (State::Closed, State::Open, Some(Reason::Auth), 8000),
+            (State::Open, State::HalfOpen, None, 0),
+            (State::HalfOpen, State::Open, Some(Reason::ProbeFailed), 2000),
+            (State::Open, State::HalfOpen, None, 0),
+            (State::HalfOpen, State::Open, Some(Reason::ProbeFailed), 0),
+            (State::Open, State::HalfOpen, None, 0),
+            (State::HalfOpen, State::Closed, None, 0),
+        ]
+    );
+    assert!(sink.take().is_empty(), "taken once");
+    // An unobserved breaker reports nothing (and costs nothing).
+    let quiet = Breaker::new("quiet");
+    permit(&quiet).failure(Failure::Auth, &p);
+    assert!(sink.take().is_empty());
+}
+
+#[test]
+fn the_transition_queue_is_bounded_and_counts_what_it_drops() {
+    use super::events::{EndpointId, MAX_QUEUED, Transition, Transitions};
+    use std::sync::atomic::Ordering::Relaxed;
+    let sink = Transitions::default();
+    let endpoint = Arc::new(EndpointId {
+        route: "m".into(),
+        provider: "p".into(),
+        account: "a".into(),
+        upstream_model: "u".into(),
+    });
+    for at_ms in 0..(MAX_QUEUED as i64 + 5) {
+        sink.push(Transition {
+            at_ms,
+            endpoint: endpoint.clone(),
+            from: State::Closed,
+            to: State::Open,
+            reason: None,
+            open_for_ms: 0,
+        });
+    }
+    let taken = sink.take();
+    assert_eq!(taken.len(), MAX_QUEUED);
+    assert_eq!(taken[0].at_ms, 5, "the oldest went");
+    assert_eq!(sink.dropped.load(Relaxed), 5);
+}

@@ -43,7 +43,7 @@ use queue::{Body, Queue};
 use spool::Spool;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 use switchyard_proto::pb::{self, BreakerState, HealthEvent, TelemetryBatch, health_event};
 use tokio::sync::watch;
@@ -88,6 +88,8 @@ pub struct Reporter {
     sealing: tokio::sync::Mutex<u64>,
     queue: Arc<Queue>,
     spool: Option<Spool>,
+    /// A `Telemetry.Report` stream is open now.
+    connected: AtomicBool,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -150,6 +152,7 @@ impl Reporter {
             sealing: tokio::sync::Mutex::new(1),
             queue,
             spool,
+            connected: AtomicBool::new(false),
         })
     }
 
@@ -253,17 +256,18 @@ impl Reporter {
         tokio::join!(sealer, session::run(self.clone(), link, stop));
     }
 
-    /// At shutdown, once no more records come: seals what is pending and
-    /// waits (up to `timeout`) for the queue to be acked.
+    /// At shutdown, once no more records come: seals what is pending and,
+    /// while a control plane is connected, waits (up to `timeout`) for the
+    /// queue to be acked. Without one, what is queued is already spooled.
     pub async fn flush(&self, timeout: Duration) {
         self.seal().await;
         let acked = tokio::time::timeout(timeout, async {
-            while self.queue.depth().batches > 0 {
+            while self.queue.depth().batches > 0 && self.connected.load(Relaxed) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
-        if acked.is_err() {
+        if acked.is_err() || self.queue.depth().batches > 0 {
             let depth = self.queue.depth();
             match self.spool {
                 Some(_) => tracing::warn!(

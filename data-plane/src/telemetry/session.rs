@@ -15,6 +15,7 @@ use super::{Link, Reporter, remove_files};
 use crate::control::{self, Backoff, MAX_MESSAGE, status_text};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 use switchyard_proto::pb::TelemetryBatch;
 use switchyard_proto::pb::telemetry_client::TelemetryClient;
@@ -68,6 +69,7 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
     let request = control::authorize(tonic::Request::new(ReceiverStream::new(rx)), &link.token)?;
     let mut acks = client.report(request).await.map_err(|s| status_text(&s))?.into_inner();
     tracing::debug!(control_plane = %url, "telemetry stream open");
+    let _open = Open::new(&reporter.connected);
     let mut sent: VecDeque<Sent> = VecDeque::with_capacity(WINDOW);
     let mut next_id = 0;
     loop {
@@ -125,6 +127,22 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
                 return Err(format!("no ack within {ACK_TIMEOUT:?}"));
             }
         }
+    }
+}
+
+/// Marks the reporter connected while a stream is open.
+struct Open<'a>(&'a AtomicBool);
+
+impl<'a> Open<'a> {
+    fn new(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Relaxed);
+        Self(flag)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Relaxed);
     }
 }
 
