@@ -9,6 +9,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -31,7 +32,7 @@ fn priced(upstream: &FakeUpstream) -> String {
     )
 }
 
-async fn start_cp(dir: &Path, document: &str, grpc: std::net::SocketAddr) -> switchyard_control::Handle {
+async fn start_cp(dir: &Path, document: &str, grpc: SocketAddr) -> switchyard_control::Handle {
     let mut options = control_plane_options(dir, document, grpc);
     options.admin_token = Some(ADMIN.to_owned());
     ControlPlane::start(options).await.unwrap()
@@ -39,12 +40,44 @@ async fn start_cp(dir: &Path, document: &str, grpc: std::net::SocketAddr) -> swi
 
 /// A data plane on `grpc` as `node_id`, batches sealed every 20 ms, heartbeats
 /// only at start (so counts are exact), at most `max_bytes` unacked.
-async fn start_dp(grpc: std::net::SocketAddr, cache: &Path, node_id: &str, max_bytes: u64) -> Handle {
+async fn start_dp(grpc: SocketAddr, cache: &Path, node_id: &str, max_bytes: u64) -> Handle {
     let mut options = data_plane_options(&[format!("http://{grpc}")], cache, NODE_TOKEN, node_id);
     let Source::ControlPlane(cp) = &mut options.source else { unreachable!() };
     cp.telemetry =
         TelemetryOptions { max_bytes, flush: Duration::from_millis(20), heartbeat: Duration::from_secs(3600) };
     DataPlane::start(options).await.unwrap()
+}
+
+/// What outlives restarts of either process: the upstream, the control
+/// plane's database and gRPC address, the node's cache.
+struct Fleet {
+    upstream: FakeUpstream,
+    dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    grpc: SocketAddr,
+}
+
+impl Fleet {
+    /// The fleet, its control plane started.
+    async fn start() -> (Fleet, switchyard_control::Handle) {
+        let upstream = FakeUpstream::start().await;
+        let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cp = start_cp(dir.path(), &priced(&upstream), "127.0.0.1:0".parse().unwrap()).await;
+        let grpc = cp.grpc_addr;
+        (Fleet { upstream, dir, cache, grpc }, cp)
+    }
+
+    /// The control plane (again), on the same address and database.
+    async fn control_plane(&self) -> switchyard_control::Handle {
+        start_cp(self.dir.path(), &priced(&self.upstream), self.grpc).await
+    }
+
+    /// A node `edge-1` on the fleet's cache, serving (the probes that show it make records too).
+    async fn node(&self, max_bytes: u64) -> Handle {
+        let dp = start_dp(self.grpc, self.cache.path(), "edge-1", max_bytes).await;
+        until(&dp, "m", 200).await;
+        dp
+    }
 }
 
 /// A chat request answered with this usage.
@@ -139,18 +172,14 @@ async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_upstream_reported() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let cp = start_cp(dir.path(), &priced(&upstream), "127.0.0.1:0".parse().unwrap()).await;
-    let dp = start_dp(cp.grpc_addr, cache.path(), "edge-1", 1 << 20).await;
-    until(&dp, "m", 200).await;
+    let (fleet, cp) = Fleet::start().await;
+    let dp = fleet.node(1 << 20).await;
     settled(&cp, &dp).await;
     let before = rows(&cp).await;
 
     let (mut prompt, mut completion) = (0, 0);
     for i in 1..=20u64 {
-        chat_with_usage(&upstream, &dp, 100 * i, 7 * i).await;
+        chat_with_usage(&fleet.upstream, &dp, 100 * i, 7 * i).await;
         (prompt, completion) = (prompt + 100 * i, completion + 7 * i);
     }
     wait_for("20 more rows", async || rows(&cp).await == before + 20).await;
@@ -171,7 +200,7 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
     assert_eq!(by_node["rows"][0]["group"], "edge-1", "{by_node}");
 
     // A bad upstream key opens the breaker: the control plane learns why.
-    upstream.push(Reply::error(401, "invalid_request_error", "Incorrect API key provided"));
+    fleet.upstream.push(Reply::error(401, "invalid_request_error", "Incorrect API key provided"));
     assert_ne!(chat(&dp, "m").await, 200);
     wait_for("the breaker's opening stored", async || {
         cp.store.endpoint_health().await.unwrap().iter().any(|h| {
@@ -188,20 +217,15 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
     dp.shutdown().await;
     let records = shared.usage.totals.records.load(Relaxed) as i64;
     assert_eq!(rows(&cp).await, records, "every record the node made is stored");
-    assert!(spooled(cache.path()).is_empty());
+    assert!(spooled(fleet.cache.path()).is_empty());
     request_ids(&cp).await;
     cp.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
-    let grpc = cp.grpc_addr;
-    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
-    until(&dp, "m", 200).await;
+    let (fleet, cp) = Fleet::start().await;
+    let dp = fleet.node(1 << 20).await;
     for _ in 0..10 {
         assert_eq!(chat(&dp, "m").await, 200);
     }
@@ -214,27 +238,22 @@ async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
     }
     let queue = dp.reporter().unwrap().queue().clone();
     wait_for("30 records queued", async || queue.depth().items >= 30).await;
-    assert!(!spooled(cache.path()).is_empty(), "unacked batches are on disk");
+    assert!(!spooled(fleet.cache.path()).is_empty(), "unacked batches are on disk");
 
     // Back, on the same address and database.
-    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
+    let cp = fleet.control_plane().await;
     settled(&cp, &dp).await;
     assert_eq!(request_ids(&cp).await.len() as i64, made(&dp));
     assert_eq!(queue.dropped.load(Relaxed), 0);
-    assert!(spooled(cache.path()).is_empty());
+    assert!(spooled(fleet.cache.path()).is_empty());
     dp.shutdown().await;
     cp.shutdown().await;
 }
 
 #[tokio::test]
 async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
-    let grpc = cp.grpc_addr;
-    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
-    until(&dp, "m", 200).await;
+    let (fleet, cp) = Fleet::start().await;
+    let dp = fleet.node(1 << 20).await;
     settled(&cp, &dp).await;
     let stored_before = rows(&cp).await;
     cp.shutdown().await;
@@ -246,17 +265,17 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
     let shared = dp.shared().clone();
     dp.shutdown().await;
     let made = shared.usage.totals.records.load(Relaxed) as i64;
-    let files = spooled(cache.path());
+    let files = spooled(fleet.cache.path());
     assert!(!files.is_empty(), "shutdown spooled what was not acked");
     let copies: Vec<(std::path::PathBuf, Vec<u8>)> =
         files.iter().map(|f| (f.clone(), std::fs::read(f).unwrap())).collect();
 
     // The control plane and a new start of the node (same cache): each record stored once.
-    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
-    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    let cp = fleet.control_plane().await;
+    let dp = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
     acked(&dp).await;
     assert_eq!(rows(&cp).await, made);
-    assert!(spooled(cache.path()).is_empty());
+    assert!(spooled(fleet.cache.path()).is_empty());
     dp.shutdown().await;
 
     // The same batches again (as if their acks had been lost): acked as duplicates, nothing doubled.
@@ -264,7 +283,7 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
         std::fs::write(path, data).unwrap();
     }
     let duplicates = cp.telemetry.duplicate.load(Relaxed);
-    let dp = start_dp(grpc, cache.path(), "edge-1", 1 << 20).await;
+    let dp = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
     acked(&dp).await;
     assert_eq!(cp.telemetry.duplicate.load(Relaxed) - duplicates, copies.len() as u64);
     assert_eq!(rows(&cp).await, made);
@@ -276,12 +295,10 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
 
 #[tokio::test]
 async fn two_boots_with_one_node_id_keep_their_own_batches() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (cache1, cache2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
-    let dp1 = start_dp(cp.grpc_addr, cache1.path(), "edge-1", 1 << 20).await;
-    let dp2 = start_dp(cp.grpc_addr, cache2.path(), "edge-1", 1 << 20).await;
+    let (fleet, cp) = Fleet::start().await;
+    let other_cache = tempfile::tempdir().unwrap();
+    let dp1 = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
+    let dp2 = start_dp(fleet.grpc, other_cache.path(), "edge-1", 1 << 20).await;
     assert_ne!(dp1.reporter().unwrap().boot_id(), dp2.reporter().unwrap().boot_id());
     until(&dp1, "m", 200).await;
     until(&dp2, "m", 200).await;
@@ -303,14 +320,9 @@ async fn two_boots_with_one_node_id_keep_their_own_batches() {
 
 #[tokio::test]
 async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
-    let grpc = cp.grpc_addr;
+    let (fleet, cp) = Fleet::start().await;
     const MAX: u64 = 3000;
-    let dp = start_dp(grpc, cache.path(), "edge-1", MAX).await;
-    until(&dp, "m", 200).await;
+    let dp = fleet.node(MAX).await;
     settled(&cp, &dp).await;
     let stored_before = rows(&cp).await;
     cp.shutdown().await;
@@ -328,10 +340,10 @@ async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
     let metrics = client().get(format!("http://{}/metrics", dp.admin_addr.unwrap())).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains(&format!("switchyard_telemetry_dropped_total {dropped}\n")), "{metrics}");
-    let spool_bytes: u64 = spooled(cache.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let spool_bytes: u64 = spooled(fleet.cache.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     assert_eq!(spool_bytes, queue.depth().bytes, "dropped batches left the disk too");
 
-    let cp = start_cp(dir.path(), &document(&upstream, ""), grpc).await;
+    let cp = fleet.control_plane().await;
     acked(&dp).await;
     let delivered = (rows(&cp).await - stored_before) as u64;
     assert_eq!(delivered, N - dropped);
@@ -351,12 +363,9 @@ async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
 #[tokio::test]
 async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_still_arrive() {
     use switchyard_proto::pb;
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let cp = start_cp(dir.path(), &document(&upstream, ""), "127.0.0.1:0".parse().unwrap()).await;
+    let (fleet, cp) = Fleet::start().await;
     // Left in the spool by an earlier boot: one malformed batch (sequence 0), then a good one.
-    let spool = switchyard_proxy::telemetry::spool::Spool::open(cache.path()).unwrap();
+    let spool = switchyard_proxy::telemetry::spool::Spool::open(fleet.cache.path()).unwrap();
     let record = |id: &str| pb::UsageRecord {
         request_id: id.into(),
         key: "app".into(),
@@ -374,8 +383,7 @@ async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_s
     spool.write(&batch(0, &["bad-1", "bad-2"]), 2).unwrap();
     spool.write(&batch(1, &["old-1"]), 1).unwrap();
 
-    let dp = start_dp(cp.grpc_addr, cache.path(), "edge-1", 1 << 20).await;
-    until(&dp, "m", 200).await;
+    let dp = fleet.node(1 << 20).await;
     let queue = dp.reporter().unwrap().queue().clone();
     wait_for("the good spooled batch stored", async || {
         scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id = 'old-1'").await == 1
@@ -387,6 +395,6 @@ async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_s
     settled(&cp, &dp).await;
     assert_eq!(rows(&cp).await, made(&dp) + 1);
     dp.shutdown().await;
-    assert!(spooled(cache.path()).is_empty());
+    assert!(spooled(fleet.cache.path()).is_empty());
     cp.shutdown().await;
 }
