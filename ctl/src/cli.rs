@@ -14,6 +14,9 @@ use std::path::PathBuf;
     after_help = "Endpoint and token: --endpoint/--token-file, then SWITCHYARD_ENDPOINT, SWITCHYARD_TOKEN \
                   (the token itself) or SWITCHYARD_TOKEN_FILE, then ~/.config/switchyard/config.toml \
                   (endpoint, token_file, ca_file). Default endpoint http://127.0.0.1:50051.\n\
+                  TLS (https:// only): --ca-file or SWITCHYARD_CA_FILE; a client certificate with \
+                  --client-cert/--client-key or SWITCHYARD_CLIENT_CERT/SWITCHYARD_CLIENT_KEY \
+                  (config file: client_cert, client_key).\n\
                   Exit codes: 0 done, 1 error, 2 `diff` found changes."
 )]
 pub struct Cli {
@@ -26,6 +29,12 @@ pub struct Cli {
     /// Extra CA certificate (PEM) to trust for an https:// endpoint
     #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for a control plane that requires one (mTLS); with --client-key
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
+    pub client_key: Option<PathBuf>,
     /// Output: aligned tables, or one JSON document for scripts (`-o json`)
     #[arg(
         short = 'o',

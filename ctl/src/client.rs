@@ -1,16 +1,17 @@
 //! The gRPC connection to the control plane's `Admin` service: TLS for
-//! `https://` endpoints, the admin token on every call, and every failure
-//! turned into one [`Error`].
+//! `https://` endpoints (with a client certificate when one is given), the
+//! admin token on every call, and every failure turned into one [`Error`].
 
-use crate::config::Target;
+use crate::config::{ClientCert, Target};
 use crate::error::{Error, transport_reason};
 use std::time::Duration;
 use switchyard_proto::pb::admin_client::AdminClient;
+use switchyard_proto::pem;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Every call; a provider test waits on upstreams, hence generous.
@@ -54,16 +55,26 @@ impl Client {
             let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &target.ca_file {
-                let (pem, _) =
-                    switchyard_proto::pem::certificates("--ca-file", ca).map_err(|e| Error::Usage(e.to_string()))?;
+                let (pem, _) = pem::certificates("--ca-file", ca).map_err(|e| Error::Usage(e.to_string()))?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
-            endpoint = endpoint.tls_config(tls).map_err(|e| Error::Usage(format!("TLS: {}", transport_reason(&e))))?;
+            if let Some(client) = &target.client {
+                tls = tls.identity(identity(client)?);
+            }
+            // Builds the rustls config: a key that does not belong to its certificate fails here.
+            endpoint = endpoint.tls_config(tls).map_err(|e| match &target.client {
+                Some(c) => Error::Usage(format!(
+                    "{} {} with {} {}: {}",
+                    c.cert_from,
+                    c.cert.display(),
+                    c.key_from,
+                    c.key.display(),
+                    transport_reason(&e)
+                )),
+                None => Error::Usage(format!("TLS: {}", transport_reason(&e))),
+            })?;
         }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| Error::Unreachable { url: url.clone(), reason: transport_reason(&e) })?;
+        let channel = endpoint.connect().await.map_err(|e| unreachable(&url, &e))?;
         let header = format!("Bearer {}", target.token)
             .parse::<MetadataValue<_>>()
             .map_err(|_| Error::Usage("the admin token contains characters that cannot be sent in a header".into()))?;
@@ -74,6 +85,32 @@ impl Client {
             .max_encoding_message_size(MAX_MESSAGE);
         Ok(Client { rpc, url })
     }
+}
+
+/// The client certificate and key, read and checked; errors name where each
+/// was named and its path, never the file's content.
+fn identity(client: &ClientCert) -> Result<Identity, Error> {
+    // `PemFileError`'s flag is fixed; the message names the actual source (flag, variable or config file).
+    let named = |from: &str, e: pem::PemFileError| Error::Usage(format!("{from} {}: {}", e.path.display(), e.reason));
+    let (cert, _) = pem::certificates("--client-cert", &client.cert).map_err(|e| named(&client.cert_from, e))?;
+    let key = pem::private_key("--client-key", &client.key).map_err(|e| named(&client.key_from, e))?;
+    Ok(Identity::from_pem(cert, key))
+}
+
+/// "Cannot reach" with the transport failure in plain words; a control plane
+/// that wants a client certificate and got none says how to give one.
+fn unreachable(url: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut reason = transport_reason(e);
+    // The server's TLS alert (rustls: `received fatal alert: CertificateRequired`).
+    if let Some(alert) = reason.strip_prefix("received fatal alert: ") {
+        if alert == "CertificateRequired" {
+            reason.push_str(" (the control plane requires a client certificate: give --client-cert and --client-key)");
+        } else if alert == "UnknownCA" || alert.contains("Certificate") {
+            // Only the server's checks of the client certificate end this way.
+            reason.push_str(" (the control plane refused the client certificate)");
+        }
+    }
+    Error::Unreachable { url: url.to_owned(), reason }
 }
 
 /// A call's result as `Result<T, Error>`.
@@ -87,14 +124,16 @@ impl<T> Reply<T> for Result<tonic::Response<T>, tonic::Status> {
     }
 }
 
-/// A transport failure during a call is "cannot reach"; anything else is the server's answer.
+/// A transport failure during a call is "cannot reach" (`Unavailable`, or
+/// `Unknown` when the connection failed after it was made, as when the server
+/// refuses the client's certificate); anything else is the server's answer.
 fn from_status(status: tonic::Status, url: &str) -> Error {
     use std::error::Error as _;
-    if status.code() == tonic::Code::Unavailable
+    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
         && let Some(source) = status.source()
         && source.downcast_ref::<tonic::transport::Error>().is_some()
     {
-        return Error::Unreachable { url: url.to_owned(), reason: transport_reason(source) };
+        return unreachable(url, source);
     }
     Error::status(status.code(), status.message())
 }

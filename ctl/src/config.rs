@@ -1,9 +1,13 @@
 //! Which control plane and which token: flags first (`--endpoint`,
-//! `--token-file`, `--ca-file`), then the environment (`SWITCHYARD_ENDPOINT`,
-//! `SWITCHYARD_TOKEN` (the token itself) or `SWITCHYARD_TOKEN_FILE`,
-//! `SWITCHYARD_CA_FILE`), then `$XDG_CONFIG_HOME/switchyard/config.toml`
-//! (else `~/.config/switchyard/config.toml`: `endpoint`, `token_file`,
-//! `ca_file`), then the default endpoint `http://127.0.0.1:50051`.
+//! `--token-file`, `--ca-file`, `--client-cert`/`--client-key`), then the
+//! environment (`SWITCHYARD_ENDPOINT`, `SWITCHYARD_TOKEN` (the token itself)
+//! or `SWITCHYARD_TOKEN_FILE`, `SWITCHYARD_CA_FILE`,
+//! `SWITCHYARD_CLIENT_CERT`/`SWITCHYARD_CLIENT_KEY`), then
+//! `$XDG_CONFIG_HOME/switchyard/config.toml` (else
+//! `~/.config/switchyard/config.toml`: `endpoint`, `token_file`, `ca_file`,
+//! `client_cert`/`client_key`), then the default endpoint
+//! `http://127.0.0.1:50051`. A client certificate and its key are a pair:
+//! both come from the first of those that names either.
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -51,11 +55,19 @@ pub struct Flags {
     pub endpoint: Option<String>,
     pub token_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 impl From<&Cli> for Flags {
     fn from(cli: &Cli) -> Self {
-        Self { endpoint: cli.endpoint.clone(), token_file: cli.token_file.clone(), ca_file: cli.ca_file.clone() }
+        Self {
+            endpoint: cli.endpoint.clone(),
+            token_file: cli.token_file.clone(),
+            ca_file: cli.ca_file.clone(),
+            client_cert: cli.client_cert.clone(),
+            client_key: cli.client_key.clone(),
+        }
     }
 }
 
@@ -64,12 +76,29 @@ pub struct Target {
     pub endpoint: String,
     pub token: String,
     pub ca_file: Option<PathBuf>,
+    /// A client certificate to present to an `https://` endpoint (mTLS).
+    pub client: Option<ClientCert>,
 }
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("endpoint", &self.endpoint).field("ca_file", &self.ca_file).finish()
+        f.debug_struct("Target")
+            .field("endpoint", &self.endpoint)
+            .field("ca_file", &self.ca_file)
+            .field("client", &self.client)
+            .finish()
     }
+}
+
+/// A client certificate and its private key: paths only (read when connecting
+/// over TLS), each with where it was named (`--client-key`,
+/// `SWITCHYARD_CLIENT_KEY`, `client_key in FILE`) for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub cert_from: String,
+    pub key_from: String,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -78,6 +107,8 @@ struct FileConfig {
     endpoint: Option<String>,
     token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
 }
 
 /// The config file's path: `$XDG_CONFIG_HOME/switchyard/config.toml`, else `$HOME/.config/...`.
@@ -116,9 +147,10 @@ fn config_relative(path: &Path, config: &Path, env: &Env) -> PathBuf {
     }
 }
 
-/// The endpoint, token and CA to use, by precedence.
+/// The endpoint, token, CA and client certificate to use, by precedence.
 pub fn resolve(flags: &Flags, env: &Env) -> Result<Target, Error> {
     let (file, config) = read_config(env)?;
+    let client = client_cert(flags, env, &file, &config)?;
     let endpoint = flags
         .endpoint
         .clone()
@@ -148,7 +180,44 @@ pub fn resolve(flags: &Flags, env: &Env) -> Result<Target, Error> {
     if token.is_empty() {
         return Err(Error::Usage("the admin token is empty".into()));
     }
-    Ok(Target { endpoint, token, ca_file })
+    Ok(Target { endpoint, token, ca_file, client })
+}
+
+/// The client certificate and key: from the flags, else the environment, else
+/// the config file; whichever names one must name both.
+fn client_cert(flags: &Flags, env: &Env, file: &FileConfig, config: &Path) -> Result<Option<ClientCert>, Error> {
+    let from_file = |path: &Option<PathBuf>| path.as_ref().map(|p| config_relative(p, config, env));
+    // (cert, key, their names, where the names are, how errors name each)
+    let sources = [
+        (flags.client_cert.clone(), flags.client_key.clone(), ["--client-cert", "--client-key"], None),
+        (
+            env.var("SWITCHYARD_CLIENT_CERT").map(PathBuf::from),
+            env.var("SWITCHYARD_CLIENT_KEY").map(PathBuf::from),
+            ["SWITCHYARD_CLIENT_CERT", "SWITCHYARD_CLIENT_KEY"],
+            None,
+        ),
+        (from_file(&file.client_cert), from_file(&file.client_key), ["client_cert", "client_key"], Some(config)),
+    ];
+    for (cert, key, [cert_name, key_name], in_file) in sources {
+        let named = |name: &str| match in_file {
+            Some(config) => format!("{name} in {}", config.display()),
+            None => name.to_owned(),
+        };
+        match (cert, key) {
+            (Some(cert), Some(key)) => {
+                return Ok(Some(ClientCert { cert, key, cert_from: named(cert_name), key_from: named(key_name) }));
+            }
+            (None, None) => {}
+            (cert, _) => {
+                let missing = if cert.is_some() { key_name } else { cert_name };
+                let place = in_file.map(|config| format!("{}: ", config.display())).unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "{place}{cert_name} and {key_name} go together: {missing} is missing (give both, or neither)"
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn read_token(path: &Path, what: &str) -> Result<String, Error> {
@@ -181,7 +250,7 @@ mod tests {
         let flags = Flags {
             endpoint: Some("http://flag:3".into()),
             token_file: Some(dir.path().join("flag-tok")),
-            ca_file: None,
+            ..Flags::default()
         };
         let t = resolve(&flags, &env).unwrap();
         assert_eq!((t.endpoint.as_str(), t.token.as_str()), ("http://flag:3", "from-flag-token-0003"));
@@ -193,6 +262,52 @@ mod tests {
             config_path(&Env::new().with("HOME", "/home/u")),
             Some("/home/u/.config/switchyard/config.toml".into())
         );
+    }
+
+    #[test]
+    fn client_certificate_pairs_by_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("switchyard");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("config.toml"), "client_cert = \"c.pem\"\nclient_key = \"/abs/c.key\"\n").unwrap();
+        let env = Env::new().with("XDG_CONFIG_HOME", dir.path().display().to_string()).with("SWITCHYARD_TOKEN", "t");
+        let config = cfg.join("config.toml").display().to_string();
+        let client = |flags: &Flags, env: &Env| resolve(flags, env).map(|t| t.client);
+
+        let c = client(&Flags::default(), &env).unwrap().unwrap();
+        assert_eq!((c.cert, c.key), (cfg.join("c.pem"), PathBuf::from("/abs/c.key")));
+        assert_eq!(c.key_from, format!("client_key in {config}"));
+
+        let env = env.with("SWITCHYARD_CLIENT_CERT", "/env/c.pem").with("SWITCHYARD_CLIENT_KEY", "/env/c.key");
+        let c = client(&Flags::default(), &env).unwrap().unwrap();
+        assert_eq!((c.cert.to_str(), c.key.to_str()), (Some("/env/c.pem"), Some("/env/c.key")));
+        assert_eq!((c.cert_from.as_str(), c.key_from.as_str()), ("SWITCHYARD_CLIENT_CERT", "SWITCHYARD_CLIENT_KEY"));
+
+        let flags = Flags { client_cert: Some("f.pem".into()), client_key: Some("f.key".into()), ..Flags::default() };
+        let c = client(&flags, &env).unwrap().unwrap();
+        assert_eq!((c.cert.to_str(), c.key.to_str()), (Some("f.pem"), Some("f.key")));
+        assert_eq!(c.cert_from, "--client-cert");
+
+        // A pair comes from one place: half of one is an error, not a mix with the next.
+        let half = Flags { client_cert: Some("f.pem".into()), ..Flags::default() };
+        let e = client(&half, &env).unwrap_err().to_string();
+        assert_eq!(e, "--client-cert and --client-key go together: --client-key is missing (give both, or neither)");
+        let e = client(&Flags::default(), &Env::new().with("SWITCHYARD_TOKEN", "t").with("SWITCHYARD_CLIENT_KEY", "k"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "SWITCHYARD_CLIENT_CERT and SWITCHYARD_CLIENT_KEY go together: SWITCHYARD_CLIENT_CERT is missing \
+             (give both, or neither)"
+        );
+        std::fs::write(cfg.join("config.toml"), "client_key = \"c.key\"\n").unwrap();
+        let env = Env::new().with("XDG_CONFIG_HOME", dir.path().display().to_string()).with("SWITCHYARD_TOKEN", "t");
+        let e = client(&Flags::default(), &env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{config}: client_cert and client_key go together: client_cert is missing (give both, or neither)")
+        );
+        assert_eq!(client(&Flags::default(), &Env::new().with("SWITCHYARD_TOKEN", "t")).unwrap(), None);
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! How syctl fails: one `error: ` line in plain words and exit 1, whether
 //! the control plane is unreachable, refuses the token or the role, or
 //! rejects a field (named in the message); usage as a table; command-line
-//! mistakes; where the endpoint and token come from; TLS with an extra CA.
+//! mistakes; where the endpoint and token come from; TLS with an extra CA,
+//! and client certificates for a control plane that requires them (mTLS).
 
 mod common;
 
 use common::{ADMIN, Cp, VIEWER, syctl};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 use switchyard_control::TlsFiles;
 use switchyard_ctl::Env;
 
@@ -233,20 +237,41 @@ async fn endpoint_and_token_from_the_config_file() {
     assert_eq!(out.error(), "cannot read --token-file /nonexistent/token: no such file");
 }
 
-/// A CA and a server certificate for 127.0.0.1, as PEM files in `dir`.
-fn pki(dir: &std::path::Path) -> TlsFiles {
+/// A CA, and a certificate and key (PEM) it issued for `names`.
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "syctl test CA");
+    params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names[0]);
+    params.extended_key_usages = vec![usage];
     let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// PEM files in `dir`: a CA (`ca.pem`) that issued a server certificate for
+/// 127.0.0.1 and localhost (`server.pem`, `server.key`) and a client
+/// certificate (`client.pem`, `client.key`); another CA's client certificate
+/// (`other-client.pem`, `other-client.key`).
+fn pki(dir: &std::path::Path) -> TlsFiles {
+    let write = |name: &str, pem: String| std::fs::write(dir.join(name), pem).unwrap();
+    let ca = ca("syctl test CA");
+    write("ca.pem", ca.pem());
+    let (cert, key) = leaf(&ca, &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    write("server.pem", cert);
+    write("server.key", key);
+    let (cert, key) = leaf(&ca, &["syctl"], ExtendedKeyUsagePurpose::ClientAuth);
+    write("client.pem", cert);
+    write("client.key", key);
+    let (cert, key) = leaf(&self::ca("another CA"), &["syctl"], ExtendedKeyUsagePurpose::ClientAuth);
+    write("other-client.pem", cert);
+    write("other-client.key", key);
     TlsFiles { cert: dir.join("server.pem"), key: dir.join("server.key"), client_ca: None }
 }
 
@@ -265,4 +290,111 @@ async fn https_with_an_extra_ca() {
     let line = out.error();
     assert!(line.starts_with("cannot reach the control plane at https://127.0.0.1:"), "{line}");
     assert!(line.to_lowercase().contains("certificate"), "{line}");
+}
+
+#[tokio::test]
+async fn mtls_needs_a_client_certificate_from_the_client_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let tls = pki(certs.path());
+    let client_ca = Some(certs.path().join("ca.pem"));
+    let cp = Cp::start_with(|o| o.tls = Some(TlsFiles { client_ca, ..tls })).await;
+    let path = |name: &str| certs.path().join(name).display().to_string();
+    let (ca, cert, key) = (path("ca.pem"), path("client.pem"), path("client.key"));
+    let url = format!("https://{}", cp.handle.grpc_addr);
+
+    // No client certificate: one line that says which flags give one.
+    let out = cp.run(&["--ca-file", &ca, "status"]).await;
+    assert_eq!(
+        out.error(),
+        format!(
+            "cannot reach the control plane at {url}: received fatal alert: CertificateRequired \
+             (the control plane requires a client certificate: give --client-cert and --client-key)"
+        )
+    );
+
+    // The client CA's certificate, by flags and by environment.
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &cert, "--client-key", &key, "status"]).await;
+    assert!(out.ok().starts_with("config:"), "{out:?}");
+    let env = [("SWITCHYARD_CA_FILE", ca.as_str()), ("SWITCHYARD_CLIENT_CERT", &cert), ("SWITCHYARD_CLIENT_KEY", &key)];
+    assert_eq!(cp.run_env(&env, &["provider", "list"]).await.ok(), "no providers\n");
+
+    // And from the config file, paths relative to it.
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config/switchyard");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::copy(certs.path().join("client.pem"), config.join("me.pem")).unwrap();
+    std::fs::copy(certs.path().join("client.key"), config.join("me.key")).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("ca_file = \"{ca}\"\nclient_cert = \"me.pem\"\nclient_key = \"me.key\"\n"),
+    )
+    .unwrap();
+    let out = cp.run_env(&[("HOME", &home.path().display().to_string())], &["status"]).await;
+    assert!(out.ok().starts_with("config:"), "{out:?}");
+
+    // A certificate another CA issued is refused by the server.
+    let (other_cert, other_key) = (path("other-client.pem"), path("other-client.key"));
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &other_cert, "--client-key", &other_key, "status"]).await;
+    assert_eq!(
+        out.error(),
+        format!(
+            "cannot reach the control plane at {url}: received fatal alert: UnknownCA \
+             (the control plane refused the client certificate)"
+        )
+    );
+
+    // Half a pair is a usage error naming both flags (or both variables), before any connection.
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &cert, "status"]).await;
+    assert_eq!(
+        out.error(),
+        "--client-cert and --client-key go together: --client-key is missing (give both, or neither)"
+    );
+    let out = cp.run(&["--client-key", &key, "status"]).await;
+    assert_eq!(
+        out.error(),
+        "--client-cert and --client-key go together: --client-cert is missing (give both, or neither)"
+    );
+    let out = cp.run_env(&[("SWITCHYARD_CLIENT_CERT", &cert)], &["status"]).await;
+    assert_eq!(
+        out.error(),
+        "SWITCHYARD_CLIENT_CERT and SWITCHYARD_CLIENT_KEY go together: SWITCHYARD_CLIENT_KEY is missing \
+         (give both, or neither)"
+    );
+
+    // Files that are not what they should be: the flag (or variable) and the path, never the content.
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &cert, "--client-key", &cert, "status"]).await;
+    assert_eq!(
+        out.error(),
+        format!(
+            "--client-key {cert}: no private key in it (expected PEM: PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+        )
+    );
+    let garbled = cp.file("garbled.key", "-----BEGIN PRIVATE KEY-----\nsecret-material!!\n-----END PRIVATE KEY-----\n");
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &cert, "--client-key", &garbled, "status"]).await;
+    assert_eq!(out.error(), format!("--client-key {garbled}: not a valid PEM private key file"));
+    assert!(!out.stderr.contains("secret-material"));
+    let env =
+        [("SWITCHYARD_CA_FILE", ca.as_str()), ("SWITCHYARD_CLIENT_CERT", &cert), ("SWITCHYARD_CLIENT_KEY", &garbled)];
+    let out = cp.run_env(&env, &["status"]).await;
+    assert_eq!(out.error(), format!("SWITCHYARD_CLIENT_KEY {garbled}: not a valid PEM private key file"));
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &key, "--client-key", &key, "status"]).await;
+    assert!(out.error().starts_with(&format!("--client-cert {key}: no certificate in it")), "{out:?}");
+    assert!(!out.stderr.contains("PRIVATE KEY"), "{out:?}");
+    let missing = path("missing.pem");
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &missing, "--client-key", &key, "status"]).await;
+    assert!(out.error().starts_with(&format!("--client-cert {missing}: cannot read")), "{out:?}");
+    // A key that is not the certificate's.
+    let out = cp.run(&["--ca-file", &ca, "--client-cert", &cert, "--client-key", &other_key, "status"]).await;
+    assert!(out.error().starts_with(&format!("--client-cert {cert} with --client-key {other_key}: ")), "{out:?}");
+    assert_eq!(cp.revision().await, 0);
+}
+
+#[tokio::test]
+async fn client_certificate_flags_are_ignored_over_http() {
+    // As --ca-file is: nothing is read for an http:// endpoint.
+    let cp = Cp::start().await;
+    let args = ["--client-cert", "/nonexistent/c.pem", "--client-key", "/nonexistent/c.key", "provider", "list"];
+    assert_eq!(cp.run(&args).await.ok(), "no providers\n");
+    let env = [("SWITCHYARD_CLIENT_CERT", "/nonexistent/c.pem"), ("SWITCHYARD_CLIENT_KEY", "/nonexistent/c.key")];
+    assert_eq!(cp.run_env(&env, &["provider", "list"]).await.ok(), "no providers\n");
 }
