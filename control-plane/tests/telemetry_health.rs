@@ -136,14 +136,27 @@ async fn breaker_transitions_and_heartbeats() {
     let health = handle.store.endpoint_health().await.unwrap();
     assert_eq!(health.len(), 1);
     assert_eq!((health[0].state.as_str(), health[0].at_ms), ("half_open", now - 1000));
-    let (heartbeat, inflight): (i64, i64) =
+    let (stamped, inflight): (i64, i64) =
         sqlx::query_as("SELECT last_heartbeat_ms, inflight_requests FROM nodes WHERE id = 'edge-1'")
             .fetch_one(handle.store.pool())
             .await
             .unwrap();
-    assert!(heartbeat >= now, "stamped on receipt");
+    assert!(stamped >= now, "stamped on receipt");
     assert_eq!(inflight, 7);
     assert_eq!(live().await, 1, "a heartbeat keeps it live");
+
+    // A node whose heartbeat arrives before its registration is written: the row is made, then filled in.
+    reporter.send(health_batch("edge-2", "b2", 1, vec![heartbeat(now, 3)])).await.unwrap();
+    let fleet = handle.store.fleet().await.unwrap();
+    let early = fleet.iter().find(|n| n.id == "edge-2").expect("registered by its heartbeat");
+    assert!(early.last_heartbeat_ms >= now && early.last_seen_ms >= now);
+    assert_eq!((early.inflight_requests, early.boot_id.as_str()), (3, ""));
+    assert_eq!(live().await, 2);
+    handle.store.record_node(&registered("edge-2", "b2", true, now_ms())).await.unwrap();
+    let fleet = handle.store.fleet().await.unwrap();
+    let later = fleet.iter().find(|n| n.id == "edge-2").unwrap();
+    assert_eq!((later.boot_id.as_str(), later.connected), ("b2", true));
+    assert_eq!(later.last_heartbeat_ms, early.last_heartbeat_ms, "the registration keeps the heartbeat");
     handle.shutdown().await;
 }
 

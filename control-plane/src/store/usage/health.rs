@@ -39,9 +39,14 @@ pub(super) async fn record_heartbeat(
     b: &IngestBatch,
     h: &HeartbeatInfo,
 ) -> Result<(), StoreError> {
+    // A node's first heartbeat may come before its config stream's registration is written:
+    // the row is made here then, and the registration fills in the rest.
     sqlx::query(
-        "UPDATE nodes SET last_heartbeat_ms = $1, inflight_requests = $2, \
-         last_seen_ms = CASE WHEN last_seen_ms < $1 THEN $1 ELSE last_seen_ms END WHERE id = $3",
+        "INSERT INTO nodes (id, region, zone, labels, build_version, first_seen_ms, last_seen_ms, \
+         last_heartbeat_ms, inflight_requests) VALUES ($3, '', '', '{}', '', $1, $1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET last_heartbeat_ms = excluded.last_heartbeat_ms, \
+         inflight_requests = excluded.inflight_requests, last_seen_ms = CASE WHEN nodes.last_seen_ms < \
+         excluded.last_seen_ms THEN excluded.last_seen_ms ELSE nodes.last_seen_ms END",
     )
     .bind(b.received_at_ms)
     .bind(big(h.inflight_requests))
