@@ -112,15 +112,20 @@ fn limited_keys(rt: &crate::runtime::Runtime) -> Vec<serde_json::Value> {
         .keys()
         .filter_map(|k| {
             let remaining = k.rate_limit.as_ref().map(|l| l.limiter.remaining(&l.rate, now));
-            (k.over_budget || remaining == Some(0)).then(|| {
+            let tokens = k.token_limit.as_ref().map(|l| l.limiter.remaining(&l.rate, now));
+            (k.over_budget || remaining == Some(0) || tokens == Some(0)).then(|| {
                 let rate = k.rate_limit.as_ref().map(|l| l.rate);
+                let token_rate = k.token_limit.as_ref().map(|l| l.rate);
                 serde_json::json!({
                     "name": &*k.name,
                     "over_budget": k.over_budget,
-                    "rpm": rate.map(|r| r.rpm),
-                    "nodes": rate.map(|r| r.nodes),
+                    "nodes": rate.or(token_rate).map(|r| r.nodes),
+                    "rpm": rate.map(|r| r.per_minute),
                     "share": rate.map(|r| r.burst),
                     "remaining_requests": remaining,
+                    "tpm": token_rate.map(|r| r.per_minute),
+                    "token_share": token_rate.map(|r| r.burst),
+                    "remaining_tokens": tokens,
                 })
             })
         })

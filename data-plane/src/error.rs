@@ -23,9 +23,9 @@ pub enum ProxyError {
     /// The key's Runtime entry: its budget for the period is used up.
     #[error("The key '{key}' has used up its {}.", budget_words(*period))]
     OverBudget { key: Arc<str>, period: Option<BudgetPeriod> },
-    /// The key's `rpm` (this node's share of it) is used up for now.
-    #[error("Rate limit reached for the key '{key}': {}. Retry in {retry_after_secs} s.", rate_words(rate))]
-    RateLimited { key: Arc<str>, rate: Rate, retry_after_secs: u64, remaining: u32 },
+    /// The key's `rpm` or `tpm` (this node's share of it) is used up for now.
+    #[error("Rate limit reached for the key '{key}': {}. Retry in {retry_after_secs} s.", rate_words(*unit, rate))]
+    RateLimited { key: Arc<str>, unit: Unit, rate: Rate, retry_after_secs: u64, remaining: u64 },
     #[error("This API key may not use the model '{0}'.")]
     ModelNotAllowed(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -104,7 +104,7 @@ impl ProxyError {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => "invalid_request_error",
             ModelNotAllowed(_) => "permission_error",
             OverBudget { .. } => "insufficient_quota",
-            RateLimited { .. } => "requests",
+            RateLimited { unit, .. } => unit.as_str(),
             ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
             | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
             Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => "service_unavailable",
@@ -182,10 +182,14 @@ impl ProxyError {
             ProxyError::AllOpen { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ProxyError::RateLimited { rate, retry_after_secs, remaining, .. } => {
+            ProxyError::RateLimited { unit, rate, retry_after_secs, remaining, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-                headers.insert(LIMIT_REQUESTS, HeaderValue::from(rate.burst));
-                headers.insert(REMAINING_REQUESTS, HeaderValue::from(*remaining));
+                let (limit, left) = match unit {
+                    Unit::Requests => (LIMIT_REQUESTS, REMAINING_REQUESTS),
+                    Unit::Tokens => (LIMIT_TOKENS, REMAINING_TOKENS),
+                };
+                headers.insert(limit, HeaderValue::from(rate.burst));
+                headers.insert(left, HeaderValue::from(*remaining));
             }
             _ => {}
         }
@@ -193,10 +197,28 @@ impl ProxyError {
     }
 }
 
-/// OpenAI's rate-limit headers, on a rate-limit refusal: the requests this node
-/// admits per minute for the key (its share), and how many are left.
+/// OpenAI's rate-limit headers, on a rate-limit refusal: the requests (or
+/// tokens) this node admits per minute for the key (its share), and how many are left.
 const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
 const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+
+/// What a rate limit counts: `rpm` requests or `tpm` tokens (OpenAI's error `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Requests,
+    Tokens,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Requests => "requests",
+            Unit::Tokens => "tokens",
+        }
+    }
+}
 
 /// "budget for this month", "total budget".
 fn budget_words(period: Option<BudgetPeriod>) -> &'static str {
@@ -210,10 +232,14 @@ fn budget_words(period: Option<BudgetPeriod>) -> &'static str {
 }
 
 /// "6 requests per minute" (one node), or with this node's share of a fleet's.
-fn rate_words(rate: &Rate) -> String {
-    let requests = if rate.rpm == 1 { "request" } else { "requests" };
+fn rate_words(unit: Unit, rate: &Rate) -> String {
+    let units = match (unit, rate.per_minute) {
+        (Unit::Requests, 1) => "request",
+        (Unit::Tokens, 1) => "token",
+        (unit, _) => unit.as_str(),
+    };
     match rate.nodes {
-        1 => format!("{} {requests} per minute", rate.rpm),
-        n => format!("{} {requests} per minute across {n} gateway nodes, {} on this one", rate.rpm, rate.burst),
+        1 => format!("{} {units} per minute", rate.per_minute),
+        n => format!("{} {units} per minute across {n} gateway nodes, {} on this one", rate.per_minute, rate.burst),
     }
 }

@@ -1,4 +1,4 @@
-//! Per-key request rate limits: GCRA (the generic cell rate algorithm) on one atomic.
+//! Per-key rate limits, `rpm` and `tpm`: GCRA (the generic cell rate algorithm) on one atomic.
 //!
 //! A key's `rpm` is shared by the fleet: this node enforces its share, `rpm / nodes`
 //! (`nodes` from the key's Runtime entry, 1 without one), and at least one request a
@@ -16,6 +16,14 @@
 //! Re-rating (a changed `rpm` or node count) keeps the key's use: the backlog
 //! `TAT - now`, `n` requests at the old interval, becomes `n` requests at the new one
 //! (at most the new depth), and the new interval applies from now on.
+//!
+//! Tokens (`tpm`) use the same bucket with a token as the unit, but a request's
+//! tokens are known only once it has ended. So a request is admitted while at least
+//! one token of the share is left ([`Limiter::check`], which takes nothing), and its
+//! tokens (prompt plus completion, reported or estimated) are taken afterwards, off
+//! the request path ([`Limiter::charge`]). The bucket may go into debt, up to one more
+//! minute's share: a key that spent past its share waits, at most two minutes, until
+//! a token is left again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -41,37 +49,39 @@ impl Clock {
     }
 }
 
-/// This node's share of a key's `rpm`.
+/// This node's share of a key's `rpm` (the unit is a request) or `tpm` (a token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
-    /// The key's requests per minute, fleet-wide.
-    pub rpm: u32,
+    /// The key's units per minute, fleet-wide.
+    pub per_minute: u64,
     /// Data planes sharing it (>= 1).
     pub nodes: u32,
-    /// Requests this node admits at once: the whole share, at least 1.
-    pub burst: u32,
+    /// Units this node admits at once: the whole share, at least 1.
+    pub burst: u64,
     /// `60 s / share`, at most a minute.
     interval_ns: u64,
 }
 
 impl Rate {
-    pub fn per_minute(rpm: u32, nodes: u32) -> Self {
-        // Validation refuses rpm 0; clamp rather than divide by zero.
-        let (rpm, nodes) = (rpm.max(1), nodes.max(1));
-        let interval = u128::from(MINUTE_NS) * u128::from(nodes) / u128::from(rpm);
+    pub fn per_minute(per_minute: u64, nodes: u32) -> Self {
+        // Validation refuses 0; clamp rather than divide by zero.
+        let (per_minute, nodes) = (per_minute.max(1), nodes.max(1));
+        let interval = u128::from(MINUTE_NS) * u128::from(nodes) / u128::from(per_minute);
         let interval_ns = u64::try_from(interval).unwrap_or(MINUTE_NS).clamp(1, MINUTE_NS);
-        Self { rpm, nodes, burst: (rpm / nodes).max(1), interval_ns }
+        // Past one unit a nanosecond the share is all a minute holds.
+        let burst = (per_minute / u64::from(nodes)).clamp(1, MINUTE_NS / interval_ns);
+        Self { per_minute, nodes, burst, interval_ns }
     }
 
     /// The most backlog the bucket holds.
     fn depth_ns(&self) -> u64 {
-        self.interval_ns.saturating_mul(u64::from(self.burst))
+        self.interval_ns.saturating_mul(self.burst)
     }
 
-    /// Requests left when the TAT is `tat`.
-    fn remaining(&self, tat: u64, now: u64) -> u32 {
+    /// Units left when the TAT is `tat`.
+    fn remaining(&self, tat: u64, now: u64) -> u64 {
         let left = self.depth_ns().saturating_sub(tat.saturating_sub(now)) / self.interval_ns;
-        u32::try_from(left).unwrap_or(u32::MAX).min(self.burst)
+        left.min(self.burst)
     }
 }
 
@@ -80,8 +90,8 @@ impl Rate {
 pub struct Refused {
     /// When a request would next be admitted.
     pub retry_after: Duration,
-    /// Requests left (0 unless the TAT moved since).
-    pub remaining: u32,
+    /// Units left (0 unless the TAT moved since).
+    pub remaining: u64,
 }
 
 impl Refused {
@@ -102,7 +112,7 @@ pub struct Limiter {
 impl Limiter {
     /// Admits one request at `now` (ns on the clock), returning the requests left.
     /// Lock-free and allocation-free.
-    pub fn admit(&self, rate: &Rate, now: u64) -> Result<u32, Refused> {
+    pub fn admit(&self, rate: &Rate, now: u64) -> Result<u64, Refused> {
         let depth = rate.depth_ns();
         let mut tat = self.tat.load(Relaxed);
         loop {
@@ -119,9 +129,41 @@ impl Limiter {
         }
     }
 
-    /// Requests left at `now`, without taking one.
-    pub fn remaining(&self, rate: &Rate, now: u64) -> u32 {
+    /// Units left at `now`, without taking one.
+    pub fn remaining(&self, rate: &Rate, now: u64) -> u64 {
         rate.remaining(self.tat.load(Relaxed), now)
+    }
+
+    /// Whether at least one unit is left at `now`, taking none (tokens: the
+    /// request's are [`charge`](Self::charge)d when it has ended).
+    pub fn check(&self, rate: &Rate, now: u64) -> Result<u64, Refused> {
+        let tat = self.tat.load(Relaxed);
+        match rate.remaining(tat, now) {
+            0 => {
+                // One unit is left once the backlog is down to `depth - interval`.
+                let free_at = tat.saturating_add(rate.interval_ns).saturating_sub(rate.depth_ns());
+                Err(Refused { retry_after: Duration::from_nanos(free_at.saturating_sub(now)), remaining: 0 })
+            }
+            left => Ok(left),
+        }
+    }
+
+    /// Takes `units` at `now`, into debt if need be (down to one more share:
+    /// the backlog stays within twice the depth).
+    pub fn charge(&self, rate: &Rate, now: u64, units: u64) {
+        if units == 0 {
+            return;
+        }
+        let cost = rate.interval_ns.saturating_mul(units);
+        let most = now.saturating_add(rate.depth_ns().saturating_mul(2));
+        let mut tat = self.tat.load(Relaxed);
+        loop {
+            let next = tat.max(now).saturating_add(cost).min(most.max(tat));
+            match self.tat.compare_exchange_weak(tat, next, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => tat = actual,
+            }
+        }
     }
 
     /// Moves from `from` to `to` keeping the requests used: the backlog is
@@ -143,7 +185,7 @@ impl Limiter {
     }
 }
 
-/// A key's rate limit as one Runtime sees it: its rate and the shared limiter.
+/// A key's rate limit (`rpm` or `tpm`) as one Runtime sees it: its rate and the shared limiter.
 #[derive(Debug, Clone)]
 pub struct KeyLimit {
     pub rate: Rate,
@@ -171,7 +213,7 @@ mod tests {
     use super::*;
     use tokio::time::advance;
 
-    fn admit_all(limiter: &Limiter, rate: &Rate, now: u64) -> u32 {
+    fn admit_all(limiter: &Limiter, rate: &Rate, now: u64) -> u64 {
         let mut n = 0;
         while limiter.admit(rate, now).is_ok() {
             n += 1;
@@ -191,7 +233,7 @@ mod tests {
         assert_eq!((r.burst, r.interval_ns), (1, MINUTE_NS));
         // Nodes from a bad overlay, and huge values, neither divide by zero nor overflow.
         assert_eq!(Rate::per_minute(5, 0), Rate::per_minute(5, 1));
-        let r = Rate::per_minute(u32::MAX, 1);
+        let r = Rate::per_minute(u64::MAX, 1);
         assert!(r.interval_ns >= 1 && r.depth_ns() <= MINUTE_NS);
         assert_eq!(Rate::per_minute(1, u32::MAX).interval_ns, MINUTE_NS);
     }
@@ -287,6 +329,53 @@ mod tests {
         assert_eq!(raised.limiter.remaining(&twenty, clock.now()), 16);
         let lowered = KeyLimit::carry(Rate::per_minute(2, 1), Some(&raised), &clock);
         assert_eq!(lowered.limiter.remaining(&lowered.rate, clock.now()), 0, "4 used of 2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_are_checked_before_and_charged_after() {
+        let clock = Clock::start();
+        // tpm 1000 on one node: 60 ms a token, a minute's share at once.
+        let rate = Rate::per_minute(1000, 1);
+        let limiter = Limiter::default();
+        assert_eq!(limiter.check(&rate, clock.now()), Ok(1000));
+        assert_eq!(limiter.check(&rate, clock.now()), Ok(1000), "checking takes nothing");
+        limiter.charge(&rate, clock.now(), 999);
+        assert_eq!(limiter.check(&rate, clock.now()), Ok(1), "one token left still admits");
+        // A request that spent more than was left: into debt.
+        limiter.charge(&rate, clock.now(), 501);
+        let refused = limiter.check(&rate, clock.now()).unwrap_err();
+        // 1500 used of 1000: 500 over, plus one to have one left: 501 tokens at 60 ms.
+        assert_eq!(refused, Refused { retry_after: Duration::from_millis(501 * 60), remaining: 0 });
+        assert_eq!(refused.retry_after_secs(), 31);
+        advance(Duration::from_millis(501 * 60 - 1)).await;
+        assert!(limiter.check(&rate, clock.now()).is_err());
+        advance(Duration::from_millis(1)).await;
+        assert_eq!(limiter.check(&rate, clock.now()), Ok(1));
+
+        // However much one request spent, the debt is at most one more minute's share.
+        limiter.charge(&rate, clock.now(), 1_000_000);
+        let refused = limiter.check(&rate, clock.now()).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_millis(60_000 + 60));
+        limiter.charge(&rate, clock.now(), 0);
+        assert_eq!(limiter.check(&rate, clock.now()).unwrap_err().retry_after, refused.retry_after);
+        advance(Duration::from_secs(120)).await;
+        assert_eq!(limiter.check(&rate, clock.now()), Ok(1000), "a quiet two minutes refill it all");
+    }
+
+    #[test]
+    fn charges_race_without_losing_any() {
+        let rate = Rate::per_minute(1_000_000, 1);
+        let limiter = Limiter::default();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        limiter.charge(&rate, 0, 10);
+                    }
+                });
+            }
+        });
+        assert_eq!(limiter.remaining(&rate, 0), 1_000_000 - 80_000);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use switchyard_proto::model::{KeyRuntime, RuntimeState};
 use switchyard_proxy::runtime::Overlay;
 use switchyard_tests::harness::*;
-use switchyard_tests::{FakeUpstream, schema};
+use switchyard_tests::{FakeUpstream, Reply, schema};
 
 /// The harness's config with `extra` fields on the key `app`.
 fn yaml_with(upstream: &FakeUpstream, extra: &str) -> String {
@@ -220,4 +220,77 @@ async fn a_key_over_budget_is_refused_before_anything_is_read() {
     let text = metrics(&proxy).await;
     assert!(text.contains("switchyard_requests_refused_total{reason=\"over_budget\"} 3\n"), "{text}");
     assert!(text.contains("switchyard_requests_refused_total{reason=\"rate_limited\"} 0\n"), "{text}");
+}
+
+/// A JSON answer reporting `total` tokens (half prompt, half completion).
+fn answer_with_tokens(total: u64) -> Reply {
+    Reply::json(
+        200,
+        serde_json::json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": total / 2, "completion_tokens": total - total / 2, "total_tokens": total}}),
+    )
+}
+
+/// Waits until the sink task has made `n` records (and so charged their tokens).
+async fn records(proxy: &Proxy, n: u64) {
+    for _ in 0..400 {
+        if proxy.status().await["usage"]["records"] == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("never {n} records");
+}
+
+#[tokio::test]
+async fn tpm_admits_while_tokens_are_left_and_charges_what_each_request_used() {
+    let (upstream, proxy) = start("tpm: 1000").await;
+    // 600 tokens, then 399: one of the minute's 1000 left, so still admitted.
+    upstream.push(answer_with_tokens(600));
+    assert_eq!(chat(&proxy, APP_KEY).await.status(), 200);
+    records(&proxy, 1).await;
+    upstream.push(answer_with_tokens(399));
+    assert_eq!(chat(&proxy, APP_KEY).await.status(), 200);
+    records(&proxy, 2).await;
+    // The third spends past the share: 1,300 of 1,000.
+    upstream.push(answer_with_tokens(300));
+    assert_eq!(chat(&proxy, APP_KEY).await.status(), 200);
+    records(&proxy, 3).await;
+
+    let refused = chat(&proxy, APP_KEY).await;
+    let headers = refused.headers().clone();
+    let body = expect_429(refused, "rate_limit_exceeded", "tokens").await;
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    // 300 over plus one token, at 60 ms a token: about 18 s.
+    assert!((17..=19).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        body["error"]["message"],
+        format!("Rate limit reached for the key 'app': 1000 tokens per minute. Retry in {retry_after} s.")
+    );
+    assert_eq!(headers["x-ratelimit-limit-tokens"], "1000");
+    assert_eq!(headers["x-ratelimit-remaining-tokens"], "0");
+    assert!(headers.get("x-ratelimit-limit-requests").is_none());
+    assert_eq!(upstream.requests().len(), 3, "the refused request never went upstream");
+    let status = proxy.status().await;
+    let limited = status["limited_keys"].as_array().unwrap();
+    assert_eq!((limited[0]["name"].as_str(), limited[0]["tpm"].as_u64()), (Some("app"), Some(1000)), "{status}");
+    assert_eq!(limited[0]["remaining_tokens"], 0);
+    // The refusal spent nothing, and another key is not affected.
+    assert_eq!(chat(&proxy, DIRECT_KEY).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refusal_for_tokens_takes_no_request_of_the_rpm() {
+    let (upstream, proxy) = start("rpm: 2, tpm: 10").await;
+    upstream.push(answer_with_tokens(50));
+    assert_eq!(chat(&proxy, APP_KEY).await.status(), 200);
+    records(&proxy, 1).await;
+    expect_429(chat(&proxy, APP_KEY).await, "rate_limit_exceeded", "tokens").await;
+    expect_429(chat(&proxy, APP_KEY).await, "rate_limit_exceeded", "tokens").await;
+    // One of the two requests of the minute is still there once tokens come back: the limiter says so.
+    let rt = proxy.handle().shared().runtime.load_full().unwrap();
+    let key = rt.keys().find(|k| &*k.name == "app").unwrap();
+    let limit = key.rate_limit.as_ref().unwrap();
+    assert_eq!(limit.limiter.remaining(&limit.rate, rt.clock.now()), 1);
 }

@@ -1,7 +1,8 @@
 //! Client keys: `Authorization: Bearer`, `x-api-key`, `api-key` or
 //! `?api_key=`, looked up by SHA-256 in the Runtime; then the key's limits.
 
-use crate::error::ProxyError;
+use crate::error::{ProxyError, Unit};
+use crate::limit::{KeyLimit, Refused};
 use crate::metrics::{Metrics, Refusal};
 use crate::runtime::{KeyEntry, Runtime};
 use http::HeaderMap;
@@ -48,23 +49,31 @@ pub fn authenticate(
 }
 
 /// The key's limits, before anything is read: its budget (a key over budget
-/// spends none of its rate), then this node's share of its `rpm`. Every request
-/// with the key counts. No lock, no allocation unless refused.
+/// spends none of its rate), then whether a token of this node's share of its
+/// `tpm` is left (the request's tokens are charged when it has ended: see
+/// `limit`), then this node's share of its `rpm`, which every request with the
+/// key takes one of. No lock, no allocation unless refused.
 pub fn admit(rt: &Runtime, key: &KeyEntry, metrics: &Metrics) -> Result<(), ProxyError> {
     if key.over_budget {
         metrics.refuse(Refusal::OverBudget);
         return Err(ProxyError::OverBudget { key: key.name.clone(), period: key.budget_period });
     }
-    if let Some(limit) = &key.rate_limit
-        && let Err(refused) = limit.limiter.admit(&limit.rate, rt.clock.now())
-    {
+    let now = rt.clock.now();
+    let refused = |unit, limit: &KeyLimit, refused: Refused| {
         metrics.refuse(Refusal::RateLimited);
-        return Err(ProxyError::RateLimited {
+        ProxyError::RateLimited {
             key: key.name.clone(),
+            unit,
             rate: limit.rate,
             retry_after_secs: refused.retry_after_secs(),
             remaining: refused.remaining,
-        });
+        }
+    };
+    if let Some(limit) = &key.token_limit {
+        limit.limiter.check(&limit.rate, now).map_err(|r| refused(Unit::Tokens, limit, r))?;
+    }
+    if let Some(limit) = &key.rate_limit {
+        limit.limiter.admit(&limit.rate, now).map_err(|r| refused(Unit::Requests, limit, r))?;
     }
     Ok(())
 }

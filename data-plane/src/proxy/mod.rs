@@ -85,6 +85,7 @@ async fn serve_key(
     meter: &mut Meter,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     auth::admit(rt, key, &shared.metrics)?;
+    meter.charge_tokens(key.token_limit.as_ref(), rt.clock);
     match api_path {
         "/models" => {
             meter.cancel();

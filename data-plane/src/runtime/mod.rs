@@ -91,6 +91,8 @@ pub struct KeyEntry {
     pub budget_period: Option<BudgetPeriod>,
     /// This node's share of its `rpm`, with the limiter; `None` = unlimited.
     pub rate_limit: Option<KeyLimit>,
+    /// This node's share of its `tpm`, with the limiter; `None` = unlimited.
+    pub token_limit: Option<KeyLimit>,
 }
 
 impl KeyEntry {

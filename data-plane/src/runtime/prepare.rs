@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::config_hash;
-use switchyard_proto::model::{ClientKey, Config, Provider, ProviderKind};
+use switchyard_proto::model::{ClientKey, Config, KeyRuntime, Provider, ProviderKind};
 use tokio::time::Instant;
 
 /// Idle pooled upstream connections are closed after this long.
@@ -137,7 +137,8 @@ pub fn prepare(
                 models_json,
                 over_budget: runtime.is_some_and(|r| r.over_budget()),
                 budget_period: k.budget.as_ref().map(|b| b.period),
-                rate_limit: rate_limit(k, runtime.map_or(1, |r| r.nodes), previous, &clock),
+                rate_limit: key_limit(k, k.rpm.map(u64::from), runtime, previous, &clock, |old| &old.rate_limit),
+                token_limit: key_limit(k, k.tpm, runtime, previous, &clock, |old| &old.token_limit),
             };
             (k.key_sha256, Arc::new(entry))
         })
@@ -159,12 +160,20 @@ pub fn prepare(
     })
 }
 
-/// The key's share of its `rpm` on this node; the limiter is the previous
+/// The key's share on this node of `per_minute` (its `rpm` or `tpm`: `field`
+/// picks the same limit in a [`KeyEntry`]); the limiter is the previous
 /// Runtime's for the same key (name and hash), re-rated if the share changed.
-fn rate_limit(k: &ClientKey, nodes: u32, previous: Option<&Runtime>, clock: &Clock) -> Option<KeyLimit> {
-    let rate = Rate::per_minute(k.rpm?, nodes);
+fn key_limit(
+    k: &ClientKey,
+    per_minute: Option<u64>,
+    runtime: Option<&KeyRuntime>,
+    previous: Option<&Runtime>,
+    clock: &Clock,
+    field: impl Fn(&KeyEntry) -> &Option<KeyLimit>,
+) -> Option<KeyLimit> {
+    let rate = Rate::per_minute(per_minute?, runtime.map_or(1, |r| r.nodes));
     let old = previous.and_then(|rt| rt.key(&k.key_sha256)).filter(|old| *old.name == *k.name);
-    Some(KeyLimit::carry(rate, old.and_then(|old| old.rate_limit.as_ref()), clock))
+    Some(KeyLimit::carry(rate, old.and_then(|old| field(old).as_ref()), clock))
 }
 
 /// `GET /v1/models` in OpenAI's list format: every route and alias the key may use.

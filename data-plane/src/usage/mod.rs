@@ -36,6 +36,7 @@ pub mod tap;
 pub use record::{Source, Status, Tokens, UsageRecord};
 pub use sink::{Totals, UsageSink};
 
+use crate::limit::{Clock, KeyLimit};
 use crate::runtime::{Endpoint, RouteEntry};
 use bytes::Bytes;
 use estimate::Tally;
@@ -121,7 +122,7 @@ impl Usage {
             first_token_us: None,
             config_version,
         };
-        Meter { inner: Some(Box::new(Inner { usage: self.clone(), record, started, request: None })) }
+        Meter { inner: Some(Box::new(Inner { usage: self.clone(), record, started, request: None, charge: None })) }
     }
 
     /// Never waits, and does not wake the sink task (which looks every
@@ -154,6 +155,8 @@ fn empty() -> Arc<str> {
 pub struct Draft {
     pub record: UsageRecord,
     pub input: Input,
+    /// The key's `tpm` limit, charged the record's tokens once they are known.
+    pub charge: Option<(KeyLimit, Clock)>,
 }
 
 /// What the sink task reads the tokens from.
@@ -193,6 +196,8 @@ struct Inner {
     started: Instant,
     /// The request body, for a prompt estimate.
     request: Option<Bytes>,
+    /// The key's `tpm` limit, to charge the tokens to.
+    charge: Option<(KeyLimit, Clock)>,
 }
 
 impl Meter {
@@ -208,6 +213,14 @@ impl Meter {
     /// This request gets no record (served locally, like `GET /v1/models`).
     pub fn cancel(&mut self) {
         self.inner = None;
+    }
+
+    /// The request's tokens go against the key's `tpm` (`limit`) when its
+    /// record is made: prompt plus completion, reported or estimated.
+    pub fn charge_tokens(&mut self, limit: Option<&KeyLimit>, clock: Clock) {
+        if let (Some(i), Some(limit)) = (&mut self.inner, limit) {
+            i.charge = Some((limit.clone(), clock));
+        }
     }
 
     pub fn stream(&mut self, stream: bool) {
@@ -295,7 +308,7 @@ impl Meter {
         inner.record.http_status = http_status;
         inner.record.latency_us = micros(inner.started);
         let usage = inner.usage.clone();
-        usage.send(Draft { record: inner.record, input });
+        usage.send(Draft { record: inner.record, input, charge: inner.charge });
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Every [`TICK`] (or sooner, when the request path finds a batch waiting)
 //! it takes the drafts from the channel in batches, reads each one's tokens (the
-//! reported usage, else the estimate), adds the records to the local
+//! reported usage, else the estimate), charges them to the key's `tpm` when it
+//! has one, adds the records to the local
 //! [`Totals`] (`switchyard_tokens_total`, `/status`) and hands each batch to
 //! every extra [`UsageSink`] in turn. A sink that is slow holds the task back,
 //! the channel fills, and records are dropped and counted on the request
@@ -96,8 +97,13 @@ async fn deliver(
     number: &mut u64,
     sinks: &[Arc<dyn UsageSink>],
 ) {
-    for draft in drafts.drain(..) {
-        records.push(resolve(draft, usage.request_id(*number)));
+    for mut draft in drafts.drain(..) {
+        let charge = draft.charge.take();
+        let record = resolve(draft, usage.request_id(*number));
+        if let Some((limit, clock)) = charge {
+            limit.limiter.charge(&limit.rate, clock.now(), record.tokens.prompt + record.tokens.completion);
+        }
+        records.push(record);
         *number += 1;
     }
     usage.totals.add(records);
@@ -109,7 +115,7 @@ async fn deliver(
 
 /// The record with its tokens read: reported, else estimated, else zero.
 pub(crate) fn resolve(draft: Draft, request_id: String) -> UsageRecord {
-    let Draft { mut record, input } = draft;
+    let Draft { mut record, input, .. } = draft;
     record.request_id = request_id;
     let reported = input
         .usage_in
