@@ -26,6 +26,7 @@ pub mod source;
 pub mod sse;
 pub mod state;
 pub mod telemetry;
+pub mod translate;
 pub mod upstream;
 pub mod usage;
 

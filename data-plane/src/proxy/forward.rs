@@ -8,8 +8,9 @@ use super::payload::OutBody;
 use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::error::ProxyError;
-use crate::runtime::Endpoint;
+use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::{Event, SseParser};
+use crate::translate::{Adapter, Route, Translated};
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use crate::usage::tap::Text;
 use bytes::{Bytes, BytesMut};
@@ -86,9 +87,23 @@ pub async fn attempt(
     let deadline = deadline.min(started + t.total);
     let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };
 
-    let model = req.model_in_url.then_some(&*endpoint.upstream_model);
-    let url = upstream::url(provider, req.api_path, model, req.query);
     let mut headers = upstream::request_headers(req.client_headers, provider, account);
+    // Providers that speak another API get the request in theirs (and answer in OpenAI's below).
+    let (adapter, body) = match Adapter::for_request(provider, req.api_path) {
+        Route::Native => (None, body),
+        Route::Unsupported(why) => return Ok(refused(ProxyError::BadRequest(why), started)),
+        Route::Translated(adapter) => match translate_request(adapter, provider, body) {
+            Ok((translated, body)) => {
+                adapter.headers(&mut headers);
+                (Some((adapter, translated)), body)
+            }
+            Err(error) => return Ok(refused(error, started)),
+        },
+    };
+    let url = match &adapter {
+        Some((adapter, translated)) => adapter.url(provider, translated),
+        None => upstream::url(provider, req.api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query),
+    };
     let body = match body {
         OutBody::Empty => OutgoingBody::Empty,
         OutBody::Parts(parts) => {
@@ -129,8 +144,15 @@ pub async fn attempt(
     let mut client_headers = forwardable_response_headers(&response_headers);
     if !status.is_success() {
         let retry_after = retry_after(&response_headers);
-        let body = read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
-        let body = scrub(&body, account.secret.expose());
+        let raw = read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
+        let raw = scrub(&raw, account.secret.expose());
+        let body = match &adapter {
+            Some((adapter, _)) => {
+                client_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                adapter.error_body(provider, &raw)
+            }
+            None => raw.clone(),
+        };
         let answered = |healthy| Answered {
             status,
             headers: client_headers,
@@ -144,7 +166,7 @@ pub async fn attempt(
             // The body may quote the gateway's key, and the client cannot fix it anyway.
             401 | 403 => Err(failed(Failure::Auth, &http, status, ProxyError::UpstreamAuth(name()))),
             402 => Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name()))),
-            429 if is_quota(&body) => {
+            429 if is_quota(&raw) => {
                 Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name())))
             }
             429 => Err(Failed {
@@ -161,6 +183,9 @@ pub async fn attempt(
     let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let content_type = content_type.trim_start().to_ascii_lowercase();
     if content_type.starts_with("text/event-stream") {
+        if let Some((adapter, translated)) = &adapter {
+            upstream = adapter.stream(upstream, translated);
+        }
         return match stream::first_event(&mut upstream, first_deadline).await {
             Ok((first, parser)) => {
                 client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -195,19 +220,27 @@ pub async fn attempt(
                 StatusCode::BAD_GATEWAY,
                 ProxyError::Upstream(name(), "the response was cut off"),
             )),
-            Ok(body) => match usage_span(&body) {
-                Err(()) => Err(failed(
-                    Failure::Malformed,
-                    "invalid JSON",
-                    StatusCode::BAD_GATEWAY,
-                    ProxyError::Upstream(name(), "the response was not valid JSON"),
-                )),
-                Ok(span) => {
-                    let usage = span.filter(|_| req.accounted).map(|span| Bytes::copy_from_slice(&body[span]));
-                    let answer = Answer::Full(body);
-                    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage })
+            Ok(body) => {
+                match translate_answer(adapter.as_ref(), body).and_then(|body| Ok((usage_span(&body)?, body))) {
+                    Err(()) => Err(failed(
+                        Failure::Malformed,
+                        "invalid JSON",
+                        StatusCode::BAD_GATEWAY,
+                        ProxyError::Upstream(
+                            name(),
+                            match adapter {
+                                None => "the response was not valid JSON",
+                                Some(_) => "the response was not the provider's documented JSON",
+                            },
+                        ),
+                    )),
+                    Ok((span, body)) => {
+                        let usage = span.filter(|_| req.accounted).map(|span| Bytes::copy_from_slice(&body[span]));
+                        let answer = Answer::Full(body);
+                        Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage })
+                    }
                 }
-            },
+            }
         };
     }
     let answer = Answer::Passthrough(upstream);
@@ -234,6 +267,49 @@ fn usage_span(body: &[u8]) -> Result<Option<std::ops::Range<usize>>, ()> {
         })),
         // Valid JSON that is not an object (or repeats `usage`).
         Err(_) => serde_json::from_slice::<serde::de::IgnoredAny>(body).map(|_| None).map_err(|_| ()),
+    }
+}
+
+/// The client's OpenAI body in the provider's API, and what to send.
+fn translate_request(
+    adapter: Adapter,
+    provider: &ProviderEntry,
+    body: OutBody,
+) -> Result<(Translated, OutBody), ProxyError> {
+    let OutBody::Parts(parts) = body else {
+        return Err(ProxyError::BadRequest("a JSON request body is required".into()));
+    };
+    let joined: Vec<u8> = parts.concat();
+    let translated = adapter.request(provider, &joined).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let body = OutBody::Parts(vec![Bytes::from(translated.body.clone())]);
+    Ok((translated, body))
+}
+
+/// A whole answer in OpenAI's shape (translated when the provider speaks another API).
+fn translate_answer(adapter: Option<&(Adapter, Translated)>, body: Bytes) -> Result<Bytes, ()> {
+    match adapter {
+        None => Ok(body),
+        Some((adapter, translated)) => match adapter.response(&body, translated) {
+            Ok(openai) => Ok(Bytes::from(openai)),
+            Err(e) => {
+                tracing::debug!(error = %e, "an answer that could not be translated");
+                Err(())
+            }
+        },
+    }
+}
+
+/// A request this endpoint cannot take, answered as the client's error (the endpoint is not at fault).
+fn refused(error: ProxyError, started: Instant) -> Answered {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Answered {
+        status: error.status(),
+        headers,
+        answer: Answer::Full(Bytes::from(error.body_json())),
+        healthy: false,
+        latency: started.elapsed(),
+        usage: None,
     }
 }
 

@@ -161,7 +161,6 @@ async fn proxied(
         (route, payload, false, false)
     };
     meter.route(&route);
-    openai_like(&route)?;
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
     let req = Outgoing {
         method: parts.method,
@@ -185,18 +184,6 @@ fn model_object(rt: &Runtime, key: &crate::runtime::KeyEntry, id: &str) -> Resul
     }
     let body = serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "switchyard"});
     Ok(json_response(Bytes::from(body.to_string())))
-}
-
-/// Translation for other kinds is not built yet: refuse rather than send them OpenAI requests.
-fn openai_like(route: &crate::runtime::RouteEntry) -> Result<(), ProxyError> {
-    match route.tiers.iter().flatten().find(|e| !e.provider.kind.is_openai_like()) {
-        None => Ok(()),
-        Some(e) => Err(ProxyError::BadRequest(format!(
-            "The provider '{}' is of kind {}, which this gateway cannot serve yet.",
-            e.provider.name,
-            e.provider.kind.as_str()
-        ))),
-    }
 }
 
 fn require_method(req: &Request<Incoming>, method: &Method) -> Result<(), ProxyError> {

@@ -152,6 +152,8 @@ pub struct ProviderEntry {
     /// Without a trailing slash.
     pub base_url: String,
     pub api_version: Option<String>,
+    /// `anthropic`: `max_tokens` when the client gives none.
+    pub default_max_tokens: Option<u32>,
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
     pub enabled: bool,

@@ -265,6 +265,7 @@ fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<Provi
         kind: p.kind,
         base_url: p.base_url.trim_end_matches('/').to_owned(),
         api_version: p.api_version.clone(),
+        default_max_tokens: p.default_max_tokens,
         headers,
         client_settings: client_settings(p, &timeouts),
         timeouts,

@@ -25,11 +25,6 @@ impl ProviderKind {
             Self::Gemini => "gemini",
         }
     }
-
-    /// Speaks the OpenAI HTTP API (possibly with Azure's URL and auth).
-    pub fn is_openai_like(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenAiCompatible | Self::Azure)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,215 @@
+//! Where translation meets an attempt ([`crate::proxy::forward`]): which
+//! requests a provider kind translates, the upstream URL and body, error
+//! bodies made OpenAI-shaped, whole answers translated, and streams wrapped
+//! so that OpenAI SSE comes out of them.
+
+use super::{StreamTranslator, TranslateError, Translated, anthropic, gemini};
+use crate::runtime::ProviderEntry;
+use crate::sse::SseParser;
+use crate::upstream::{Broken, Upstream};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use switchyard_proto::model::ProviderKind;
+
+/// The `anthropic-version` header sent: the Messages API version translated to.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Largest upstream SSE event a translated stream takes.
+const MAX_EVENT: usize = 16 << 20;
+
+/// A provider kind that needs translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    Anthropic,
+    Gemini,
+}
+
+/// What [`Adapter::for_request`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The provider speaks OpenAI: nothing to translate.
+    Native,
+    Translated(Adapter),
+    /// The provider cannot serve this path (the client's error message).
+    Unsupported(String),
+}
+
+impl Adapter {
+    /// How `provider` serves `api_path` (the path after `/v1`).
+    pub fn for_request(provider: &ProviderEntry, api_path: &str) -> Route {
+        let adapter = match provider.kind {
+            ProviderKind::Anthropic => Adapter::Anthropic,
+            ProviderKind::Gemini => Adapter::Gemini,
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Azure => return Route::Native,
+        };
+        if api_path == "/chat/completions" {
+            Route::Translated(adapter)
+        } else {
+            Route::Unsupported(format!(
+                "/v1{api_path} is not available on {} providers (only /v1/chat/completions)",
+                provider.kind.as_str()
+            ))
+        }
+    }
+
+    /// The client's (already spliced) OpenAI body, for the provider.
+    pub fn request(self, provider: &ProviderEntry, openai: &[u8]) -> Result<Translated, TranslateError> {
+        match self {
+            Adapter::Anthropic => anthropic::request(openai, provider.default_max_tokens),
+            Adapter::Gemini => gemini::request(openai),
+        }
+    }
+
+    /// The upstream URL for a translated request.
+    pub fn url(self, provider: &ProviderEntry, translated: &Translated) -> String {
+        match self {
+            Adapter::Anthropic => format!("{}/v1/messages", provider.base_url.trim_end_matches("/v1")),
+            Adapter::Gemini => {
+                format!("{}{}", provider.base_url, gemini::path(&translated.model, translated.stream))
+            }
+        }
+    }
+
+    /// Headers the provider requires besides its auth (already set).
+    pub fn headers(self, headers: &mut http::HeaderMap) {
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        if self == Adapter::Anthropic {
+            let version = http::HeaderValue::from_static(ANTHROPIC_VERSION);
+            headers.insert(http::HeaderName::from_static("anthropic-version"), version);
+        }
+    }
+
+    /// A whole answer as a `chat.completion`.
+    pub fn response(self, body: &[u8], translated: &Translated) -> Result<Vec<u8>, TranslateError> {
+        match self {
+            Adapter::Anthropic => anthropic::response(body),
+            Adapter::Gemini => gemini::response(body, &translated.model),
+        }
+    }
+
+    /// An upstream error body, OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
+    pub fn error_body(self, provider: &ProviderEntry, body: &[u8]) -> Bytes {
+        let text = match self {
+            Adapter::Anthropic => anthropic::error_message(body),
+            Adapter::Gemini => gemini::error_message(body),
+        };
+        let message = match text {
+            Some(text) => format!("{} ({}): {text}", provider.name, provider.kind.as_str()),
+            None => format!("{} ({}) answered with an error", provider.name, provider.kind.as_str()),
+        };
+        let error =
+            serde_json::json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": null}});
+        Bytes::from(error.to_string())
+    }
+
+    /// The provider's SSE stream as OpenAI's.
+    pub fn stream(self, upstream: Upstream, translated: &Translated) -> Upstream {
+        let translator: Box<dyn StreamTranslator> = match self {
+            Adapter::Anthropic => Box::new(anthropic::Stream::new(translated.include_usage)),
+            Adapter::Gemini => Box::new(gemini::Stream::new(&translated.model, translated.include_usage)),
+        };
+        Box::pin(Translating {
+            upstream,
+            parser: SseParser::new(MAX_EVENT),
+            translator,
+            out: VecDeque::new(),
+            ended: false,
+        })
+    }
+}
+
+/// An upstream stream re-framed: provider events in, OpenAI `data:` events out,
+/// `data: [DONE]` once the provider said it was complete. A provider error
+/// event, an event that does not parse, or an end before completion break the
+/// stream (as a cut upstream would).
+struct Translating {
+    upstream: Upstream,
+    parser: SseParser,
+    translator: Box<dyn StreamTranslator>,
+    out: VecDeque<Result<Bytes, Broken>>,
+    ended: bool,
+}
+
+fn frame(payloads: Vec<String>) -> Option<Bytes> {
+    if payloads.is_empty() {
+        return None;
+    }
+    let mut out = BytesMut::new();
+    for p in payloads {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+    Some(out.freeze())
+}
+
+impl Translating {
+    fn chunk(&mut self, chunk: &[u8]) {
+        let events = match self.parser.push(chunk) {
+            Ok(events) => events,
+            Err(e) => return self.fail(&e.to_string()),
+        };
+        let mut payloads = Vec::new();
+        for event in events {
+            let Some(data) = &event.data else { continue };
+            match self.translator.event(event.event.as_deref(), data) {
+                Ok(more) => payloads.extend(more),
+                Err(e) => {
+                    if let Some(bytes) = frame(payloads) {
+                        self.out.push_back(Ok(bytes));
+                    }
+                    return self.fail(&e.to_string());
+                }
+            }
+        }
+        if let Some(bytes) = frame(payloads) {
+            self.out.push_back(Ok(bytes));
+        }
+    }
+
+    fn end(&mut self) {
+        match self.translator.finish() {
+            Ok(payloads) => {
+                let mut bytes = BytesMut::new();
+                if let Some(last) = frame(payloads) {
+                    bytes.extend_from_slice(&last);
+                }
+                bytes.extend_from_slice(b"data: [DONE]\n\n");
+                self.out.push_back(Ok(bytes.freeze()));
+            }
+            Err(e) => self.fail(&e.to_string()),
+        }
+    }
+
+    fn fail(&mut self, why: &str) {
+        tracing::debug!(error = why, "translated stream broke");
+        self.out.push_back(Err(Broken));
+        self.ended = true;
+    }
+}
+
+impl Stream for Translating {
+    type Item = Result<Bytes, Broken>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(item) = self.out.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match self.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => self.chunk(&chunk),
+                Poll::Ready(Some(Err(Broken))) => self.fail("the upstream stream broke"),
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    self.end();
+                }
+            }
+        }
+    }
+}
