@@ -38,9 +38,11 @@ async fn serves_the_control_planes_config_follows_writes_and_survives_outages() 
         .unwrap();
     cp.publisher.refresh().await.unwrap();
     until(&dp, "fresh", 200).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let node = cp.nodes.get("edge-1").unwrap();
-    assert!(node.acked.iter().any(|v| v.r#type == 1 && v.version == 2), "{:?}", node.acked);
+    // Applied first, then written to the cache and ACKed.
+    eventually("version 2 ACKed", async || {
+        cp.nodes.get("edge-1").is_some_and(|node| node.acked.iter().any(|v| v.r#type == 1 && v.version == 2))
+    })
+    .await;
     assert!(cache.path().join("config.snapshot").exists());
 
     // The control plane goes away: the node keeps serving.
