@@ -286,3 +286,74 @@ async fn percentiles_follow_a_known_distribution() {
     assert!(close(r.first_token_p99_us, 495_000), "ttft p99 {}", r.first_token_p99_us);
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_is_priced_with_the_config_it_was_served_from() {
+    use switchyard_control::store::{Change, Ownership};
+    use switchyard_proto::model::Price;
+    for db in common::databases().await {
+        let handle = start(&db.url).await;
+        assert_eq!(handle.store.revision().await.unwrap(), 1);
+        let edit = |c: &mut switchyard_proto::model::Config, input: i64| {
+            let m = c.models.iter_mut().find(|r| r.name == "m").unwrap();
+            let price = m.price.get_or_insert(Price {
+                currency: "USD".into(),
+                input_per_mtok_micros: None,
+                output_per_mtok_micros: None,
+                cached_input_per_mtok_micros: None,
+            });
+            price.input_per_mtok_micros = Some(input);
+        };
+        let change = Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged };
+        // Revision 2 doubles the input price; revision 3 changes something else (prices as in 2).
+        handle
+            .store
+            .write(change, |c| {
+                edit(c, 2_000_000);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let change = Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged };
+        let limit = |c: &mut switchyard_proto::model::Config| {
+            c.keys.iter_mut().find(|k| k.name == "k2").unwrap().rpm = Some(100);
+        };
+        handle
+            .store
+            .write(change, |c| {
+                limit(c);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        handle.publisher.refresh().await.unwrap();
+        assert_eq!(handle.publisher.current().config.version, 3);
+
+        let now = now_ms();
+        let served = |id: &str, version: u64| UsageRecord {
+            request_id: id.into(),
+            prompt_tokens: 1_000_000,
+            cached_tokens: 0,
+            completion_tokens: 0,
+            config_version: version,
+            ..record("k2", "m", P_UP, now)
+        };
+        // A late batch from a node still on revision 1, and records from 2 and 3; one from before the history.
+        let sent = vec![served("v1", 1), served("v2", 2), served("v3", 3), served("v0", 0)];
+        let mut node = reporter(&handle, NODE_TOKEN).await.unwrap();
+        node.send(batch("edge-1", "boot-1", 1, sent)).await.unwrap();
+        let rows = sqlx::query_as::<_, (String, i64)>("SELECT request_id, cost_micros FROM usage_events")
+            .fetch_all(handle.store.pool())
+            .await
+            .unwrap();
+        let costs: BTreeMap<String, i64> = rows.into_iter().collect();
+        assert_eq!(costs["v1"], 1_000_000, "revision 1's price: {}", db.label);
+        assert_eq!(costs["v2"], 2_000_000, "revision 2's price");
+        assert_eq!(costs["v3"], 2_000_000, "unchanged prices at revision 3");
+        assert_eq!(costs["v0"], 2_000_000, "older than the history: today's price");
+        let history: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM price_history").fetch_one(handle.store.pool()).await.unwrap();
+        assert_eq!(history, 2, "a row only where prices changed");
+        handle.shutdown().await;
+    }
+}

@@ -15,6 +15,7 @@ mod credentials;
 mod fleet;
 mod listing;
 mod migrate;
+mod prices;
 mod read;
 mod runtime;
 mod spec;
@@ -27,6 +28,7 @@ pub use audit::{AUDIT_DEFAULT, AUDIT_MAX, AuditRecord};
 pub use credentials::TokenRecord;
 pub use fleet::{NackRecord, NodeRecord};
 pub use listing::{Listing, ObjectMeta};
+pub use prices::{Cost, Pricing, RoutePricing, TargetPricing};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use usage::{

@@ -71,6 +71,7 @@ impl Store {
         w.routes(&before, &after).await?;
         w.keys(&before, &after).await?;
         w.settings(&before.settings, &after.settings).await?;
+        super::prices::record(w.conn, next, &after).await?;
         sqlx::query("UPDATE revision SET config = $1, updated_at_ms = $2 WHERE id = 1")
             .bind(i64::try_from(next).unwrap_or(i64::MAX))
             .bind(w.now)

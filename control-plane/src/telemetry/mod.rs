@@ -4,7 +4,7 @@
 //! Flow per stream: `bearer token -> node token binding (once per stream) ->
 //! for each batch, in order: validate (INVALID_ARGUMENT naming the field) ->
 //! node id against the binding (PERMISSION_DENIED) -> price each record with
-//! the Config in force ([`price`]) -> one store transaction
+//! the Config it was served from ([`price`]) -> one store transaction
 //! ([`Store::ingest`]) -> ack {boot_id, sequence, duplicate}`. A batch whose
 //! (node, boot, sequence) was stored before is acked `duplicate: true` and
 //! changes nothing, so a node may resend whatever it has not seen acked. A
@@ -25,13 +25,15 @@ pub use tasks::{RETENTION_CHUNK, prune, publish_runtime, retention};
 use crate::discovery::bearer;
 use crate::snapshot::Publisher;
 use crate::store::{
-    ANY_NODE, Backend, BalanceDelta, BreakerEvent, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, SpendDelta,
-    Store, now_ms,
+    ANY_NODE, Backend, BalanceDelta, BreakerEvent, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, Pricing,
+    SpendDelta, Store, StoreError, now_ms,
 };
 use parking_lot::Mutex;
 use price::PriceIndex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use switchyard_proto::model::{Budget, Config};
 use switchyard_proto::pb::telemetry_server::Telemetry;
 use switchyard_proto::pb::{TelemetryAck, TelemetryBatch, health_event};
 use tokio::sync::{Notify, mpsc, watch};
@@ -70,8 +72,8 @@ struct Inner {
     counters: Arc<Counters>,
     runtime_due: Arc<Notify>,
     stop: watch::Receiver<bool>,
-    /// The price index of the Config revision it was built for.
-    prices: Mutex<Option<(u64, Arc<PriceIndex>)>>,
+    /// Price indexes: the current Config's and older pricings'.
+    prices: Mutex<Prices>,
     /// SQLite has one writer: batches queue here rather than in its busy handler.
     sqlite_writer: tokio::sync::Mutex<()>,
 }
@@ -96,7 +98,7 @@ impl TelemetryService {
             counters,
             runtime_due,
             stop,
-            prices: Mutex::new(None),
+            prices: Mutex::new(Prices::default()),
             sqlite_writer: tokio::sync::Mutex::new(()),
         };
         Self { inner: Arc::new(inner) }
@@ -173,7 +175,14 @@ impl Inner {
             return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", batch.node_id)));
         }
         let ack = TelemetryAck { boot_id: batch.boot_id.clone(), sequence: batch.sequence, duplicate: false };
-        let ingest = self.prepare(batch);
+        let ingest = match self.prepare(batch).await {
+            Ok(ingest) => ingest,
+            Err(e) => {
+                self.counters.failed.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "cannot read the price history");
+                return Err(Status::unavailable("the control plane cannot price telemetry now; resend the batch"));
+            }
+        };
         let records = ingest.usage.len() as u64;
         let result = if self.store.backend() == Backend::Sqlite {
             let _writer = self.sqlite_writer.lock().await;
@@ -202,32 +211,56 @@ impl Inner {
         }
     }
 
-    fn index(&self, version: u64, config: &switchyard_proto::model::Config) -> Arc<PriceIndex> {
-        let mut prices = self.prices.lock();
-        match &*prices {
-            Some((v, index)) if *v == version => index.clone(),
-            _ => {
-                let index = Arc::new(PriceIndex::new(config));
-                *prices = Some((version, index.clone()));
-                index
-            }
+    /// The current Config's prices and budgets, rebuilt when its version moves.
+    async fn current(&self, version: u64, config: &Config) -> Result<Arc<Current>, StoreError> {
+        if let Some(current) = self.prices.lock().current.clone().filter(|c| c.version == version) {
+            return Ok(current);
         }
+        let since = self.store.pricing_since().await?;
+        let current = Arc::new(Current {
+            version,
+            since,
+            index: Arc::new(PriceIndex::new(&Pricing::of(config))),
+            budgets: config.keys.iter().filter_map(|k| Some((k.name.clone(), k.budget.clone()?))).collect(),
+        });
+        self.prices.lock().current = Some(current.clone());
+        Ok(current)
     }
 
-    /// Prices the batch with the current Config and sorts its health events.
-    fn prepare(&self, batch: TelemetryBatch) -> IngestBatch {
+    /// The prices of Config `version` (older than the current pricing).
+    async fn older(&self, version: u64, current: &Current) -> Result<Arc<PriceIndex>, StoreError> {
+        let Some((revision, pricing)) = self.store.pricing_at(version).await? else {
+            // Older than the history: the current prices are the best there is.
+            return Ok(current.index.clone());
+        };
+        let mut prices = self.prices.lock();
+        if prices.older.len() >= MAX_OLDER_PRICINGS {
+            prices.older.clear();
+        }
+        Ok(prices.older.entry(revision).or_insert_with(|| Arc::new(PriceIndex::new(&pricing))).clone())
+    }
+
+    /// Prices each record with the Config it was served from and sorts the batch's health events.
+    async fn prepare(&self, batch: TelemetryBatch) -> Result<IngestBatch, StoreError> {
         let snapshot = self.publisher.current();
-        let config = snapshot.model();
-        let index = self.index(snapshot.config.version, config);
+        let current = self.current(snapshot.config.version, snapshot.model()).await?;
+        let mut indexes: HashMap<u64, Arc<PriceIndex>> = HashMap::new();
+        for record in &batch.usage {
+            let v = record.config_version;
+            if v < current.since && !indexes.contains_key(&v) {
+                indexes.insert(v, self.older(v, &current).await?);
+            }
+        }
         let mut usage = Vec::with_capacity(batch.usage.len());
         let (mut spend, mut balances) = (Vec::new(), Vec::new());
         for record in batch.usage {
-            let (cost, currency) = match index.price_of(config, &record) {
+            let index = indexes.get(&record.config_version).unwrap_or(&current.index);
+            let (cost, currency) = match index.price_of(&record) {
                 Some(p) => (price::cost(p, &record), p.currency.clone()),
                 None => (0, String::new()),
             };
             if cost != 0 {
-                if let Some(b) = index.budget(&record.key).filter(|b| b.currency == currency) {
+                if let Some(b) = current.budgets.get(&record.key).filter(|b| b.currency == currency) {
                     spend.push(SpendDelta {
                         key: record.key.clone(),
                         period_start_ms: b.period.start_ms(record.started_at_ms),
@@ -259,7 +292,7 @@ impl Inner {
                 Some(health_event::Event::Heartbeat(_)) | None => {}
             }
         }
-        IngestBatch {
+        Ok(IngestBatch {
             node_id: batch.node_id,
             boot_id: batch.boot_id,
             sequence: i64::try_from(batch.sequence).unwrap_or(i64::MAX),
@@ -270,8 +303,29 @@ impl Inner {
             spend,
             balances,
             health_events,
-        }
+        })
     }
+}
+
+/// Older pricings kept indexed, at most (then the cache starts again).
+const MAX_OLDER_PRICINGS: usize = 32;
+
+#[derive(Default)]
+struct Prices {
+    current: Option<Arc<Current>>,
+    /// By the revision each pricing took effect at.
+    older: HashMap<u64, Arc<PriceIndex>>,
+}
+
+/// The current Config's prices and budgets.
+struct Current {
+    /// The Config version they were built for.
+    version: u64,
+    /// The revision the current pricing took effect at: records served from
+    /// this version on are priced with `index`.
+    since: u64,
+    index: Arc<PriceIndex>,
+    budgets: HashMap<String, Budget>,
 }
 
 fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {

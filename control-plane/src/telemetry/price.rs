@@ -1,12 +1,21 @@
-//! What a usage record cost, from the Config in force when it is ingested.
+//! What a usage record cost: the serving target's price in the Config the
+//! request was served from (the record's `config_version`).
+//!
+//! Every Config write whose prices differ from the last stored ones stores
+//! the new [`Pricing`] (routes, aliases, targets and their prices; nothing
+//! secret) under its revision (`price_history`, see `store::prices`). A record is priced with
+//! the newest pricing at or before its `config_version`; with the current
+//! Config's when its version is at or past the current pricing's (the usual
+//! case, no lookup), or when no stored pricing is that old (a database from
+//! before the history).
 //!
 //! The price is the serving target's: the route the record names (by name
 //! or alias) and, in it, the target with the record's provider and upstream
 //! model; that target's own price, else the route's. A record whose target
-//! is no longer in its route (the Config changed) takes the route's price. A
-//! direct call (`provider:model`) or a record whose route is gone takes the
-//! price of a route target with the same provider and upstream model, if any
-//! (own price first). Otherwise the record is unpriced (cost 0, currency "").
+//! is no longer in its route takes the route's price. A direct call
+//! (`provider:model`) or a record whose route is gone takes the price of a
+//! route target with the same provider and upstream model, if any (own price
+//! first). Otherwise the record is unpriced (cost 0, currency "").
 //!
 //! Cost, in integer micro-units of the price's currency, rounded half up per
 //! record: uncached prompt tokens at `input_per_mtok`, cached prompt tokens
@@ -14,69 +23,64 @@
 //! the input price; completion tokens (which include reasoning tokens) at
 //! `output_per_mtok`. A missing component costs nothing.
 
+use crate::store::Pricing;
 use std::collections::HashMap;
-use switchyard_proto::model::{Budget, Config, Price};
+use switchyard_proto::model::Price;
 use switchyard_proto::pb::UsageRecord;
 
-/// Lookups built once per Config revision.
+/// Lookups built once per pricing.
 #[derive(Debug, Default)]
 pub struct PriceIndex {
-    /// Route name or alias -> index into `Config::models`.
+    /// Route name or alias -> index into `route_prices`.
     routes: HashMap<String, usize>,
+    /// Each route's own price.
+    route_prices: Vec<Option<Price>>,
     /// (route index, provider, upstream model) -> the target's effective price.
     targets: HashMap<(usize, String, String), Option<Price>>,
     /// (provider, upstream model) -> a price some route gives that target.
     direct: HashMap<(String, String), Price>,
-    /// Client key name -> its budget.
-    budgets: HashMap<String, Budget>,
 }
 
 impl PriceIndex {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(pricing: &Pricing) -> Self {
         let mut index = PriceIndex::default();
         let mut fallback: HashMap<(String, String), Price> = HashMap::new();
-        for (i, route) in config.models.iter().enumerate() {
+        for (i, route) in pricing.routes.iter().enumerate() {
             index.routes.insert(route.name.clone(), i);
             for alias in &route.aliases {
                 index.routes.entry(alias.clone()).or_insert(i);
             }
+            let route_price = route.price.as_ref().map(Price::from);
             for target in &route.targets {
-                let price = route.price_of(target).cloned();
+                let own = target.price.as_ref().map(Price::from);
+                let price = own.clone().or_else(|| route_price.clone());
                 let key = (target.provider.clone(), target.model.clone());
-                if let Some(own) = &target.price {
-                    index.direct.entry(key.clone()).or_insert_with(|| own.clone());
+                if let Some(own) = own {
+                    index.direct.entry(key.clone()).or_insert(own);
                 }
                 if let Some(p) = &price {
                     fallback.entry(key).or_insert_with(|| p.clone());
                 }
                 index.targets.entry((i, target.provider.clone(), target.model.clone())).or_insert(price);
             }
+            index.route_prices.push(route_price);
         }
         for (key, price) in fallback {
             index.direct.entry(key).or_insert(price);
-        }
-        for key in &config.keys {
-            if let Some(b) = &key.budget {
-                index.budgets.insert(key.name.clone(), b.clone());
-            }
         }
         index
     }
 
     /// The price the record's request was served at, if any.
-    pub fn price_of<'a>(&'a self, config: &'a Config, r: &UsageRecord) -> Option<&'a Price> {
+    pub fn price_of(&self, r: &UsageRecord) -> Option<&Price> {
         if let Some(&i) = self.routes.get(&r.route) {
             let key = (i, r.provider.clone(), r.upstream_model.clone());
             return match self.targets.get(&key) {
                 Some(price) => price.as_ref(),
-                None => config.models.get(i).and_then(|route| route.price.as_ref()),
+                None => self.route_prices.get(i).and_then(Option::as_ref),
             };
         }
         self.direct.get(&(r.provider.clone(), r.upstream_model.clone()))
-    }
-
-    pub fn budget(&self, key: &str) -> Option<&Budget> {
-        self.budgets.get(key)
     }
 }
 
