@@ -162,6 +162,9 @@ async fn node_and_admin_tokens_are_created_listed_and_revoked_but_never_the_last
         let edge = listed.tokens.iter().find(|t| t.name == "edge-7").unwrap();
         assert_eq!(edge.subject, "edge-7");
         assert!(edge.created_at_ms > 0 && !edge.revoked);
+        assert!(edge.last_used_ms.is_some_and(|at| at >= edge.created_at_ms), "stamped by the node's stream: {edge:?}");
+        let bootstrap = listed.tokens.iter().find(|t| t.name == "bootstrap").unwrap();
+        assert!(bootstrap.last_used_ms.is_none(), "not used yet: {bootstrap:?}");
         assert!(listed.tokens.iter().any(|t| t.name == "bootstrap" && t.subject == "*"));
         let bad = pb::CreateNodeTokenRequest { node_id: String::new(), description: String::new() };
         refused(admin.create_node_token(bad).await, Code::InvalidArgument, "node_id: required");

@@ -114,13 +114,17 @@ impl Store {
     }
 
     /// The node id a presented node token is bound to ([`ANY_NODE`] for the
-    /// bootstrap token); `None` when the token is unknown or revoked.
+    /// bootstrap token); `None` when the token is unknown or revoked. Stamps its last use.
     pub async fn node_token_binding(&self, token: &str) -> Result<Option<String>, StoreError> {
-        let bound: Option<String> =
-            sqlx::query_scalar("SELECT node_id FROM node_tokens WHERE token_sha256 = $1 AND revoked_at_ms IS NULL")
-                .bind(digest(token))
-                .fetch_optional(self.pool())
-                .await?;
+        // Once per stream (config or telemetry), not per message: stamping the use costs nothing that matters.
+        let bound: Option<String> = sqlx::query_scalar(
+            "UPDATE node_tokens SET last_used_ms = $1 WHERE token_sha256 = $2 AND revoked_at_ms IS NULL \
+             RETURNING node_id",
+        )
+        .bind(now_ms())
+        .bind(digest(token))
+        .fetch_optional(self.pool())
+        .await?;
         Ok(bound)
     }
 
