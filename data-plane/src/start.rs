@@ -186,7 +186,8 @@ impl DataPlane {
         let (close_usage, usage_closed) = watch::channel(false);
         let sink = records.map(|rx| tokio::spawn(usage::sink::run(usage, rx, sinks, usage_closed)));
         tracing::info!(%addr, admin = ?admin_addr, "switchyard-proxy serving");
-        Ok(Handle { addr, admin_addr, shared, stop, tasks, close_usage, sink, telemetry })
+        let grace = options.grace;
+        Ok(Handle { addr, admin_addr, shared, stop, tasks, grace, close_usage, sink, telemetry })
     }
 }
 
@@ -197,6 +198,8 @@ pub struct Handle {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Streams whose client left, drained for their usage, get this long after the listeners stopped.
+    grace: Duration,
     /// Closes the usage channel once the listeners have drained.
     close_usage: watch::Sender<bool>,
     sink: Option<JoinHandle<()>>,
@@ -241,6 +244,21 @@ impl Handle {
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
+        }
+        // Streams whose client left may still be read for their usage (`on_disconnect: drain`,
+        // bounded in time): each holds an in-flight count until its record is made.
+        let inflight = &self.shared.metrics.inflight;
+        let drained = tokio::time::timeout(self.grace, async {
+            while inflight.load(Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                inflight = inflight.load(Relaxed),
+                "streams still being drained at shutdown; their usage records may be lost"
+            );
         }
         let _ = self.close_usage.send(true);
         if let Some(sink) = self.sink

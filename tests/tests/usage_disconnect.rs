@@ -145,3 +145,23 @@ async fn a_stream_read_to_its_end_is_not_a_disconnect() {
     let r = capture.only().await;
     assert_eq!((r.status, r.source, r.tokens.completion), (Status::Ok, Source::Reported, 250));
 }
+
+#[tokio::test]
+async fn a_stream_being_drained_at_shutdown_still_gets_its_exact_usage() {
+    let (upstream, mut proxy, capture) = start("drain").await;
+    let completion =
+        ChatStream::new(Format::Compact, &["Once upon a time", " in a village"], serde_json::from_str(USAGE).unwrap());
+    let (reply, gate) = gated(&completion);
+    upstream.push(reply);
+    read_first_and_leave(&proxy, &chat_body("smart", true)).await;
+    // SIGTERM while the upstream still generates for the client that left.
+    let stopping = tokio::spawn(proxy.handle.take().unwrap().shutdown());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!stopping.is_finished(), "shutdown waits for the drain (within the grace period)");
+    assert!(capture.records().is_empty(), "still draining");
+    gate.notify_one();
+    stopping.await.unwrap();
+    let r = capture.only().await;
+    assert_eq!((r.status, r.source), (Status::ClientClosed, Source::Reported));
+    assert_eq!(r.tokens, Tokens { prompt: 31, completion: 250, cached: 0, reasoning: 64 });
+}
