@@ -101,7 +101,7 @@ pub async fn attempt(
         },
     };
     let url = match &adapter {
-        Some((adapter, translated)) => adapter.url(provider, translated),
+        Some((adapter, translated)) => adapter.url(&provider.base_url, translated),
         None => upstream::url(provider, req.api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query),
     };
     let body = match body {

@@ -62,12 +62,14 @@ impl Adapter {
         }
     }
 
-    /// The upstream URL for a translated request.
-    pub fn url(self, provider: &ProviderEntry, translated: &Translated) -> String {
+    /// The upstream URL for a translated request to a provider at `base_url`
+    /// (with or without the API version it names: `/v1`, `/v1beta`).
+    pub fn url(self, base_url: &str, translated: &Translated) -> String {
         match self {
-            Adapter::Anthropic => format!("{}/v1/messages", provider.base_url.trim_end_matches("/v1")),
+            Adapter::Anthropic => format!("{}/v1/messages", base_url.trim_end_matches("/v1")),
             Adapter::Gemini => {
-                format!("{}{}", provider.base_url, gemini::path(&translated.model, translated.stream))
+                let origin = base_url.trim_end_matches("/v1beta").trim_end_matches("/v1");
+                format!("{origin}{}", gemini::path(&translated.model, translated.stream))
             }
         }
     }
@@ -211,5 +213,58 @@ impl Stream for Translating {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translated(model: &str, stream: bool) -> Translated {
+        Translated { body: Vec::new(), stream, include_usage: false, model: model.into() }
+    }
+
+    #[test]
+    fn urls_with_or_without_the_version_in_the_base() {
+        let t = translated("claude-sonnet-4-5", false);
+        for base in ["https://api.anthropic.com", "https://api.anthropic.com/v1"] {
+            assert_eq!(Adapter::Anthropic.url(base, &t), "https://api.anthropic.com/v1/messages");
+        }
+        for base in ["https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com/v1beta"] {
+            assert_eq!(
+                Adapter::Gemini.url(base, &translated("gemini-2.5-flash", true)),
+                "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+            );
+        }
+    }
+
+    async fn run(events: &str) -> Vec<Result<Bytes, Broken>> {
+        use futures_util::StreamExt;
+        let upstream: Upstream = Box::pin(futures_util::stream::iter([Ok(Bytes::from(events.to_owned()))]));
+        Adapter::Anthropic.stream(upstream, &translated("m", false)).collect().await
+    }
+
+    #[tokio::test]
+    async fn streams_are_reframed_and_end_with_done_only_when_complete() {
+        let complete = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",",
+            "\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,",
+            "\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},",
+            "\"usage\":{\"output_tokens\":2}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let out = run(complete).await;
+        let text: String = out.iter().map(|c| String::from_utf8_lossy(c.as_ref().unwrap()).into_owned()).collect();
+        assert!(text.starts_with("data: {"), "{text}");
+        assert!(text.contains("\"content\":\"hi\""), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+
+        // Cut before message_stop: the stream breaks, no [DONE].
+        let cut = &complete[..complete.find("event: message_delta").unwrap()];
+        let out = run(cut).await;
+        assert_eq!(out.last(), Some(&Err(Broken)));
+        assert!(out.iter().filter_map(|c| c.as_ref().ok()).all(|c| !String::from_utf8_lossy(c).contains("[DONE]")));
     }
 }
