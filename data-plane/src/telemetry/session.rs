@@ -72,8 +72,10 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
     let _open = Open::new(&reporter.connected);
     let mut sent: VecDeque<Sent> = VecDeque::with_capacity(WINDOW);
     let mut next_id = 0;
+    // The request stream is gone (the control plane ended the call): only its final status is left to read.
+    let mut closed = false;
     loop {
-        while sent.len() < WINDOW {
+        while !closed && sent.len() < WINDOW {
             let Some(entry) = queue.next(next_id) else { break };
             next_id = entry.id + 1;
             let Some(batch) = load(reporter, &entry).await else { continue };
@@ -85,7 +87,7 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
                 at: Instant::now(),
             });
             // Never waits: the channel holds WINDOW and at most WINDOW are unacked.
-            tx.send(batch).await.map_err(|_| "the stream closed".to_owned())?;
+            closed = tx.send(batch).await.is_err();
         }
         let deadline = sent.front().map(|s| s.at + ACK_TIMEOUT);
         tokio::select! {
@@ -122,7 +124,7 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
                     return Err(status_text(&status));
                 }
             },
-            () = queue.pushed(), if sent.len() < WINDOW => {}
+            () = queue.pushed(), if !closed && sent.len() < WINDOW => {}
             () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 return Err(format!("no ack within {ACK_TIMEOUT:?}"));
             }
