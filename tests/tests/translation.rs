@@ -215,7 +215,7 @@ async fn an_anthropic_stream_cut_before_message_stop_is_a_stream_error() {
 
 #[tokio::test]
 async fn provider_errors_are_openai_shaped_and_requests_it_cannot_take_are_refused_before_sending() {
-    let (upstream, proxy, _capture) = start().await;
+    let (upstream, proxy, capture) = start().await;
     upstream.push(Reply::json(
         400,
         json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too large"}}),
@@ -251,6 +251,11 @@ async fn provider_errors_are_openai_shaped_and_requests_it_cannot_take_are_refus
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("only /v1/chat/completions"), "{body}");
     assert_eq!(upstream.requests().len(), sent);
+
+    // The provider's error is the upstream's; the two refusals are the gateway's.
+    let records = capture.wait_for(3).await;
+    let endings: Vec<_> = records.iter().map(|r| (r.status, r.http_status)).collect();
+    assert_eq!(endings, [(Status::UpstreamError, 400), (Status::Rejected, 400), (Status::Rejected, 400)]);
 }
 
 #[tokio::test]

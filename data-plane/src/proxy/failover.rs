@@ -67,7 +67,9 @@ pub async fn run(
         let inflight = endpoint.load.start();
         match forward::attempt(&endpoint, &req, body, deadline).await {
             Ok(answered) => {
-                endpoint.stats.count(answered.status.as_u16());
+                if !matches!(answered.answer, Answer::Refused(_)) {
+                    endpoint.stats.count(answered.status.as_u16());
+                }
                 if answered.healthy {
                     endpoint.load.observe(answered.latency);
                     permit.success();
@@ -232,6 +234,11 @@ fn respond(
     let body = match answered.answer {
         Answer::Full(bytes) => {
             meter.answered(http_status, answered.usage, &bytes);
+            drop(tail);
+            full(bytes)
+        }
+        Answer::Refused(bytes) => {
+            meter.reject(http_status);
             drop(tail);
             full(bytes)
         }

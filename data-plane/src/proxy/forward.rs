@@ -51,6 +51,8 @@ pub enum Answer {
     Full(Bytes),
     /// Passed through as it arrives (audio, files).
     Passthrough(Upstream),
+    /// The gateway's own refusal (an error body): this endpoint cannot take the request as asked.
+    Refused(Bytes),
 }
 
 pub struct Answered {
@@ -306,7 +308,7 @@ fn refused(error: ProxyError, started: Instant) -> Answered {
     Answered {
         status: error.status(),
         headers,
-        answer: Answer::Full(Bytes::from(error.body_json())),
+        answer: Answer::Refused(Bytes::from(error.body_json())),
         healthy: false,
         latency: started.elapsed(),
         usage: None,
