@@ -121,9 +121,10 @@ impl Reporter {
             let found = spool.list()?;
             Ok::<_, std::io::Error>((spool, found))
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let spool = match opened {
-            Ok(Ok((spool, found))) => {
+            Ok((spool, found)) => {
                 if !found.is_empty() {
                     let items: u64 = found.iter().map(|f| f.items).sum();
                     tracing::info!(batches = found.len(), items, "telemetry batches spooled before; resending");
@@ -133,10 +134,6 @@ impl Reporter {
                     remove_files(dropped).await;
                 }
                 Some(spool)
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot use the telemetry spool; unacked batches are kept in memory only");
-                None
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot use the telemetry spool; unacked batches are kept in memory only");
@@ -332,3 +329,6 @@ async fn remove_files(dropped: Vec<queue::Entry>) {
         let _ = tokio::task::spawn_blocking(move || paths.iter().for_each(|p| spool::remove(p))).await;
     }
 }
+
+#[cfg(test)]
+mod tests;
