@@ -309,3 +309,38 @@ async fn gemini_json_and_streams_become_chat_completions() {
     let records = capture.wait_for(2).await;
     assert_eq!((records[1].status, records[1].tokens.prompt, records[1].tokens.completion), (Status::Ok, 7, 2));
 }
+
+#[tokio::test]
+async fn an_overloaded_anthropic_fails_over_to_an_openai_provider() {
+    let upstream = FakeUpstream::start().await;
+    let yaml = yaml(&upstream)
+        .replace(
+            "  - name: gem\n",
+            &format!(
+                "  - name: openai\n    kind: openai-compatible\n    base_url: {}\n    accounts: [{{name: o, api_key: \"sk-openai-0123456789\"}}]\n  - name: gem\n",
+                upstream.base_url()
+            ),
+        )
+        .replace(
+            "    targets: [{provider: claude, model: claude-sonnet-4-5}]",
+            "    targets: [{provider: claude, model: claude-sonnet-4-5}, {provider: openai, model: gpt-4o, priority: 1}]",
+        );
+    let capture = UsageCapture::new();
+    let proxy = Proxy::start_capturing(&yaml, &capture).await;
+    // Anthropic's "overloaded" (HTTP 529), then the OpenAI provider's default answer.
+    upstream.push(Reply::json(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
+    let response = post(&proxy, &json!({"model": "sonnet", "messages": [{"role": "user", "content": "hi"}]})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    schema::validate("CreateChatCompletionResponse", &body).unwrap();
+    let paths: Vec<String> = upstream.requests().iter().map(|r| r.uri.path().to_owned()).collect();
+    assert_eq!(paths, ["/v1/messages", "/v1/chat/completions"]);
+    let openai = upstream.requests()[1].json();
+    assert_eq!(openai["model"], "gpt-4o", "the OpenAI request, not the Anthropic one");
+    assert!(openai.get("max_tokens").is_none());
+    let record = capture.only().await;
+    assert_eq!((record.status, record.attempts, &*record.provider), (Status::Ok, 2, "openai"));
+}
