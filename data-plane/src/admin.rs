@@ -77,6 +77,7 @@ pub fn status(shared: &Shared) -> serde_json::Value {
 fn telemetry(queue: &crate::telemetry::queue::Queue) -> serde_json::Value {
     let depth = queue.depth();
     serde_json::json!({
+        "connected": queue.connected.load(Relaxed),
         "queued_batches": depth.batches,
         "queued_bytes": depth.bytes,
         "queued_items": depth.items,

@@ -231,8 +231,15 @@ async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
     }
     acked(&dp).await;
 
+    let connected = async |dp: &Handle| -> bool {
+        let status = client().get(format!("http://{}/status", dp.admin_addr.unwrap())).send().await.unwrap();
+        status.json::<Value>().await.unwrap()["telemetry"]["connected"] == true
+    };
+    wait_for("/status says connected", async || connected(&dp).await).await;
+
     // Away: the node serves on, its batches wait on disk.
     cp.shutdown().await;
+    wait_for("/status says not connected", async || !connected(&dp).await).await;
     for _ in 0..30 {
         assert_eq!(chat(&dp, "m").await, 200);
     }

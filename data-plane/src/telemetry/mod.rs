@@ -43,7 +43,7 @@ use queue::{Body, Queue};
 use spool::Spool;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchyard_proto::pb::{self, BreakerState, HealthEvent, TelemetryBatch, health_event};
 use tokio::sync::watch;
@@ -88,8 +88,6 @@ pub struct Reporter {
     sealing: tokio::sync::Mutex<u64>,
     queue: Arc<Queue>,
     spool: Option<Spool>,
-    /// A `Telemetry.Report` stream is open now.
-    connected: AtomicBool,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -149,7 +147,6 @@ impl Reporter {
             sealing: tokio::sync::Mutex::new(1),
             queue,
             spool,
-            connected: AtomicBool::new(false),
         })
     }
 
@@ -259,7 +256,7 @@ impl Reporter {
     pub async fn flush(&self, timeout: Duration) {
         self.seal().await;
         let acked = tokio::time::timeout(timeout, async {
-            while self.queue.depth().batches > 0 && self.connected.load(Relaxed) {
+            while self.queue.depth().batches > 0 && self.queue.connected.load(Relaxed) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use switchyard_proto::pb::TelemetryBatch;
 use tokio::sync::Notify;
 
@@ -53,6 +53,8 @@ pub struct Queue {
     pub dropped: AtomicU64,
     /// Batches acked (stored or found stored before).
     pub acked: AtomicU64,
+    /// A session streams the queue to a control plane now.
+    pub connected: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +80,7 @@ impl Queue {
             max_bytes,
             dropped: AtomicU64::new(0),
             acked: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
         }
     }
 

@@ -69,7 +69,7 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
     let request = control::authorize(tonic::Request::new(ReceiverStream::new(rx)), &link.token)?;
     let mut acks = client.report(request).await.map_err(|s| status_text(&s))?.into_inner();
     tracing::debug!(control_plane = %url, "telemetry stream open");
-    let _open = Open::new(&reporter.connected);
+    let _open = Open::new(&queue.connected);
     let mut sent: VecDeque<Sent> = VecDeque::with_capacity(WINDOW);
     let mut next_id = 0;
     // The request stream is gone (the control plane ended the call): only its final status is left to read.
@@ -132,7 +132,7 @@ async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), Stri
     }
 }
 
-/// Marks the reporter connected while a stream is open.
+/// Marks the queue connected while a stream is open.
 struct Open<'a>(&'a AtomicBool);
 
 impl<'a> Open<'a> {
