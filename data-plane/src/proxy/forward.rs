@@ -282,8 +282,8 @@ fn translate_request(
         return Err(ProxyError::BadRequest("a JSON request body is required".into()));
     };
     let joined: Vec<u8> = parts.concat();
-    let translated = adapter.request(provider, &joined).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    let body = OutBody::Parts(vec![Bytes::from(translated.body.clone())]);
+    let mut translated = adapter.request(provider, &joined).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let body = OutBody::Parts(vec![Bytes::from(std::mem::take(&mut translated.body))]);
     Ok((translated, body))
 }
 

@@ -22,7 +22,8 @@ pub use adapter::{Adapter, Route};
 /// An OpenAI request translated for a provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translated {
-    /// The provider's JSON request body.
+    /// The provider's JSON request body (taken out to be sent; the rest is
+    /// what the answer's translation needs).
     pub body: Vec<u8>,
     /// The client asked for a stream.
     pub stream: bool,
