@@ -97,8 +97,18 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
     let pairs: Vec<(&str, String)> = versions.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     output::write(ctx.out, &output::fields(&pairs))?;
     output::write(ctx.out, "")?;
-    let mut t =
-        Table::new(&["NODE", "REGION", "ZONE", "BUILD", "CONNECTED", "CONFIG", "RUNTIME", "LAST SEEN", "LAST NACK"]);
+    let mut t = Table::new(&[
+        "NODE",
+        "REGION",
+        "ZONE",
+        "BUILD",
+        "CONNECTED",
+        "CONFIG",
+        "RUNTIME",
+        "LAST SEEN",
+        "HEARTBEAT",
+        "LAST NACK",
+    ]);
     for n in &s.nodes {
         let node = n.node.clone().unwrap_or_default();
         let nack = match &n.last_nack {
@@ -119,6 +129,8 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
             acked_text(n, pb::ResourceType::Config, s.config.as_ref()),
             acked_text(n, pb::ResourceType::Runtime, s.runtime.as_ref()),
             ago(n.last_seen_ms, now),
+            // The node's last telemetry heartbeat: its usage reaches the control plane.
+            if n.last_heartbeat_ms > 0 { ago(n.last_heartbeat_ms, now) } else { "-".into() },
             nack,
         ]);
     }

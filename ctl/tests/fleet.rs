@@ -69,8 +69,9 @@ async fn status_shows_nodes_acks_and_nacks() {
     let lines: Vec<&str> = text.lines().collect();
     let header = lines.iter().position(|l| l.starts_with("NODE")).unwrap_or_else(|| panic!("{text}"));
     assert!(
-        lines[header]
-            .starts_with("NODE    REGION  ZONE   BUILD  CONNECTED  CONFIG       RUNTIME  LAST SEEN  LAST NACK"),
+        lines[header].starts_with(
+            "NODE    REGION  ZONE   BUILD  CONNECTED  CONFIG       RUNTIME  LAST SEEN  HEARTBEAT  LAST NACK"
+        ),
         "{text}"
     );
     let row = lines[header + 1];

@@ -159,7 +159,8 @@ fn spooled(cache: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
+/// What `syctl ARGS` printed (it must succeed).
+async fn syctl_text(cp: &switchyard_control::Handle, args: &[&str]) -> String {
     let env = switchyard_ctl::Env::new()
         .with("SWITCHYARD_ENDPOINT", format!("http://{}", cp.grpc_addr))
         .with("SWITCHYARD_TOKEN", ADMIN);
@@ -167,7 +168,11 @@ async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
     let argv = ["syctl"].iter().chain(args).map(|a| (*a).to_owned());
     let code = switchyard_ctl::run(argv, &env, &mut out, &mut err).await;
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
-    serde_json::from_slice(&out).unwrap()
+    String::from_utf8(out).unwrap()
+}
+
+async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
+    serde_json::from_str(&syctl_text(cp, args).await).unwrap()
 }
 
 #[tokio::test]
@@ -209,8 +214,14 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
         })
     })
     .await;
-    // The start's heartbeat arrived.
+    // The start's heartbeat arrived; `syctl status` shows it, and the open endpoint.
     assert!(scalar(&cp, "SELECT last_heartbeat_ms FROM nodes WHERE id = 'edge-1'").await > 0);
+    let status = syctl_text(&cp, &["status"]).await;
+    let lines: Vec<&str> = status.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("NODE")).unwrap();
+    let heartbeat_at = lines[header].find("HEARTBEAT").unwrap();
+    assert!(lines[header + 1][heartbeat_at..].starts_with(|c: char| c.is_ascii_digit()), "{status}");
+    assert!(status.contains("main/a") && status.contains("1/1") && status.contains("auth on edge-1"), "{status}");
 
     // Shutdown with the control plane up: everything acked, nothing left on disk.
     let shared = dp.shared().clone();
