@@ -122,6 +122,7 @@ async fn breaker_transitions_and_heartbeats() {
                 config_version: 1,
                 runtime_version: 1,
                 inflight_requests: 7,
+                ..Default::default()
             })),
         },
     ];
@@ -180,7 +181,22 @@ fn breaker(at_ms: i64, endpoint: [&str; 4], to: pb::BreakerState, reason: &str) 
 }
 
 fn heartbeat(at_ms: i64, inflight_requests: u64) -> pb::HealthEvent {
-    let beat = pb::Heartbeat { config_version: 1, runtime_version: 1, inflight_requests };
+    let beat = pb::Heartbeat { config_version: 1, runtime_version: 1, inflight_requests, ..Default::default() };
+    pb::HealthEvent { at_ms, event: Some(pb::health_event::Event::Heartbeat(beat)) }
+}
+
+/// A heartbeat listing the node's breakers that are not closed (`None`: it does not report them).
+fn heartbeat_listing(at_ms: i64, open: Option<Vec<pb::HealthEvent>>) -> pb::HealthEvent {
+    let reported = open.is_some();
+    let breakers = open
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Some(pb::health_event::Event::Breaker(t)) => Some(pb::BreakerTransition { from: 0, ..t }),
+            _ => None,
+        })
+        .collect();
+    let beat = pb::Heartbeat { breakers, breakers_reported: reported, ..Default::default() };
     pb::HealthEvent { at_ms, event: Some(pb::health_event::Event::Heartbeat(beat)) }
 }
 
@@ -285,6 +301,44 @@ async fn fleet_status_counts_endpoint_health_of_live_nodes_current_boots() {
         assert_eq!(rows(after.clone(), "dp-2"), rows(before.clone(), "dp-2"));
         assert_eq!(rows(after, "dp-3"), rows(before, "dp-3"));
         drop(node);
+        handle.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_heartbeat_listing_the_open_breakers_closes_what_it_no_longer_lists() {
+    use pb::BreakerState::{HalfOpen, Open};
+    for db in common::databases().await {
+        let handle = start(&db.url).await;
+        let now = now_ms();
+        let (x, y, z) = (["p", "a", "m", "x"], ["p", "a", "m", "y"], ["p", "a", "m", "z"]);
+        let mut node = reporter(&handle, NODE_TOKEN).await.unwrap();
+        let state = async || -> BTreeMap<String, (String, String, i64)> {
+            let rows = handle.store.endpoint_health().await.unwrap();
+            rows.into_iter().map(|h| (h.upstream_model, (h.state, h.reason, h.at_ms))).collect()
+        };
+        let opened = vec![breaker(now - 3000, x, Open, "auth"), breaker(now - 3000, y, Open, "failure_rate")];
+        node.send(health_batch("edge-1", "b1", 1, opened)).await.unwrap();
+
+        // The node lists y (still open) and z (half-open; its transition was lost): x closed since.
+        let listed = vec![breaker(0, y, Open, "failure_rate"), breaker(0, z, HalfOpen, "")];
+        node.send(health_batch("edge-1", "b1", 2, vec![heartbeat_listing(now - 2000, Some(listed))])).await.unwrap();
+        let seen = state().await;
+        assert_eq!(seen["x"], ("closed".into(), String::new(), now - 2000), "{}: {seen:?}", db.label);
+        assert_eq!(seen["y"], ("open".into(), "failure_rate".into(), now - 2000));
+        assert_eq!(seen["z"], ("half_open".into(), String::new(), now - 2000));
+
+        // An older heartbeat, or one that does not report breakers, changes nothing.
+        node.send(health_batch("edge-1", "b1", 3, vec![heartbeat_listing(now - 2500, Some(vec![]))])).await.unwrap();
+        node.send(health_batch("edge-1", "b1", 4, vec![heartbeat_listing(now - 1000, None)])).await.unwrap();
+        assert_eq!(state().await, seen);
+
+        // Nothing listed any more: y and z close as of that heartbeat; x, closed already, is left as it was.
+        node.send(health_batch("edge-1", "b1", 5, vec![heartbeat_listing(now - 500, Some(vec![]))])).await.unwrap();
+        let seen = state().await;
+        assert_eq!(seen["x"], ("closed".into(), String::new(), now - 2000), "{seen:?}");
+        assert_eq!(seen["y"], ("closed".into(), String::new(), now - 500));
+        assert_eq!(seen["z"], ("closed".into(), String::new(), now - 500));
         handle.shutdown().await;
     }
 }

@@ -214,6 +214,17 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
         })
     })
     .await;
+    // Had that transition been lost, the next heartbeat (it lists the open breakers) would restore it.
+    sqlx::query("DELETE FROM endpoint_health").execute(cp.store.pool()).await.unwrap();
+    dp.reporter().unwrap().heartbeat();
+    wait_for("the open breaker restored by a heartbeat", async || {
+        cp.store.endpoint_health().await.unwrap().iter().any(|h| {
+            (h.node_id.as_str(), h.state.as_str(), h.reason.as_str(), h.upstream_model.as_str())
+                == ("edge-1", "open", "auth", "up-m")
+        })
+    })
+    .await;
+
     // The start's heartbeat arrived; `syctl status` shows it, and the open endpoint.
     assert!(scalar(&cp, "SELECT last_heartbeat_ms FROM nodes WHERE id = 'edge-1'").await > 0);
     let status = syctl_text(&cp, &["status"]).await;

@@ -286,8 +286,14 @@ impl Inner {
                 Some(health_event::Event::Breaker(transition)) => {
                     breakers.push(BreakerEvent { at_ms: event.at_ms, transition });
                 }
-                Some(health_event::Event::Heartbeat(h)) if heartbeat.is_none_or(|seen| seen.at_ms <= event.at_ms) => {
-                    heartbeat = Some(HeartbeatInfo { at_ms: event.at_ms, inflight_requests: h.inflight_requests });
+                Some(health_event::Event::Heartbeat(h))
+                    if heartbeat.as_ref().is_none_or(|seen| seen.at_ms <= event.at_ms) =>
+                {
+                    heartbeat = Some(HeartbeatInfo {
+                        at_ms: event.at_ms,
+                        inflight_requests: h.inflight_requests,
+                        breakers: h.breakers_reported.then_some(h.breakers),
+                    });
                 }
                 Some(health_event::Event::Heartbeat(_)) | None => {}
             }
@@ -385,7 +391,26 @@ pub fn validate(b: &TelemetryBatch) -> Result<(), Status> {
                     bounded(|| format!("health[{i}].breaker.{name}"), value, MAX_FIELD)?;
                 }
             }
-            Some(health_event::Event::Heartbeat(_)) => {}
+            Some(health_event::Event::Heartbeat(h)) => {
+                if h.breakers.len() > MAX_EVENTS {
+                    let n = h.breakers.len();
+                    return Err(invalid(
+                        &format!("health[{i}].heartbeat.breakers"),
+                        format!("{n}; at most {MAX_EVENTS}"),
+                    ));
+                }
+                for (j, t) in h.breakers.iter().enumerate() {
+                    for (name, value) in [
+                        ("provider", &t.provider),
+                        ("account", &t.account),
+                        ("route", &t.route),
+                        ("upstream_model", &t.upstream_model),
+                        ("reason", &t.reason),
+                    ] {
+                        bounded(|| format!("health[{i}].heartbeat.breakers[{j}].{name}"), value, MAX_FIELD)?;
+                    }
+                }
+            }
         }
     }
     Ok(())

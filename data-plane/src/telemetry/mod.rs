@@ -213,13 +213,19 @@ impl Reporter {
         remove_files(dropped).await;
     }
 
-    /// Adds a heartbeat to what is pending.
-    fn heartbeat(&self) {
+    /// Adds a heartbeat to what is pending (the reporter does every
+    /// `heartbeat` interval): versions, requests in flight, and every breaker
+    /// that is not closed now, so the control plane converges even when a
+    /// transition was lost.
+    pub fn heartbeat(&self) {
         let rt = self.shared.runtime.load();
+        let breakers = rt.as_deref().map(open_breakers).unwrap_or_default();
         let beat = pb::Heartbeat {
             config_version: rt.as_ref().map_or(0, |rt| rt.version),
             runtime_version: rt.as_ref().map_or(0, |rt| rt.overlay.version),
             inflight_requests: u64::try_from(self.shared.metrics.inflight.load(Relaxed)).unwrap_or(0),
+            breakers,
+            breakers_reported: rt.is_some(),
         };
         let event =
             HealthEvent { at_ms: crate::breaker::events::unix_ms(), event: Some(health_event::Event::Heartbeat(beat)) };
@@ -300,19 +306,43 @@ fn boot_id() -> String {
     format!("{:012x}{:016x}", crate::breaker::events::unix_ms(), fastrand::u64(..))
 }
 
-fn breaker_event(t: &Transition) -> HealthEvent {
-    let state = |s: State| match s {
+fn wire_state(s: State) -> BreakerState {
+    match s {
         State::Closed => BreakerState::Closed,
         State::Open => BreakerState::Open,
         State::HalfOpen => BreakerState::HalfOpen,
-    };
+    }
+}
+
+/// The endpoints whose breaker is not closed now, as states (`to`), with
+/// why and for how much longer.
+fn open_breakers(rt: &crate::runtime::Runtime) -> Vec<pb::BreakerTransition> {
+    rt.endpoints
+        .iter()
+        .filter_map(|e| {
+            let snapshot = e.breaker.snapshot();
+            (snapshot.state != State::Closed).then(|| pb::BreakerTransition {
+                provider: e.provider.name.to_string(),
+                account: e.account().name.to_string(),
+                route: e.route.to_string(),
+                upstream_model: e.upstream_model.to_string(),
+                from: BreakerState::Unspecified as i32,
+                to: wire_state(snapshot.state) as i32,
+                reason: snapshot.reason.map(Reason::as_str).unwrap_or_default().to_owned(),
+                open_for_ms: snapshot.reopen_in.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            })
+        })
+        .collect()
+}
+
+fn breaker_event(t: &Transition) -> HealthEvent {
     let transition = pb::BreakerTransition {
         provider: t.endpoint.provider.to_string(),
         account: t.endpoint.account.to_string(),
         route: t.endpoint.route.to_string(),
         upstream_model: t.endpoint.upstream_model.to_string(),
-        from: state(t.from) as i32,
-        to: state(t.to) as i32,
+        from: wire_state(t.from) as i32,
+        to: wire_state(t.to) as i32,
         reason: t.reason.map(Reason::as_str).unwrap_or_default().to_owned(),
         open_for_ms: t.open_for_ms,
     };

@@ -1,7 +1,8 @@
 //! Endpoint health: each node's latest breaker state per endpoint (the
 //! `endpoint_health` rows [`super::write`] upserts from breaker transitions),
-//! the heartbeat that clears what a node's earlier boots left there, and the
-//! rows the fleet's view counts.
+//! the heartbeat that clears what a node's earlier boots left there (and,
+//! when it lists the node's breakers that are not closed, closes what it no
+//! longer lists), and the rows the fleet's view counts.
 //!
 //! A node's rows count only while the node is live (the rule
 //! [`Store::sync_live_nodes`] counts by: connected and stamped within the
@@ -36,6 +37,7 @@ pub struct EndpointHealth {
 /// flight) and deletes the node's rows of other boots older than the heartbeat.
 pub(super) async fn record_heartbeat(
     conn: &mut AnyConnection,
+    backend: Backend,
     b: &IngestBatch,
     h: &HeartbeatInfo,
 ) -> Result<(), StoreError> {
@@ -61,6 +63,56 @@ pub(super) async fn record_heartbeat(
         .bind(h.at_ms)
         .execute(&mut *conn)
         .await?;
+    if let Some(listed) = &h.breakers {
+        reconcile(conn, backend, b, h.at_ms, listed).await?;
+    }
+    Ok(())
+}
+
+/// A heartbeat that lists the boot's breakers not closed: those are stored
+/// as of the heartbeat, and every other endpoint of the boot not closed in
+/// the store (and older than the heartbeat) is closed, so a transition the
+/// node lost does not leave a stale state.
+async fn reconcile(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    b: &IngestBatch,
+    at_ms: i64,
+    listed: &[pb::BreakerTransition],
+) -> Result<(), StoreError> {
+    let states: Vec<(&pb::BreakerTransition, i64)> = listed.iter().map(|t| (t, at_ms)).collect();
+    super::write::upsert_health(conn, backend, &b.node_id, &b.boot_id, &states).await?;
+    let stale: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT provider, account, route, upstream_model FROM endpoint_health \
+         WHERE node_id = $1 AND boot_id = $2 AND state <> 'closed' AND at_ms < $3",
+    )
+    .bind(&b.node_id)
+    .bind(&b.boot_id)
+    .bind(at_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let open: HashSet<(&str, &str, &str, &str)> = listed
+        .iter()
+        .map(|t| (t.provider.as_str(), t.account.as_str(), t.route.as_str(), t.upstream_model.as_str()))
+        .collect();
+    for (provider, account, route, model) in &stale {
+        if open.contains(&(provider.as_str(), account.as_str(), route.as_str(), model.as_str())) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE endpoint_health SET state = 'closed', reason = '', open_for_ms = 0, at_ms = $1 \
+             WHERE node_id = $2 AND provider = $3 AND account = $4 AND route = $5 AND upstream_model = $6 \
+             AND at_ms < $1",
+        )
+        .bind(at_ms)
+        .bind(&b.node_id)
+        .bind(provider)
+        .bind(account)
+        .bind(route)
+        .bind(model)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -66,11 +66,14 @@ pub struct BalanceDelta {
 }
 
 /// A node's latest heartbeat in a batch (of the batch's boot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeartbeatInfo {
     /// When the node sent it (the node's clock, Unix milliseconds).
     pub at_ms: i64,
     pub inflight_requests: u64,
+    /// Its breakers that are not closed (`to` is the state), when it reports
+    /// them: every other endpoint of the boot is closed as of `at_ms`.
+    pub breakers: Option<Vec<pb::BreakerTransition>>,
 }
 
 /// One validated, priced batch.
@@ -215,7 +218,7 @@ impl Store {
         merge_minutes(&mut tx, backend, &b.node_id, &b.usage).await?;
         insert_breakers(&mut tx, backend, b).await?;
         if let Some(h) = &b.heartbeat {
-            record_heartbeat(&mut tx, b, h).await?;
+            record_heartbeat(&mut tx, backend, b, h).await?;
         }
         let mut moved = add_spend_rows(&mut tx, backend, &b.spend).await?;
         moved |= take_balances(&mut tx, &b.balances).await?;

@@ -93,6 +93,19 @@ pub(super) async fn insert_breakers(
             }
         }
     }
+    let latest: Vec<(&pb::BreakerTransition, i64)> = latest.into_values().map(|e| (&e.transition, e.at_ms)).collect();
+    upsert_health(conn, backend, &b.node_id, &b.boot_id, &latest).await
+}
+
+/// Each endpoint's state as of its time (`to` of the transition), unless the
+/// stored state is newer.
+pub(super) async fn upsert_health(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    node_id: &str,
+    boot_id: &str,
+    states: &[(&pb::BreakerTransition, i64)],
+) -> Result<(), StoreError> {
     const HEALTH_COLS: usize = 10;
     let head = "INSERT INTO endpoint_health (node_id, boot_id, provider, account, route, upstream_model, state, \
                 reason, open_for_ms, at_ms) VALUES ";
@@ -100,15 +113,13 @@ pub(super) async fn insert_breakers(
                 boot_id = excluded.boot_id, state = excluded.state, reason = excluded.reason, \
                 open_for_ms = excluded.open_for_ms, at_ms = excluded.at_ms \
                 WHERE endpoint_health.at_ms <= excluded.at_ms";
-    let latest: Vec<&BreakerEvent> = latest.into_values().collect();
-    for chunk in latest.chunks(chunk_rows(HEALTH_COLS)) {
+    for chunk in states.chunks(chunk_rows(HEALTH_COLS)) {
         let sql = format!("{head}{}{tail}", Placeholders::new(backend).tuples(chunk.len(), HEALTH_COLS));
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for e in chunk {
-            let t = &e.transition;
+        for (t, at_ms) in chunk {
             q = q
-                .bind(&b.node_id)
-                .bind(&b.boot_id)
+                .bind(node_id)
+                .bind(boot_id)
                 .bind(&t.provider)
                 .bind(&t.account)
                 .bind(&t.route)
@@ -116,7 +127,7 @@ pub(super) async fn insert_breakers(
                 .bind(breaker_word(t.to))
                 .bind(&t.reason)
                 .bind(big(t.open_for_ms))
-                .bind(e.at_ms);
+                .bind(*at_ms);
         }
         q.execute(&mut *conn).await?;
     }
