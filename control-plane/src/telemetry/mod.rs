@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use switchyard_proto::model::{Budget, Config};
 use switchyard_proto::pb::telemetry_server::Telemetry;
-use switchyard_proto::pb::{TelemetryAck, TelemetryBatch, health_event};
+use switchyard_proto::pb::{BreakerTransition, TelemetryAck, TelemetryBatch, health_event};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -345,6 +345,20 @@ fn bounded(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<()
     Ok(())
 }
 
+/// A breaker state's names bounded (`path`: where it is in the batch).
+fn transition(path: &str, t: &BreakerTransition) -> Result<(), Status> {
+    for (name, value) in [
+        ("provider", &t.provider),
+        ("account", &t.account),
+        ("route", &t.route),
+        ("upstream_model", &t.upstream_model),
+        ("reason", &t.reason),
+    ] {
+        bounded(|| format!("{path}.{name}"), value, MAX_FIELD)?;
+    }
+    Ok(())
+}
+
 /// A batch the store can take: ids present and bounded, sizes sane.
 pub fn validate(b: &TelemetryBatch) -> Result<(), Status> {
     for (field, value) in [("node_id", &b.node_id), ("boot_id", &b.boot_id)] {
@@ -380,17 +394,7 @@ pub fn validate(b: &TelemetryBatch) -> Result<(), Status> {
     for (i, h) in b.health.iter().enumerate() {
         match &h.event {
             None => return Err(invalid(&format!("health[{i}].event"), "required")),
-            Some(health_event::Event::Breaker(t)) => {
-                for (name, value) in [
-                    ("provider", &t.provider),
-                    ("account", &t.account),
-                    ("route", &t.route),
-                    ("upstream_model", &t.upstream_model),
-                    ("reason", &t.reason),
-                ] {
-                    bounded(|| format!("health[{i}].breaker.{name}"), value, MAX_FIELD)?;
-                }
-            }
+            Some(health_event::Event::Breaker(t)) => transition(&format!("health[{i}].breaker"), t)?,
             Some(health_event::Event::Heartbeat(h)) => {
                 if h.breakers.len() > MAX_EVENTS {
                     let n = h.breakers.len();
@@ -400,15 +404,7 @@ pub fn validate(b: &TelemetryBatch) -> Result<(), Status> {
                     ));
                 }
                 for (j, t) in h.breakers.iter().enumerate() {
-                    for (name, value) in [
-                        ("provider", &t.provider),
-                        ("account", &t.account),
-                        ("route", &t.route),
-                        ("upstream_model", &t.upstream_model),
-                        ("reason", &t.reason),
-                    ] {
-                        bounded(|| format!("health[{i}].heartbeat.breakers[{j}].{name}"), value, MAX_FIELD)?;
-                    }
+                    transition(&format!("health[{i}].heartbeat.breakers[{j}]"), t)?;
                 }
             }
         }
