@@ -29,6 +29,7 @@ pub mod telemetry;
 pub mod translate;
 pub mod upstream;
 pub mod usage;
+pub mod wall;
 
 mod start;
 

@@ -66,9 +66,3 @@ pub(super) struct Observer {
     pub endpoint: Arc<EndpointId>,
     pub sink: Arc<Transitions>,
 }
-
-/// Unix time now, in milliseconds.
-pub fn unix_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}

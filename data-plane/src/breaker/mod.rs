@@ -218,7 +218,7 @@ impl Breaker {
     /// Reports a transition, when observed.
     fn emit(&self, from: State, to: State, reason: Option<Reason>, open_for_ms: u64) {
         if let Some(o) = &self.observer {
-            let at_ms = events::unix_ms();
+            let at_ms = crate::wall::unix_ms();
             o.sink.push(Transition { at_ms, endpoint: o.endpoint.clone(), from, to, reason, open_for_ms });
         }
     }

@@ -64,7 +64,8 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
     let guard = InflightGuard::admit(shared, rt.config.settings.limits.max_concurrency)?;
     let arrived = tokio::time::Instant::now();
-    let (now, now_ms) = unix_now();
+    let now_ms = crate::wall::unix_ms();
+    let now = now_ms / 1000;
     let key = auth::authenticate(&rt, req.headers(), req.uri().query(), now)?;
     let mut meter = shared.usage.meter(&key.name, rt.version, arrived, now_ms);
     let served = serve_key(shared, &rt, &key, req, &api_path, guard, &mut meter).await;
@@ -192,12 +193,6 @@ fn require_method(req: &Request<Incoming>, method: &Method) -> Result<(), ProxyE
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// Unix time now, in seconds and in milliseconds.
-fn unix_now() -> (i64, i64) {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn json_response(body: Bytes) -> Response<ProxyBody> {

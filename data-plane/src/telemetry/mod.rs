@@ -227,8 +227,7 @@ impl Reporter {
             breakers,
             breakers_reported: rt.is_some(),
         };
-        let event =
-            HealthEvent { at_ms: crate::breaker::events::unix_ms(), event: Some(health_event::Event::Heartbeat(beat)) };
+        let event = HealthEvent { at_ms: crate::wall::unix_ms(), event: Some(health_event::Event::Heartbeat(beat)) };
         self.pending.lock().health.push(event);
     }
 
@@ -303,7 +302,7 @@ impl UsageSink for Reporter {
 /// `{start unix ms, 12 hex digits}{64 random bits}`: unique per start, and
 /// sorting by it sorts boots by start time (the spool's order).
 fn boot_id() -> String {
-    format!("{:012x}{:016x}", crate::breaker::events::unix_ms(), fastrand::u64(..))
+    format!("{:012x}{:016x}", crate::wall::unix_ms(), fastrand::u64(..))
 }
 
 fn wire_state(s: State) -> BreakerState {

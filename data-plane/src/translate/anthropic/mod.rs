@@ -14,8 +14,6 @@
 //! (also `error_message` and the usage and finish reason the stream shares),
 //! `stream`; the error and clock helpers below serve them all.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::Value;
 
 use super::TranslateError;
@@ -41,9 +39,4 @@ fn invalid(path: &str, problem: &str) -> TranslateError {
 /// A string value as the JSON text a client would recognize (`"input_audio"`).
 fn quoted(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
-}
-
-/// Unix seconds, for `created`.
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

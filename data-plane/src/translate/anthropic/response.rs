@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{now, quoted};
+use super::quoted;
 use crate::translate::TranslateError;
 
 #[cfg(test)]
@@ -159,7 +159,7 @@ pub fn response(body: &[u8]) -> Result<Vec<u8>, TranslateError> {
     let completion = Completion {
         id: format!("chatcmpl-{}", message.id),
         object: "chat.completion",
-        created: now(),
+        created: crate::wall::unix_secs(),
         model: &message.model,
         choices: [CompletionChoice {
             index: 0,

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::now;
 use super::response::{AnthropicUsage, Usage, error_message, finish_reason};
 use crate::translate::{StreamTranslator, TranslateError};
 
@@ -125,7 +124,7 @@ impl Stream {
         };
         self.id = format!("chatcmpl-{id}");
         self.model = field("model").unwrap_or_default().to_owned();
-        self.created = now();
+        self.created = crate::wall::unix_secs();
         self.started = true;
         if let Some(usage) = message.and_then(|m| m.get("usage")) {
             self.usage.update(parse_usage(usage)?);

@@ -52,7 +52,7 @@ pub fn response(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
     let mut out = json!({
         "id": completion_id(answer),
         "object": "chat.completion",
-        "created": now(),
+        "created": crate::wall::unix_secs(),
         "model": model,
         "choices": choices,
     });
@@ -167,10 +167,6 @@ pub(super) fn completion_id(answer: &Map<String, Value>) -> String {
         Some(id) => format!("chatcmpl-{id}"),
         None => format!("chatcmpl-{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..)),
     }
-}
-
-pub(super) fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 #[cfg(test)]

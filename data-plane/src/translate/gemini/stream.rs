@@ -1,6 +1,6 @@
 //! Gemini's SSE stream -> OpenAI `chat.completion.chunk` events.
 
-use super::response::{Piece, candidate_index, completion_id, finish_reason, google_error, now, pieces, usage};
+use super::response::{Piece, candidate_index, completion_id, finish_reason, google_error, pieces, usage};
 use crate::translate::{StreamTranslator, TranslateError};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ impl Stream {
             model_known: false,
             include_usage,
             id: None,
-            created: now(),
+            created: crate::wall::unix_secs(),
             choices: BTreeMap::new(),
             finished: false,
             usage: None,
