@@ -197,6 +197,8 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
     let probe_prompt = app["prompt_tokens"].as_u64().unwrap() - prompt;
     let probe_completion = app["completion_tokens"].as_u64().unwrap() - completion;
     assert_eq!(probe_completion, probes * switchyard_tests::fake_upstream::COMPLETION_TOKENS, "{report}");
+    // The probes' prompt is "hi": one word, which the fake upstream reports as one token.
+    assert_eq!(probe_prompt, probes, "{report}");
     // 1 micro-USD a prompt token, 2 a completion token: cost as reported.
     let cost = (app["cost"].as_str().unwrap().parse::<f64>().unwrap() * 1e6).round() as u64;
     assert_eq!(cost, prompt + probe_prompt + 2 * (completion + probe_completion), "{report}");
