@@ -204,6 +204,44 @@ async fn bad_documents_and_viewers_are_refused_with_the_field_named() {
     handle.shutdown().await;
 }
 
+/// A viewer's dry run must not make the control plane read its own files or
+/// environment: the contents would come back in the plan or in an error.
+#[tokio::test]
+async fn references_in_a_clients_document_are_never_read_and_dry_runs_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let secret = dir.path().join("master.key");
+    std::fs::write(&secret, "server-side-secret-0123").unwrap();
+    let file = format!("${{file:{}}}", secret.display());
+    let mut viewer = client(&handle, VIEWER).await;
+    let cases = [
+        ("providers[0].accounts[0].api_key", DOCUMENT.replace("sk-team-a-0123456789", &file)),
+        ("providers[0].base_url", DOCUMENT.replace("https://api.openai.com/v1", &format!("https://{file}/v1"))),
+        ("keys[0].key", DOCUMENT.replace("client-key-app-0123456789", "${env:PATH}")),
+        ("models[0].name", DOCUMENT.replace("name: gpt-4o-mini", &format!("name: \"{file}\""))),
+    ];
+    for (field, document) in &cases {
+        let error = apply(&mut viewer, document, true, false).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument, "{field}: {}", error.message());
+        assert!(error.message().contains(field), "{field} named: {}", error.message());
+        assert!(error.message().contains("is not read here"), "{}", error.message());
+        assert!(!error.message().contains("server-side-secret"), "{}", error.message());
+        let path = std::env::var("PATH").unwrap();
+        assert!(!error.message().contains(&path), "{}", error.message());
+    }
+    assert_eq!(handle.store.revision().await.unwrap(), 0, "nothing was written");
+
+    // Each dry run, planned or refused, leaves an audit row naming the caller.
+    apply(&mut viewer, DOCUMENT, true, true).await.unwrap();
+    let audit = viewer.list_audit(pb::AuditQuery::default()).await.unwrap().into_inner().entries;
+    let dry: Vec<_> = audit.iter().filter(|e| e.action == "apply.dry_run").collect();
+    assert_eq!(dry.len(), cases.len() + 1, "{audit:?}");
+    assert!(dry.iter().all(|e| e.actor == "ci-viewer"), "{dry:?}");
+    assert!(dry[0].after.contains("\"planned\"") && dry[0].after.contains("\"changes\":3"), "{:?}", dry[0]);
+    assert!(dry[1].after.contains("\"refused\""), "{:?}", dry[1]);
+    handle.shutdown().await;
+}
+
 async fn start(dir: &std::path::Path) -> Handle {
     common::admin::start(&format!("sqlite://{}/cp.db", dir.display()), None).await
 }

@@ -9,7 +9,6 @@
 use crate::config::Env;
 use crate::error::Error;
 use serde_norway::Value;
-use std::collections::HashMap;
 use std::path::Path;
 use switchyard_proto::document::{self, MAX_DOCUMENT_BYTES, Resolver};
 use switchyard_proto::model::{Config, Problem};
@@ -85,7 +84,7 @@ pub fn prepare(path: &Path, env: &Env, ignore_secrets: bool) -> Result<Prepared,
 
 /// Parses resolved text as the control plane will (nothing left to resolve but markers).
 pub fn check(text: &str) -> Result<Config, Vec<String>> {
-    document::parse(text, &Resolver::with_env(HashMap::new())).map_err(|e| e.iter().map(ToString::to_string).collect())
+    document::parse(text, &Resolver::refusing()).map_err(|e| e.iter().map(ToString::to_string).collect())
 }
 
 struct Walk<'r> {

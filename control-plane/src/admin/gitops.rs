@@ -3,14 +3,27 @@
 
 use super::plan::plan;
 use super::{AdminService, Caller, status};
-use std::collections::HashMap;
 use switchyard_proto::document::{self, Resolver};
 use switchyard_proto::pb;
 use tonic::Status;
 
 pub async fn apply(svc: &AdminService, caller: &Caller, request: pb::ApplyRequest) -> Result<pb::Plan, Status> {
-    // The client resolved `${env:...}` and `${file:...}`; none may remain here.
-    let declared = document::parse(&request.document, &Resolver::with_env(HashMap::new()))
+    let planned = plan_apply(svc, caller, &request).await;
+    if request.dry_run {
+        // A dry run writes no Config, so nothing else records who looked at what.
+        let outcome = match &planned {
+            Ok(plan) => serde_json::json!({"outcome": "planned", "changes": plan.changes.len(), "prune": request.prune}),
+            Err(status) => serde_json::json!({"outcome": "refused", "code": format!("{:?}", status.code())}),
+        };
+        svc.store.audit_event(&caller.name, "apply.dry_run", "document", "apply", Some(outcome)).await.map_err(status)?;
+    }
+    planned
+}
+
+async fn plan_apply(svc: &AdminService, caller: &Caller, request: &pb::ApplyRequest) -> Result<pb::Plan, Status> {
+    // The client resolved `${env:...}` and `${file:...}`: the control plane never reads
+    // its own environment or files for a caller (a viewer could read the master key).
+    let declared = document::parse(&request.document, &Resolver::refusing())
         .map_err(|errors| Status::invalid_argument(format!("document: {errors}")))?;
     let (written, managed) =
         svc.store.apply(declared.clone(), &caller.name, request.prune, request.dry_run).await.map_err(status)?;

@@ -12,19 +12,28 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Where references are looked up: the environment and the file system.
 pub struct Resolver {
-    env: EnvLookup,
+    /// `None`: references are refused, nothing is read (a server reading a client's document).
+    env: Option<EnvLookup>,
     base_dir: Option<PathBuf>,
 }
 
 impl Resolver {
     /// The process environment; relative `${file:...}` paths from the working directory.
     pub fn process() -> Self {
-        Self { env: Box::new(|name| std::env::var(name).ok()), base_dir: None }
+        Self { env: Some(Box::new(|name| std::env::var(name).ok())), base_dir: None }
+    }
+
+    /// No environment and no file system: `${env:...}` and `${file:...}` are
+    /// refused, so a document from someone else (the control plane reading a
+    /// client's `Apply`) can never make this process read its own secrets.
+    /// `$${` and `${redacted:...}` still work.
+    pub fn refusing() -> Self {
+        Self { env: None, base_dir: None }
     }
 
     /// A fixed environment (tests, or a client resolving on someone's behalf).
     pub fn with_env(vars: HashMap<String, String>) -> Self {
-        Self { env: Box::new(move |name| vars.get(name).cloned()), base_dir: None }
+        Self { env: Some(Box::new(move |name| vars.get(name).cloned())), base_dir: None }
     }
 
     /// Relative `${file:...}` paths are taken from `dir` (the document's folder).
@@ -64,6 +73,7 @@ impl Resolver {
             let end = body.find('}').ok_or_else(|| Problem::Invalid("unterminated ${...} reference".into()))?;
             let (reference, after) = (&body[..end], &body[end + 1..]);
             match reference.split_once(':') {
+                Some((kind @ ("env" | "file"), _)) if self.env.is_none() => return Err(not_here(kind)),
                 Some(("env", name)) => out.push_str(&self.env_var(name)?),
                 Some(("file", path)) => out.push_str(&self.file(path)?),
                 Some(("redacted", fp)) => {
@@ -93,7 +103,7 @@ impl Resolver {
         if !valid {
             return Err(Problem::Invalid(format!("invalid environment variable name {name:?}")));
         }
-        (self.env)(name).ok_or_else(|| Problem::MissingEnv(name.to_owned()))
+        self.env.as_ref().and_then(|env| env(name)).ok_or_else(|| Problem::MissingEnv(name.to_owned()))
     }
 
     fn file(&self, path: &str) -> Result<String, Problem> {
@@ -112,6 +122,14 @@ impl Resolver {
         let text = std::fs::read_to_string(&full).map_err(|e| unreadable(io_reason(&e)))?;
         Ok(text.trim_end_matches(['\n', '\r']).to_owned())
     }
+}
+
+/// A reference this resolver does not read (see [`Resolver::refusing`]).
+fn not_here(kind: &str) -> Problem {
+    Problem::Invalid(format!(
+        "${{{kind}:...}} is not read here: the sender resolves references before sending (syctl does); \
+         write $${{ for a literal ${{"
+    ))
 }
 
 /// The error kind without the OS's path echo.
@@ -161,5 +179,19 @@ mod tests {
             r.resolve("${file:missing}", false).unwrap_err().to_string(),
             "cannot read secret file missing: no such file"
         );
+    }
+
+    #[test]
+    fn a_refusing_resolver_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("master.key");
+        std::fs::write(&secret, "top-secret").unwrap();
+        let r = Resolver::refusing();
+        for raw in [format!("${{file:{}}}", secret.display()), "${env:PATH}".into(), "x-${env:HOME}-y".into()] {
+            let problem = r.resolve(&raw, false).unwrap_err().to_string();
+            assert!(problem.contains("is not read here") && !problem.contains("top-secret"), "{raw}: {problem}");
+        }
+        assert_eq!(r.resolve("cost $${env:KEY}", false), Ok("cost ${env:KEY}".into()));
+        assert_eq!(r.resolve("${redacted:0123456789ab}", true), Ok("${redacted:0123456789ab}".into()));
     }
 }
