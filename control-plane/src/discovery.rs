@@ -1,15 +1,17 @@
 //! `ConfigDiscovery.Stream`: one session per connected data plane.
 //!
 //! The node's first message is a `Hello` (its node and what it holds); its
-//! bearer token must be a node token valid for that node id. The session then
+//! bearer token (checked by [`crate::auth`]) must be a node token valid for
+//! that node id. The session then
 //! sends each resource type whenever the node's hash differs from the
 //! snapshot's (not only when behind: a restored database converges too),
 //! with a fresh nonce, and records every ACK and NACK in the node registry. A
 //! version the node refused is not sent again until the snapshot changes.
 
+use crate::auth::{NodeGrant, identity};
 use crate::nodes::Nodes;
 use crate::snapshot::{Publisher, Snapshot};
-use crate::store::{ANY_NODE, Store};
+use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscovery;
@@ -29,15 +31,6 @@ pub struct Discovery {
     pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The bearer token of a request.
-pub fn bearer<T>(request: &Request<T>) -> Result<String, Status> {
-    let value =
-        request.metadata().get("authorization").ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-    let value = value.to_str().map_err(|_| Status::unauthenticated("malformed authorization header"))?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim);
-    token.filter(|t| !t.is_empty()).map(str::to_owned).ok_or_else(|| Status::unauthenticated("expected 'Bearer TOKEN'"))
-}
-
 #[tonic::async_trait]
 impl ConfigDiscovery for Discovery {
     type StreamStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
@@ -46,7 +39,7 @@ impl ConfigDiscovery for Discovery {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let token = bearer(&request)?;
+        let grant = identity::<NodeGrant, _>(&request)?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
@@ -59,14 +52,7 @@ impl ConfigDiscovery for Discovery {
         if node.id.trim().is_empty() {
             return Err(Status::invalid_argument("hello.node.id: required"));
         }
-        let bound = self.store.node_token_binding(&token).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        match bound {
-            None => return Err(Status::unauthenticated("unknown or revoked node token")),
-            Some(b) if b != ANY_NODE && b != node.id => {
-                return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", node.id)));
-            }
-            Some(_) => {}
-        }
+        grant.check(&node.id)?;
         self.nodes.connected(&node, &hello.held);
         let (tx, rx) = mpsc::channel(4);
         let session = Session {

@@ -11,8 +11,10 @@
 //! spend, balances) -> ack`; spend moves the Runtime the snapshot carries.
 
 pub mod admin;
+pub mod auth;
 pub mod crypto;
 pub mod discovery;
+mod error;
 mod http;
 pub mod nodes;
 pub mod snapshot;

@@ -1,6 +1,7 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
 use crate::admin::AdminService;
+use crate::auth::AuthLayer;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::discovery::Discovery;
 use crate::nodes::Nodes;
@@ -86,11 +87,19 @@ impl ControlPlane {
             let revision = store.apply_document(config, "bootstrap", "bootstrap").await?;
             tracing::info!(revision, path = %path.display(), "bootstrap applied");
         }
-        if let Some(token) = &options.admin_token {
-            store.put_admin_token("bootstrap", Role::Admin, token).await?;
+        if let Some(token) = &options.admin_token
+            && !store.put_admin_token("bootstrap", Role::Admin, token).await?
+        {
+            tracing::warn!(
+                "the bootstrap admin token (--admin-token-file) was revoked and stays revoked; a new token in the file replaces it"
+            );
         }
-        if let Some(token) = &options.node_token {
-            store.put_node_token("bootstrap", ANY_NODE, token, "bootstrap node token (--node-token-file)").await?;
+        if let Some(token) = &options.node_token
+            && !store.put_node_token("bootstrap", ANY_NODE, token, "bootstrap node token (--node-token-file)").await?
+        {
+            tracing::warn!(
+                "the bootstrap node token (--node-token-file) was revoked and stays revoked; a new token in the file replaces it"
+            );
         }
         let publisher = Publisher::new(store.clone()).await?;
         let nodes = Arc::new(Nodes::default());
@@ -131,7 +140,7 @@ impl ControlPlane {
             Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
         };
         let admin = AdminService { store: store.clone(), publisher: publisher.clone(), nodes: nodes.clone() };
-        tasks.push(tokio::spawn(grpc_server(grpc, tls, discovery, telemetry, admin, stopped.clone())));
+        tasks.push(tokio::spawn(grpc_server(store.clone(), grpc, tls, discovery, telemetry, admin, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
         }
@@ -176,12 +185,21 @@ impl Handle {
     }
 }
 
-/// Snapshots and streams may carry tens of thousands of keys: well past gRPC's 4 MiB default.
-const MAX_MESSAGE: usize = 64 << 20;
+/// Snapshots may carry tens of thousands of keys: well past gRPC's 4 MiB default.
+const MAX_SNAPSHOT: usize = 64 << 20;
+/// What a node sends on its config stream (hello, ACKs, NACKs with their reason) is small.
+const MAX_NODE_REQUEST: usize = 1 << 20;
+/// An Admin call: at most a gateway.yaml document and its envelope. Also the
+/// bound on a message's size after decompression (tonic applies it to both).
+const MAX_ADMIN_REQUEST: usize = document::MAX_DOCUMENT_BYTES + (64 << 10);
 /// Safety net for changes made by another replica or directly in the database.
 const POLL: Duration = Duration::from_secs(2);
 
+/// Calls open at once on one connection (a node uses two; syctl one).
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+
 async fn grpc_server(
+    store: Arc<Store>,
     listener: tokio::net::TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     discovery: Discovery,
@@ -192,8 +210,8 @@ async fn grpc_server(
     // Large snapshots arrive packed (gzip once per revision, see `switchyard_proto::packed`):
     // compressing each stream's copy again would cost CPU per node for nothing.
     let service = ConfigDiscoveryServer::new(discovery)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE)
+        .max_decoding_message_size(MAX_NODE_REQUEST)
+        .max_encoding_message_size(MAX_SNAPSHOT)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
@@ -210,6 +228,9 @@ async fn grpc_server(
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_connection_age(Duration::from_secs(30 * 60))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // Tokens are checked from the headers, before any body is read or decompressed.
+        .layer(AuthLayer::new(store))
         .add_service(service)
         .add_service(
             TelemetryServer::new(reports)
@@ -218,8 +239,8 @@ async fn grpc_server(
         )
         .add_service(
             AdminServer::new(admin)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE)
+                .max_decoding_message_size(MAX_ADMIN_REQUEST)
+                .max_encoding_message_size(MAX_SNAPSHOT)
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
                 .send_compressed(tonic::codec::CompressionEncoding::Gzip),
         )

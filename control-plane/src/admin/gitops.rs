@@ -12,10 +12,15 @@ pub async fn apply(svc: &AdminService, caller: &Caller, request: pb::ApplyReques
     if request.dry_run {
         // A dry run writes no Config, so nothing else records who looked at what.
         let outcome = match &planned {
-            Ok(plan) => serde_json::json!({"outcome": "planned", "changes": plan.changes.len(), "prune": request.prune}),
+            Ok(plan) => {
+                serde_json::json!({"outcome": "planned", "changes": plan.changes.len(), "prune": request.prune})
+            }
             Err(status) => serde_json::json!({"outcome": "refused", "code": format!("{:?}", status.code())}),
         };
-        svc.store.audit_event(&caller.name, "apply.dry_run", "document", "apply", Some(outcome)).await.map_err(status)?;
+        svc.store
+            .audit_event(&caller.name, "apply.dry_run", "document", "apply", Some(outcome))
+            .await
+            .map_err(status)?;
     }
     planned
 }

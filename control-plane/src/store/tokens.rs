@@ -41,14 +41,41 @@ pub(super) fn check(token: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A token's last use is written at most this often: a read per call, not a write.
+const STAMP_EVERY_MS: i64 = 60_000;
+
+fn stale(last_used_ms: Option<i64>) -> bool {
+    last_used_ms.is_none_or(|at| now_ms().saturating_sub(at) >= STAMP_EVERY_MS)
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+type Scalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, Option<i64>, sqlx::any::AnyArguments>;
+
 impl Store {
-    /// Creates or replaces the admin token `name`.
-    pub async fn put_admin_token(&self, name: &str, role: Role, token: &str) -> Result<(), StoreError> {
+    /// Writes a token's last use; a failure is logged, never refuses the call.
+    async fn stamp(&self, query: Query<'_>, name: &str) {
+        if let Err(e) = query.bind(now_ms()).bind(name.to_owned()).execute(self.pool()).await {
+            tracing::warn!(error = %e, "could not record a token's last use");
+        }
+    }
+
+    /// Whether the token `name` (read by `query`, its `revoked_at_ms`) is active.
+    async fn active(&self, query: Scalar<'_>, name: &str) -> Result<bool, StoreError> {
+        Ok(query.bind(name.to_owned()).fetch_one(self.pool()).await?.is_none())
+    }
+
+    /// Creates or replaces the admin token `name` (the bootstrap token, test
+    /// set-ups). Presenting the same token again changes nothing: a revoked
+    /// one stays revoked (a restart with the same `--admin-token-file` does
+    /// not undo `syctl admin token revoke`); a different token replaces it.
+    /// Returns whether the stored token is active.
+    pub async fn put_admin_token(&self, name: &str, role: Role, token: &str) -> Result<bool, StoreError> {
         check(token)?;
         sqlx::query(
             "INSERT INTO admin_tokens (name, role, token_sha256, created_at_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_sha256 = excluded.token_sha256, \
-             created_at_ms = excluded.created_at_ms, revoked_at_ms = NULL",
+             created_at_ms = excluded.created_at_ms, last_used_ms = NULL, revoked_at_ms = NULL \
+             WHERE admin_tokens.token_sha256 <> excluded.token_sha256",
         )
         .bind(name.to_owned())
         .bind(role.as_str().to_owned())
@@ -56,7 +83,7 @@ impl Store {
         .bind(now_ms())
         .execute(self.pool())
         .await?;
-        Ok(())
+        self.active(sqlx::query_scalar("SELECT revoked_at_ms FROM admin_tokens WHERE name = $1"), name).await
     }
 
     /// The role of a presented admin token, unless unknown or revoked.
@@ -65,18 +92,20 @@ impl Store {
     }
 
     /// The name and role of a presented admin token, unless unknown or
-    /// revoked; stamps its last use.
+    /// revoked. A read; the token's last use is written at most once a
+    /// minute, and never for an unknown token.
     pub async fn admin_caller(&self, token: &str) -> Result<Option<(String, Role)>, StoreError> {
         let row = sqlx::query(
-            "UPDATE admin_tokens SET last_used_ms = $1 WHERE token_sha256 = $2 AND revoked_at_ms IS NULL \
-             RETURNING name, role",
+            "SELECT name, role, last_used_ms FROM admin_tokens WHERE token_sha256 = $1 AND revoked_at_ms IS NULL",
         )
-        .bind(now_ms())
         .bind(digest(token))
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let (name, role): (String, String) = (row.try_get("name")?, row.try_get("role")?);
+        if stale(row.try_get("last_used_ms")?) {
+            self.stamp(sqlx::query("UPDATE admin_tokens SET last_used_ms = $1 WHERE name = $2"), &name).await;
+        }
         Ok(Role::parse(&role).map(|role| (name, role)))
     }
 
@@ -90,18 +119,21 @@ impl Store {
     }
 
     /// Creates or replaces the node token `name`, bound to `node_id` ([`ANY_NODE`] for the bootstrap token).
+    /// As for admin tokens, the same token again changes nothing (a revoked one stays revoked).
+    /// Returns whether the stored token is active.
     pub async fn put_node_token(
         &self,
         name: &str,
         node_id: &str,
         token: &str,
         description: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         check(token)?;
         sqlx::query(
             "INSERT INTO node_tokens (name, node_id, token_sha256, description, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET node_id = excluded.node_id, token_sha256 = excluded.token_sha256, \
-             description = excluded.description, created_at_ms = excluded.created_at_ms, revoked_at_ms = NULL",
+             description = excluded.description, created_at_ms = excluded.created_at_ms, last_used_ms = NULL, \
+             revoked_at_ms = NULL WHERE node_tokens.token_sha256 <> excluded.token_sha256",
         )
         .bind(name.to_owned())
         .bind(node_id.to_owned())
@@ -110,22 +142,25 @@ impl Store {
         .bind(now_ms())
         .execute(self.pool())
         .await?;
-        Ok(())
+        self.active(sqlx::query_scalar("SELECT revoked_at_ms FROM node_tokens WHERE name = $1"), name).await
     }
 
     /// The node id a presented node token is bound to ([`ANY_NODE`] for the
-    /// bootstrap token); `None` when the token is unknown or revoked. Stamps its last use.
+    /// bootstrap token); `None` when the token is unknown or revoked. A read,
+    /// with the last use written as for admin tokens.
     pub async fn node_token_binding(&self, token: &str) -> Result<Option<String>, StoreError> {
-        // Once per stream (config or telemetry), not per message: stamping the use costs nothing that matters.
-        let bound: Option<String> = sqlx::query_scalar(
-            "UPDATE node_tokens SET last_used_ms = $1 WHERE token_sha256 = $2 AND revoked_at_ms IS NULL \
-             RETURNING node_id",
+        let row = sqlx::query(
+            "SELECT name, node_id, last_used_ms FROM node_tokens WHERE token_sha256 = $1 AND revoked_at_ms IS NULL",
         )
-        .bind(now_ms())
         .bind(digest(token))
         .fetch_optional(self.pool())
         .await?;
-        Ok(bound)
+        let Some(row) = row else { return Ok(None) };
+        let (name, node_id): (String, String) = (row.try_get("name")?, row.try_get("node_id")?);
+        if stale(row.try_get("last_used_ms")?) {
+            self.stamp(sqlx::query("UPDATE node_tokens SET last_used_ms = $1 WHERE name = $2"), &name).await;
+        }
+        Ok(Some(node_id))
     }
 
     /// Whether a presented node token lets `node_id` in.

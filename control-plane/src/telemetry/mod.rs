@@ -22,11 +22,12 @@ mod tasks;
 
 pub use tasks::{RETENTION_CHUNK, prune, publish_runtime, retention};
 
-use crate::discovery::bearer;
+use crate::auth::{NodeGrant, identity};
+use crate::error::invalid;
 use crate::snapshot::Publisher;
 use crate::store::{
-    ANY_NODE, Backend, BalanceDelta, BreakerEvent, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, Pricing,
-    SpendDelta, Store, StoreError, now_ms,
+    Backend, BalanceDelta, BreakerEvent, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, Pricing, SpendDelta, Store,
+    StoreError, now_ms,
 };
 use parking_lot::Mutex;
 use price::PriceIndex;
@@ -113,12 +114,9 @@ impl Telemetry for TelemetryService {
         &self,
         request: Request<Streaming<TelemetryBatch>>,
     ) -> Result<Response<Self::ReportStream>, Status> {
-        let token = bearer(&request)?;
-        let bound =
-            self.inner.store.node_token_binding(&token).await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let bound = bound.ok_or_else(|| Status::unauthenticated("unknown or revoked node token"))?;
+        let grant = identity::<NodeGrant, _>(&request)?;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(self.inner.clone().session(bound, request.into_inner(), tx));
+        tokio::spawn(self.inner.clone().session(grant, request.into_inner(), tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -135,7 +133,7 @@ impl Drop for Open {
 impl Inner {
     async fn session(
         self: Arc<Self>,
-        bound: String,
+        grant: NodeGrant,
         mut inbound: Streaming<TelemetryBatch>,
         tx: mpsc::Sender<Result<TelemetryAck, Status>>,
     ) {
@@ -157,7 +155,7 @@ impl Inner {
                     break;
                 }
             };
-            let reply = self.handle(&bound, batch).await;
+            let reply = self.handle(&grant, batch).await;
             let last = reply.is_err();
             if tx.send(reply).await.is_err() || last {
                 break;
@@ -165,14 +163,14 @@ impl Inner {
         }
     }
 
-    async fn handle(&self, bound: &str, batch: TelemetryBatch) -> Result<TelemetryAck, Status> {
+    async fn handle(&self, grant: &NodeGrant, batch: TelemetryBatch) -> Result<TelemetryAck, Status> {
         if let Err(status) = validate(&batch) {
             self.counters.refused.fetch_add(1, Relaxed);
             return Err(status);
         }
-        if bound != ANY_NODE && bound != batch.node_id {
+        if let Err(status) = grant.check(&batch.node_id) {
             self.counters.refused.fetch_add(1, Relaxed);
-            return Err(Status::permission_denied(format!("this token is not valid for node id {:?}", batch.node_id)));
+            return Err(status);
         }
         let ack = TelemetryAck { boot_id: batch.boot_id.clone(), sequence: batch.sequence, duplicate: false };
         let ingest = match self.prepare(batch).await {
@@ -332,10 +330,6 @@ struct Current {
     since: u64,
     index: Arc<PriceIndex>,
     budgets: HashMap<String, Budget>,
-}
-
-fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {
-    Status::invalid_argument(format!("{field}: {problem}"))
 }
 
 fn bounded(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), Status> {

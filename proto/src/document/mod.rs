@@ -22,7 +22,7 @@ use reader::Cx;
 use std::path::Path;
 
 /// Documents larger than this are refused before parsing.
-pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
 
 /// Parses and validates a document. Secrets may be `${redacted:...}` markers
 /// (see [`Config::require_secrets`] for the places that need real values).
