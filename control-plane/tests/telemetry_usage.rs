@@ -357,3 +357,53 @@ async fn a_record_is_priced_with_the_config_it_was_served_from() {
         handle.shutdown().await;
     }
 }
+
+/// An upstream (or a node) reporting absurd token counts: the counts are
+/// clamped, spend and balances stop at the ends of BIGINT instead of failing
+/// the batch (on PostgreSQL it would be refused and resent forever).
+#[tokio::test]
+async fn absurd_token_counts_are_clamped_and_sums_saturate() {
+    for db in common::databases().await {
+        let handle = start(&db.url).await;
+        let balance = switchyard_control::store::Balance {
+            provider: "p".into(),
+            account: "a".into(),
+            currency: "USD".into(),
+            amount_micros: 10_000_000,
+            source: "manual".into(),
+            updated_at_ms: now_ms(),
+        };
+        handle.store.set_balance(&balance, "test").await.unwrap();
+        let mut node = reporter(&handle, NODE_TOKEN).await.unwrap();
+        let absurd = |id: &str| UsageRecord {
+            request_id: id.into(),
+            prompt_tokens: u64::MAX,
+            completion_tokens: u64::MAX - 1,
+            cached_tokens: u64::MAX,
+            reasoning_tokens: 1 << 63,
+            ..record("k", "m", P_UP, now_ms())
+        };
+        let ack = node.send(batch("edge-1", "boot-1", 1, vec![absurd("r1")])).await;
+        assert!(ack.is_ok(), "{}: {ack:?}", db.label);
+        let (prompt, completion): (i64, i64) =
+            sqlx::query_as("SELECT prompt_tokens, completion_tokens FROM usage_events WHERE request_id = 'r1'")
+                .fetch_one(handle.store.pool())
+                .await
+                .unwrap();
+        assert_eq!((prompt, completion), (1_000_000_000, 1_000_000_000), "{}", db.label);
+
+        // Near the ends already: the next batch saturates instead of overflowing.
+        sqlx::query("UPDATE spend SET amount_micros = 9223372036854775000").execute(handle.store.pool()).await.unwrap();
+        sqlx::query("UPDATE balances SET amount_micros = -9223372036854775000")
+            .execute(handle.store.pool())
+            .await
+            .unwrap();
+        let ack = node.send(batch("edge-1", "boot-1", 2, vec![absurd("r2")])).await;
+        assert!(ack.is_ok(), "{}: {ack:?}", db.label);
+        let (_, micros) = handle.store.spend(0).await.unwrap().into_values().next().unwrap();
+        assert_eq!(micros, i64::MAX, "{}", db.label);
+        assert_eq!(handle.store.balances().await.unwrap()[0].amount_micros, i64::MIN, "{}", db.label);
+        drop(node);
+        handle.shutdown().await;
+    }
+}

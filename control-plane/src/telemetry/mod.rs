@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use switchyard_proto::model::{Budget, Config};
 use switchyard_proto::pb::telemetry_server::Telemetry;
-use switchyard_proto::pb::{BreakerTransition, TelemetryAck, TelemetryBatch, health_event};
+use switchyard_proto::pb::{BreakerTransition, TelemetryAck, TelemetryBatch, UsageRecord, health_event};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -51,6 +51,9 @@ pub const MAX_EVENTS: usize = 10_000;
 const MAX_ID: usize = 256;
 /// Longest string field of a record or event.
 const MAX_FIELD: usize = 1024;
+/// A record's token counts are clamped to this (no request comes near it):
+/// an upstream or a node reporting absurd counts cannot overflow spend.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
 
 /// What `/metrics` reports about telemetry on this replica.
 #[derive(Debug, Default)]
@@ -251,7 +254,8 @@ impl Inner {
         }
         let mut usage = Vec::with_capacity(batch.usage.len());
         let (mut spend, mut balances) = (Vec::new(), Vec::new());
-        for record in batch.usage {
+        for mut record in batch.usage {
+            clamp_tokens(&mut record);
             let index = indexes.get(&record.config_version).unwrap_or(&current.index);
             let (cost, currency) = match index.price_of(&record) {
                 Some(p) => (price::cost(p, &record), p.currency.clone()),
@@ -330,6 +334,20 @@ struct Current {
     since: u64,
     index: Arc<PriceIndex>,
     budgets: HashMap<String, Budget>,
+}
+
+/// [`MAX_TOKENS`] at most for each count, logged when it cuts.
+fn clamp_tokens(r: &mut UsageRecord) {
+    let mut cut = false;
+    for count in [&mut r.prompt_tokens, &mut r.completion_tokens, &mut r.cached_tokens, &mut r.reasoning_tokens] {
+        if *count > MAX_TOKENS {
+            *count = MAX_TOKENS;
+            cut = true;
+        }
+    }
+    if cut {
+        tracing::warn!(request_id = %r.request_id, max = MAX_TOKENS, "usage record with absurd token counts clamped");
+    }
 }
 
 fn bounded(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), Status> {

@@ -166,6 +166,17 @@ fn big(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// SQL for `a + b` (with `b >= 0`) that stops at the largest BIGINT instead
+/// of failing (PostgreSQL refuses an overflow, and the batch would be resent forever).
+fn saturating_add_sql(a: &str, b: &str) -> String {
+    format!("CASE WHEN {a} > 9223372036854775807 - {b} THEN 9223372036854775807 ELSE {a} + {b} END")
+}
+
+/// SQL for `a - b` (with `b >= 0`) that stops at the smallest BIGINT.
+fn saturating_sub_sql(a: &str, b: &str) -> String {
+    format!("CASE WHEN {a} < (-9223372036854775807 - 1) + {b} THEN (-9223372036854775807 - 1) ELSE {a} - {b} END")
+}
+
 fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }

@@ -142,7 +142,7 @@ pub(super) async fn add_spend_rows(
     spend: &[SpendDelta],
 ) -> Result<bool, StoreError> {
     let mut sums: BTreeMap<(&str, i64), (&str, i64)> = BTreeMap::new();
-    for s in spend.iter().filter(|s| s.micros != 0) {
+    for s in spend.iter().filter(|s| s.micros > 0) {
         let e = sums.entry((&s.key, s.period_start_ms)).or_insert((&s.currency, 0));
         if e.0 == s.currency {
             e.1 = e.1.saturating_add(s.micros);
@@ -156,9 +156,10 @@ pub(super) async fn add_spend_rows(
     for chunk in rows.chunks(chunk_rows(4)) {
         let sql = format!(
             "INSERT INTO spend (key_name, period_start_ms, currency, amount_micros) VALUES {} \
-             ON CONFLICT (key_name, period_start_ms) DO UPDATE SET amount_micros = spend.amount_micros + excluded.amount_micros \
+             ON CONFLICT (key_name, period_start_ms) DO UPDATE SET amount_micros = {} \
              WHERE spend.currency = excluded.currency",
-            Placeholders::new(backend).tuples(chunk.len(), 4)
+            Placeholders::new(backend).tuples(chunk.len(), 4),
+            saturating_add_sql("spend.amount_micros", "excluded.amount_micros"),
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((key, period), (currency, micros)) in chunk {
@@ -173,22 +174,24 @@ pub(super) async fn add_spend_rows(
 /// (provider, account) order. Returns whether any balance moved.
 pub(super) async fn take_balances(conn: &mut AnyConnection, balances: &[BalanceDelta]) -> Result<bool, StoreError> {
     let mut sums: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
-    for d in balances.iter().filter(|d| d.micros != 0) {
+    for d in balances.iter().filter(|d| d.micros > 0) {
         let e = sums.entry((&d.provider, &d.account, &d.currency)).or_default();
         *e = e.saturating_add(d.micros);
     }
     let mut moved = false;
     for ((provider, account, currency), micros) in sums {
-        let done = sqlx::query(
-            "UPDATE balances SET amount_micros = amount_micros - $1 \
+        let sql = format!(
+            "UPDATE balances SET amount_micros = {} \
              WHERE provider = $2 AND account = $3 AND currency = $4 AND source = 'manual'",
-        )
-        .bind(micros)
-        .bind(provider)
-        .bind(account)
-        .bind(currency)
-        .execute(&mut *conn)
-        .await?;
+            saturating_sub_sql("amount_micros", "$1")
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(micros)
+            .bind(provider)
+            .bind(account)
+            .bind(currency)
+            .execute(&mut *conn)
+            .await?;
         moved |= done.rows_affected() > 0;
     }
     Ok(moved)
