@@ -40,9 +40,9 @@ impl fmt::Debug for MasterKey {
 impl MasterKey {
     /// From 64 hex digits (surrounding whitespace, e.g. a file's newline, is ignored).
     pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| CryptoError::BadKey)?;
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| CryptoError::BadKey)?;
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), &mut *bytes).map_err(|_| CryptoError::BadKey)?;
+        let key = UnboundKey::new(&AES_256_GCM, &*bytes).map_err(|_| CryptoError::BadKey)?;
         Ok(Self { key: LessSafeKey::new(key), rng: SystemRandom::new() })
     }
 

@@ -73,17 +73,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
-    let options = Options {
-        database: args.database,
-        http_listen: args.http_listen,
-        grpc_listen: args.grpc_listen,
-        master_key,
-        bootstrap: args.bootstrap,
-        admin_token,
-        node_token,
-        tls,
-        ..Options::new(String::new(), String::new())
-    };
+    let mut options = Options::new(args.database, master_key);
+    options.http_listen = args.http_listen;
+    options.grpc_listen = args.grpc_listen;
+    options.bootstrap = args.bootstrap;
+    options.admin_token = admin_token;
+    options.node_token = node_token;
+    options.tls = tls;
     let handle = ControlPlane::start(options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -21,7 +21,7 @@ use switchyard_proto::pb::telemetry_server::TelemetryServer;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// `sqlite://PATH` or `postgres://...`
     pub database: String,
@@ -40,6 +40,42 @@ pub struct Options {
     pub poll_interval: Duration,
     /// gRPC over TLS (and mTLS with a client CA); `None`: plaintext h2c.
     pub tls: Option<TlsFiles>,
+}
+
+/// The master key and the tokens never appear in Debug output.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
+        f.debug_struct("Options")
+            .field("database", &redact_url(&self.database))
+            .field("http_listen", &self.http_listen)
+            .field("grpc_listen", &self.grpc_listen)
+            .field("master_key", &"<redacted>")
+            .field("bootstrap", &self.bootstrap)
+            .field("admin_token", &redacted(self.admin_token.is_some()))
+            .field("node_token", &redacted(self.node_token.is_some()))
+            .field("poll_interval", &self.poll_interval)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// A database URL without its password (`postgres://user:secret@host/db`).
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://<redacted>@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// The secrets in the options are wiped from memory once used.
+impl Drop for Options {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.master_key.zeroize();
+        self.admin_token.zeroize();
+        self.node_token.zeroize();
+    }
 }
 
 impl Options {
@@ -292,5 +328,23 @@ async fn listen(url: String, publisher: Arc<Publisher>, mut stop: watch::Receive
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let mut options = Options::new("postgres://cp:db-password-1@db.internal/switchyard", key);
+        options.admin_token = Some("admin-token-secret-0123".into());
+        options.node_token = Some("node-token-secret-0123".into());
+        let shown = format!("{options:?}");
+        for secret in [key, "db-password-1", "admin-token-secret", "node-token-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("db.internal/switchyard"), "{shown}");
     }
 }

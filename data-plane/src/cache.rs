@@ -8,8 +8,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use switchyard_proto::pb::DiscoveryResponse;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +52,7 @@ impl Cache {
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(name.as_bytes()), &mut data)
             .map_err(|_| CacheError::Corrupt)?;
-        let target = self.path(name);
-        let tmp = self.dir.join(format!(".{name}.snapshot.tmp"));
-        write_private(&tmp, &[&nonce, &data])?;
-        std::fs::rename(&tmp, &target)?;
+        crate::durable::write(&self.dir, &format!("{name}.snapshot"), &[&nonce, &data])?;
         Ok(())
     }
 
@@ -77,18 +73,6 @@ impl Cache {
             self.key.open_in_place(nonce, Aad::from(name.as_bytes()), &mut data).map_err(|_| CacheError::Corrupt)?;
         DiscoveryResponse::decode(&*plain).map(Some).map_err(|_| CacheError::Corrupt)
     }
-}
-
-fn write_private(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    for part in parts {
-        file.write_all(part)?;
-    }
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod breaker;
 pub mod cache;
 pub mod check;
 pub mod control;
+pub mod durable;
 pub mod error;
 pub mod limit;
 pub mod metrics;

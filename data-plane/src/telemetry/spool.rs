@@ -9,7 +9,6 @@
 //! so that dropping a file counts what it held without reading it.
 
 use prost::Message;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use switchyard_proto::pb::TelemetryBatch;
 
@@ -44,19 +43,7 @@ impl Spool {
     /// Writes one batch durably; returns its path.
     pub fn write(&self, batch: &TelemetryBatch, items: u64) -> std::io::Result<PathBuf> {
         let name = format!("{}-{:016x}-{items}.batch", batch.boot_id, batch.sequence);
-        let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(&batch.encode_to_vec())?;
-        file.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
+        let path = crate::durable::write(&self.dir, &name, &[&batch.encode_to_vec()])?;
         Ok(path)
     }
 

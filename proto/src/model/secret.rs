@@ -48,6 +48,13 @@ impl Secret {
     }
 }
 
+impl Drop for Secret {
+    /// The value does not linger in freed memory.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.0);
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
