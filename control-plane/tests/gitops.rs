@@ -242,6 +242,44 @@ async fn references_in_a_clients_document_are_never_read_and_dry_runs_are_audite
     handle.shutdown().await;
 }
 
+/// Provider headers often carry credentials: they are secrets everywhere a
+/// secret is (sealed at rest, markers in export, plans, audit and reads).
+#[tokio::test]
+async fn provider_headers_are_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+    let document = DOCUMENT.replace(
+        "    base_url: https://api.openai.com/v1\n",
+        "    base_url: https://api.openai.com/v1\n    headers: {X-Org-Key: \"hdr-secret-0123\"}\n",
+    );
+    let plan = apply(&mut admin, &document, false, false).await.unwrap();
+    assert!(!format!("{plan:?}").contains("hdr-secret"), "{plan:?}");
+    let stored = handle.store.load().await.unwrap().1;
+    assert_eq!(stored.providers[0].headers["X-Org-Key"].expose(), "hdr-secret-0123");
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT spec FROM providers").fetch_all(handle.store.pool()).await.unwrap();
+    assert!(rows.iter().all(|r| !r.contains("hdr-secret")), "sealed at rest: {rows:?}");
+
+    let export = admin.export(pb::ExportRequest {}).await.unwrap().into_inner().document;
+    assert!(!export.contains("hdr-secret") && export.contains("X-Org-Key: \"${redacted:"), "{export}");
+    let listed = admin.list_providers(pb::ListRequest {}).await.unwrap().into_inner();
+    assert!(!format!("{listed:?}").contains("hdr-secret"), "{listed:?}");
+    let audit = admin.list_audit(pb::AuditQuery::default()).await.unwrap().into_inner();
+    assert!(!format!("{audit:?}").contains("hdr-secret"), "{audit:?}");
+
+    // The export applies back without a change, keeping the stored value.
+    let plan = apply(&mut admin, &export, false, false).await.unwrap();
+    assert!(!plan.applied, "{plan:?}");
+    let stored = handle.store.load().await.unwrap().1;
+    assert_eq!(stored.providers[0].headers["X-Org-Key"].expose(), "hdr-secret-0123");
+    // A marker that does not match is refused, naming the header.
+    let wrong = export.replace(stored.providers[0].headers["X-Org-Key"].fingerprint().as_str(), "0123456789ab");
+    let error = apply(&mut admin, &wrong, true, false).await.unwrap_err();
+    assert!(error.message().contains("providers[0].headers.X-Org-Key"), "{}", error.message());
+    handle.shutdown().await;
+}
+
 async fn start(dir: &std::path::Path) -> Handle {
     common::admin::start(&format!("sqlite://{}/cp.db", dir.display()), None).await
 }

@@ -142,13 +142,14 @@ settings:
     let hash = KeyHash::of("app1-client-key-0123456789").to_hex();
     let url_fp = Secret::new("https://hooks.example.com/x?token=abc").fingerprint();
     let key_fp = Secret::new("sk-ds-000000000000").fingerprint();
+    let (flag_fp, title_fp) = (Secret::new("yes").fingerprint(), Secret::new("Switchyard").fingerprint());
     let expected = format!(
         "\
 providers:
   - name: deepseek
     kind: openai-compatible
     base_url: https://api.deepseek.com/v1
-    headers: {{X-Flag: \"yes\", X-Title: Switchyard}}
+    headers: {{X-Flag: \"${{redacted:{flag_fp}}}\", X-Title: \"${{redacted:{title_fp}}}\"}}
     accounts:
       - name: main
         api_key: ${{redacted:{key_fp}}}

@@ -227,9 +227,11 @@ fn provider(rng: &mut Rng, used: &mut HashSet<String>) -> Provider {
         if reserved.contains(&name.to_ascii_lowercase().as_str()) || !lower.insert(name.to_ascii_lowercase()) {
             continue;
         }
+        // Values are secrets: a tricky prefix on a value that cannot occur elsewhere in the export.
         let value = loop {
-            let v = if rng.chance(10) { String::new() } else { any_string(rng) };
-            if is_header_value(&v) {
+            let prefix = any_string(rng);
+            let v = secret(rng, |s| format!("{prefix}{s}"));
+            if is_header_value(v.expose()) {
                 break v;
             }
         };

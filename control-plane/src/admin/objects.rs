@@ -78,6 +78,7 @@ fn meta(m: Option<&ObjectMeta>) -> pb::ObjectMeta {
 fn redact_provider(p: &Provider) -> Provider {
     let mut p = p.clone();
     p.proxy = p.proxy.as_ref().map(Secret::to_redacted);
+    p.headers.values_mut().for_each(|v| *v = v.to_redacted());
     for a in &mut p.accounts {
         a.api_key = a.api_key.to_redacted();
     }

@@ -117,7 +117,8 @@ fn headers(p: &Provider, api_key: &str) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {
         // Validated when written; skip rather than fail on what cannot happen.
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(mut v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose())) {
+            v.set_sensitive(true);
             headers.insert(n, v);
         }
     }
@@ -203,8 +204,12 @@ pub async fn test_provider(svc: &AdminService, r: pb::ObjectRef) -> Result<pb::P
     for (i, account) in p.accounts.iter().enumerate() {
         let name = account.name.clone();
         let prepared = headers(p, account.api_key.expose());
-        let secrets: Vec<String> =
-            [Some(account.api_key.expose().to_owned()), proxy.clone()].into_iter().flatten().collect();
+        let headers_secrets = p.headers.values().map(|v| v.expose().to_owned());
+        let secrets: Vec<String> = [Some(account.api_key.expose().to_owned()), proxy.clone()]
+            .into_iter()
+            .flatten()
+            .chain(headers_secrets)
+            .collect();
         let (client, url, limit) = (client.clone(), url.clone(), limit.clone());
         probes.spawn(async move {
             let (ok, http_status, latency_ms, error) = match prepared {

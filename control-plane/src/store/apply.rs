@@ -116,6 +116,10 @@ pub fn resolve_provider(path: &str, p: &mut Provider, stored: Option<&Provider>)
     if let Some(proxy) = p.proxy.as_mut() {
         resolve_secret(&format!("{path}.proxy"), proxy, stored.and_then(|s| s.proxy.as_ref()))?;
     }
+    for (name, value) in p.headers.iter_mut() {
+        let stored = stored.and_then(|s| s.headers.get(name));
+        resolve_secret(&format!("{path}.headers.{name}"), value, stored)?;
+    }
     for (j, a) in p.accounts.iter_mut().enumerate() {
         let stored = stored.and_then(|s| s.account(&a.name)).map(|s| &s.api_key);
         resolve_secret(&format!("{path}.accounts[{j}].api_key"), &mut a.api_key, stored)?;

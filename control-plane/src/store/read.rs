@@ -27,14 +27,24 @@ pub fn context(kind: &str, parts: &[&str]) -> String {
     format!("{kind}/{}", parts.join("/"))
 }
 
+/// Where a provider's header value is sealed.
+pub fn header_context(provider: &str, header: &str) -> String {
+    context("providers", &[provider, "headers", header])
+}
+
 pub async fn load(conn: &mut AnyConnection, key: &MasterKey) -> Result<(u64, Config), StoreError> {
     let revision: i64 = sqlx::query_scalar("SELECT config FROM revision WHERE id = 1").fetch_one(&mut *conn).await?;
     let mut providers: BTreeMap<String, Provider> = BTreeMap::new();
     for row in sqlx::query("SELECT name, spec, proxy_secret FROM providers ORDER BY name").fetch_all(&mut *conn).await?
     {
         let name: String = row.try_get("name")?;
-        let spec: ProviderSpec = serde_json::from_str(&row.try_get::<String, _>("spec")?)?;
+        let mut spec: ProviderSpec = serde_json::from_str(&row.try_get::<String, _>("spec")?)?;
+        let sealed = std::mem::take(&mut spec.sealed_headers);
         let mut provider = spec.into_provider(name.clone())?;
+        for (header, value) in sealed {
+            let value = key.open_string(&value, &header_context(&name, &header))?;
+            provider.headers.insert(header, Secret::new(value));
+        }
         if let Some(sealed) = row.try_get::<Option<String>, _>("proxy_secret")? {
             provider.proxy = Some(Secret::new(key.open_string(&sealed, &context("providers", &[&name, "proxy"]))?));
         }

@@ -27,7 +27,12 @@ fn ms(d: Duration) -> u64 {
 pub struct ProviderSpec {
     pub kind: String,
     pub base_url: String,
+    /// In the audit log: `${redacted:FP}` markers. In the store: only in rows
+    /// written before header values were sealed (the next write seals them).
     pub headers: BTreeMap<String, String>,
+    /// In the store: header values, each sealed under the master key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sealed_headers: BTreeMap<String, String>,
     pub timeout_ms: [Option<u64>; 4],
     pub stream_usage: String,
     pub on_disconnect: String,
@@ -46,7 +51,8 @@ impl ProviderSpec {
         Self {
             kind: p.kind.as_str().to_owned(),
             base_url: p.base_url.clone(),
-            headers: p.headers.clone(),
+            headers: p.headers.iter().map(|(k, v)| (k.clone(), v.to_redacted().expose().to_owned())).collect(),
+            sealed_headers: BTreeMap::new(),
             timeout_ms: [t.connect, t.first_token, t.idle, t.total].map(|d| d.map(ms)),
             stream_usage: p.stream_usage.as_str().to_owned(),
             on_disconnect: p.on_disconnect.as_str().to_owned(),
@@ -58,14 +64,15 @@ impl ProviderSpec {
         }
     }
 
-    /// The provider, without its accounts and proxy (added by the caller).
+    /// The provider, without its accounts, its proxy and its sealed header
+    /// values (added by the caller).
     pub fn into_provider(self, name: String) -> Result<Provider, SpecError> {
         let [connect, first_token, idle, total] = self.timeout_ms.map(|m| m.map(Duration::from_millis));
         Ok(Provider {
             name,
             kind: word("provider kind", &self.kind, &ProviderKind::ALL, ProviderKind::as_str)?,
             base_url: self.base_url,
-            headers: self.headers,
+            headers: self.headers.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
             proxy: None,
             timeout: TimeoutOverrides { connect, first_token, idle, total },
             stream_usage: word(

@@ -226,13 +226,19 @@ impl Writer<'_> {
                         .as_ref()
                         .map(|s| self.key.seal(s.expose().as_bytes(), &context("providers", &[&name, "proxy"])))
                         .transpose()?;
+                    let mut spec = ProviderSpec::of(p);
+                    spec.headers.clear();
+                    for (header, value) in &p.headers {
+                        let sealed = self.key.seal(value.expose().as_bytes(), &read::header_context(&name, header))?;
+                        spec.sealed_headers.insert(header.clone(), sealed);
+                    }
                     sqlx::query(
                         "INSERT INTO providers (name, spec, proxy_secret, managed, updated_at_ms) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, proxy_secret = excluded.proxy_secret, \
                          managed = excluded.managed, updated_at_ms = excluded.updated_at_ms",
                     )
                     .bind(name.clone())
-                    .bind(serde_json::to_string(&ProviderSpec::of(p))?)
+                    .bind(serde_json::to_string(&spec)?)
                     .bind(proxy)
                     .bind(i64::from(managed))
                     .bind(self.now)

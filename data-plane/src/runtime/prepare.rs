@@ -232,7 +232,8 @@ fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<Provi
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {
         // Validated already; a failure here would be a bug, so skip rather than panic.
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(mut v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose())) {
+            v.set_sensitive(true);
             headers.insert(n, v);
         }
     }

@@ -43,7 +43,7 @@ pub(super) fn provider(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Provider {
     let mut headers = BTreeMap::new();
     if let Some((v, p)) = o.take("headers") {
         for (name, value) in cx.entries(v, &p) {
-            if let Some(value) = cx.string(value, &format!("{p}.{name}")) {
+            if let Some(value) = cx.secret(value, &format!("{p}.{name}")) {
                 headers.insert(name, value);
             }
         }

@@ -60,6 +60,9 @@ impl Config {
             if let Some(proxy) = &p.proxy {
                 check(format!("providers[{i}].proxy"), proxy);
             }
+            for (name, value) in &p.headers {
+                check(format!("providers[{i}].headers.{name}"), value);
+            }
             for (j, a) in p.accounts.iter().enumerate() {
                 check(format!("providers[{i}].accounts[{j}].api_key"), &a.api_key);
             }

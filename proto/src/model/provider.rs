@@ -120,7 +120,8 @@ pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
     pub base_url: String,
-    pub headers: BTreeMap<String, String>,
+    /// Extra static headers sent upstream; their values are secrets (they often carry credentials).
+    pub headers: BTreeMap<String, Secret>,
     /// Outbound proxy URL (may carry credentials).
     pub proxy: Option<Secret>,
     pub timeout: TimeoutOverrides,

@@ -48,6 +48,12 @@ impl Secret {
     }
 }
 
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
 impl Drop for Secret {
     /// The value does not linger in freed memory.
     fn drop(&mut self) {

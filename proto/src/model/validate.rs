@@ -161,7 +161,7 @@ impl Validator {
                 self.invalid(hpath, "invalid header name");
             } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 self.invalid(hpath, "this header is set by the gateway and cannot be overridden");
-            } else if http::HeaderValue::from_str(value).is_err() {
+            } else if http::HeaderValue::from_str(value.expose()).is_err() {
                 self.invalid(hpath, "invalid header value");
             }
         }

@@ -48,7 +48,7 @@ impl From<&Provider> for pb::Provider {
             name: p.name.clone(),
             kind: pb::ProviderKind::from(p.kind).into(),
             base_url: p.base_url.clone(),
-            headers: p.headers.clone(),
+            headers: p.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect(),
             proxy: p.proxy.as_ref().map(Into::into),
             timeout: Some(p.timeout.into()),
             stream_usage: pb::StreamUsage::from(p.stream_usage).into(),
@@ -73,7 +73,7 @@ pub(super) fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Opti
         name: p.name,
         kind: kind?,
         base_url: p.base_url,
-        headers: p.headers,
+        headers: p.headers.into_iter().map(|(k, v)| (k, crate::model::Secret::new(v))).collect(),
         proxy: p.proxy.map(secret),
         // Absent overrides: nothing overridden.
         timeout: p.timeout.map(timeout_overrides).unwrap_or_default(),

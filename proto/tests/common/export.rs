@@ -20,6 +20,9 @@ pub fn secrets_of(c: &Config) -> Vec<(String, Secret)> {
         if let Some(proxy) = &p.proxy {
             out.push((format!("{}.proxy", p.name), proxy.clone()));
         }
+        for (name, value) in &p.headers {
+            out.push((format!("{}.headers.{name}", p.name), value.clone()));
+        }
         for a in &p.accounts {
             out.push((format!("{}.{}.api_key", p.name, a.name), a.api_key.clone()));
         }
@@ -45,6 +48,7 @@ pub fn redacted(c: &Config) -> Config {
         if let Some(proxy) = &mut p.proxy {
             *proxy = proxy.to_redacted();
         }
+        p.headers.values_mut().for_each(|v| *v = v.to_redacted());
         for a in &mut p.accounts {
             a.api_key = a.api_key.to_redacted();
         }

@@ -127,7 +127,10 @@ pub fn rich_config() -> Config {
             ),
         ],
     );
-    openai.headers = BTreeMap::from([("OpenAI-Organization".into(), "org-1".into()), ("x-trace".into(), "on".into())]);
+    openai.headers = BTreeMap::from([
+        ("OpenAI-Organization".into(), Secret::new("org-1")),
+        ("x-trace".into(), Secret::new("trace-on-0123")),
+    ]);
     openai.proxy = Some(secret("http://user:proxy-password-0007@proxy.internal:3128"));
     openai.timeout = TimeoutOverrides {
         connect: Some(Duration::from_secs(3)),

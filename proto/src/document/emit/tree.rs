@@ -130,7 +130,7 @@ pub(super) fn provider(p: &Provider) -> Node {
     put(&mut m, "base_url", text(&p.base_url));
     if !p.headers.is_empty() {
         // Header names are mapping keys, which the resolver does not read.
-        let headers = p.headers.iter().map(|(k, v)| (Key::Text(k.clone()), text(v))).collect();
+        let headers = p.headers.iter().map(|(k, v)| (Key::Text(k.clone()), secret(v))).collect();
         put(&mut m, "headers", Node::Map(headers, Style::Flow));
     }
     if let Some(proxy) = &p.proxy {
