@@ -33,6 +33,7 @@ mod scan;
 pub mod sink;
 pub mod tap;
 
+pub use parse::MAX_TOKENS;
 pub use record::{Source, Status, Tokens, UsageRecord};
 pub use sink::{Totals, UsageSink};
 
