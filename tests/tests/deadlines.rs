@@ -126,13 +126,13 @@ async fn records_waiting_for_the_sink_keep_their_bodies_in_the_budget() {
     assert_eq!(chat(big_request(450 << 10)).send().await.unwrap().status(), 200);
 
     assert_eq!(inflight(&proxy).await, 0);
-    let (reserved, budget) = buffered(&proxy).await;
-    assert_eq!(budget, 768 << 10);
-    assert!(reserved >= 450 << 10, "the waiting record's body is counted: {reserved}");
     let refused = chat(big_request(450 << 10)).send().await.unwrap();
-    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.status(), 503, "the waiting record's body still counts");
     let error: Value = refused.json().await.unwrap();
     assert_eq!(error["error"]["code"], "buffer_budget_exhausted");
+    let (reserved, budget) = buffered(&proxy).await;
+    assert_eq!(budget, 768 << 10);
+    assert!(reserved >= 450 << 10, "{reserved}");
 
     capture.release();
     eventually("the budget is free once the records are read", async || buffered(&proxy).await.0 == 0).await;
@@ -160,7 +160,7 @@ async fn answers_and_events_beyond_the_budget_or_their_cap_are_a_502() {
     let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     upstream.push(Reply::Raw { status: 200, headers, body: Bytes::from(padded(2 << 20)) });
     let (status, error) = chat_error(&proxy, false).await;
-    assert_eq!(status, 502, "{error}");
+    assert_eq!(status, 502);
     assert_eq!(error["error"]["code"], "upstream_response_too_large");
     assert!(error["error"]["message"].as_str().unwrap().contains("max_buffered_bodies"), "{error}");
 
@@ -180,8 +180,9 @@ async fn answers_and_events_beyond_the_budget_or_their_cap_are_a_502() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("\"code\":\"upstream_buffer_budget_exhausted\""), "{text}");
-    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let end = &text[text.len().saturating_sub(400)..];
+    assert!(end.contains("\"code\":\"upstream_buffer_budget_exhausted\""), "{end}");
+    assert!(end.ends_with("data: [DONE]\n\n"), "{end}");
     eventually("nothing stays reserved", async || buffered(&proxy).await.0 == 0).await;
 
     // With room in the budget, an event is still capped (4 MiB).

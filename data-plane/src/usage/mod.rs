@@ -23,7 +23,7 @@
 //! | a JSON answer | `ok` | its `usage`; estimated when it has none |
 //! | a stream that ended | `ok` | the usage event; estimated without one |
 //! | a stream that broke after its first event | `stream_error` (`timeout` for `idle`/`total`) | the usage event if it came, else estimated |
-//! | the client left mid-stream | `client_closed` | `on_disconnect: close`: estimated from what was streamed plus the prompt; `drain`: the usage the upstream reports while drained, else estimated |
+//! | the client left mid-stream (or accepted nothing for `limits.client_write_timeout`) | `client_closed` | `on_disconnect: close`: estimated from what was streamed plus the prompt; `drain`: the usage the upstream reports while drained, else estimated |
 //! | the client left before the first token | `client_closed`, HTTP 499 | zero completion; the prompt estimated when a request was sent upstream |
 
 pub mod estimate;
