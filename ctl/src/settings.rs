@@ -182,6 +182,7 @@ fn settings_json(s: &pb::Settings) -> Value {
             "max_body": format_size(l.max_body_bytes),
             "max_concurrency": l.max_concurrency,
             "max_buffered_bodies": format_size(l.max_buffered_bodies_bytes),
+            "client_write_timeout": show_ms(l.client_write_timeout_ms),
         },
         "logging": {
             "request_bodies": g.request_bodies,

@@ -69,8 +69,15 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "endpoints": endpoints,
         "limited_keys": rt.as_deref().map(limited_keys).unwrap_or_default(),
         "usage": usage(&shared.usage),
+        "buffered_bodies": buffered(&shared.bodies),
         "telemetry": shared.telemetry.as_deref().map(telemetry),
     })
+}
+
+/// The body budget (`limits.max_buffered_bodies`): what is reserved of it now.
+fn buffered(budget: &crate::budget::BodyBudget) -> serde_json::Value {
+    let (reserved, budget) = budget.usage();
+    serde_json::json!({"reserved_bytes": reserved, "budget_bytes": budget})
 }
 
 /// The reporter's queue: batches not yet acked by a control plane, and what was lost.

@@ -70,6 +70,9 @@ pub enum ProxyError {
     AttemptsFailed { status: StatusCode, summary: String },
     #[error("Every upstream endpoint of the model '{model}' is failing; retry in {retry_after_secs} s.")]
     AllOpen { model: String, retry_after_secs: u64 },
+    /// An upstream answer (or SSE event) the gateway will not hold; the second field says why.
+    #[error("The answer of the upstream provider '{0}' was refused: {1}.")]
+    ResponseTooLarge(String, &'static str),
     /// A stream that broke after its first byte; the second field is the code.
     #[error("The stream from the upstream provider '{0}' ended early: {1}.")]
     StreamCut(String, &'static str),
@@ -88,9 +91,8 @@ impl ProxyError {
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | StreamCut(..) => {
-                StatusCode::BAD_GATEWAY
-            }
+            UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | ResponseTooLarge(..)
+            | StreamCut(..) => StatusCode::BAD_GATEWAY,
             AttemptsFailed { status, .. } => *status,
             AllOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -113,6 +115,7 @@ impl ProxyError {
             | Upstream(..)
             | UpstreamAuth(_)
             | UpstreamQuota(_)
+            | ResponseTooLarge(..)
             | StreamCut(..)
             | AttemptsFailed { .. }
             | AllOpen { .. } => "upstream_error",
@@ -147,6 +150,7 @@ impl ProxyError {
             UpstreamTimeout(_) => "upstream_timeout",
             Upstream(..) => "upstream_error",
             UpstreamAuth(_) => "upstream_auth_error",
+            ResponseTooLarge(..) => "upstream_response_too_large",
             StreamCut(_, code) => code,
             UpstreamQuota(_) => "upstream_quota_exhausted",
             AttemptsFailed { .. } => "upstream_attempts_failed",

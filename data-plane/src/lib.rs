@@ -13,6 +13,7 @@ pub mod admin;
 pub mod balance;
 pub mod body;
 pub mod breaker;
+pub mod budget;
 pub mod cache;
 pub mod check;
 pub mod control;

@@ -291,5 +291,7 @@ fn find_line_end(hay: &[u8]) -> Option<usize> {
     words.remainder().iter().position(is_line_end).map(|i| start + i)
 }
 
+pub mod bounded;
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! What every request shares: the swappable runtime, metrics, the memory
-//! budget for buffered bodies, and the process's lifecycle flags.
+//! budget for buffered bodies ([`crate::budget`]), and the process's lifecycle flags.
 
 use crate::breaker::events::Transitions;
+use crate::budget::BodyBudget;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeHandle;
@@ -11,7 +12,6 @@ use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 pub struct Shared {
@@ -111,46 +111,6 @@ impl InflightGuard {
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         self.shared.metrics.inflight.fetch_sub(1, Relaxed);
-    }
-}
-
-/// The global memory budget for buffered request bodies
-/// (`limits.max_buffered_bodies`), counted in KiB.
-pub struct BodyBudget {
-    semaphore: Arc<Semaphore>,
-    total_kib: AtomicU64,
-}
-
-impl BodyBudget {
-    fn new() -> Self {
-        Self { semaphore: Arc::new(Semaphore::new(0)), total_kib: AtomicU64::new(0) }
-    }
-
-    /// Follows a config change of the budget.
-    pub fn resize(&self, bytes: u64) {
-        let new = bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS as u64);
-        let old = self.total_kib.swap(new, Relaxed);
-        if new > old {
-            self.semaphore.add_permits(usize::try_from(new - old).unwrap_or(usize::MAX));
-        } else if old > new {
-            // Permits in use come back later and are forgotten then at the latest.
-            self.semaphore.forget_permits(usize::try_from(old - new).unwrap_or(usize::MAX));
-        }
-    }
-
-    /// Grows `held` to cover `bytes` in all, without waiting.
-    pub fn reserve(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: usize) -> Result<(), ProxyError> {
-        let want = u32::try_from(bytes.div_ceil(1024)).map_err(|_| ProxyError::BufferBudget)?;
-        let have = held.as_ref().map_or(0, |p| u32::try_from(p.num_permits()).unwrap_or(u32::MAX));
-        if want <= have {
-            return Ok(());
-        }
-        let more = self.semaphore.clone().try_acquire_many_owned(want - have).map_err(|_| ProxyError::BufferBudget)?;
-        match held {
-            Some(permit) => permit.merge(more),
-            None => *held = Some(more),
-        }
-        Ok(())
     }
 }
 

@@ -103,7 +103,15 @@ fn full_schema_parses_every_field() {
     assert_eq!(s.timeout, Timeouts::default());
     assert_eq!(s.retry, RetryPolicy { max_attempts: 3, on: RetryCondition::ALL.to_vec() });
     assert_eq!(s.breaker, BreakerPolicy::default());
-    assert_eq!(s.limits, Limits { max_body: 20 << 20, max_concurrency: 4096, max_buffered_bodies: 512 << 20 });
+    assert_eq!(
+        s.limits,
+        Limits {
+            max_body: 20 << 20,
+            max_concurrency: 4096,
+            max_buffered_bodies: 512 << 20,
+            client_write_timeout: ms(30_000)
+        }
+    );
     assert_eq!(s.logging, Logging { request_bodies: false, retention: ms(7 * 86_400_000), max_body_bytes: 1 << 20 });
     assert_eq!(s.usage_retention, ms(90 * 86_400_000));
     assert_eq!(s.snapshot_fail_closed_after, None);
@@ -365,6 +373,10 @@ fn every_rule_gives_its_exact_message() {
             "settings.timeout.connect: invalid duration \"5 sec\" (expected e.g. 500ms, 30s, 10m, 24h, 7d)",
         ),
         (format!("{MINIMAL}settings: {{timeout: {{idle: 0s}}}}\n"), "settings.timeout.idle: must be greater than zero"),
+        (
+            format!("{MINIMAL}settings: {{limits: {{client_write_timeout: 0s}}}}\n"),
+            "settings.limits.client_write_timeout: must be greater than zero",
+        ),
         (
             format!("{MINIMAL}settings: {{usage: {{retention: 3651d}}}}\n"),
             "settings.usage.retention: must not exceed 3650d",

@@ -213,6 +213,7 @@ fn default_settings_are_left_out_one_field_at_a_time() {
         ("limits: {max_body: 8MiB}", |s| s.limits.max_body = 8 << 20),
         ("limits: {max_concurrency: 16}", |s| s.limits.max_concurrency = 16),
         ("limits: {max_buffered_bodies: 1GiB}", |s| s.limits.max_buffered_bodies = 1 << 30),
+        ("limits: {client_write_timeout: 10s}", |s| s.limits.client_write_timeout = Duration::from_secs(10)),
         ("logging: {request_bodies: true}", |s| s.logging.request_bodies = true),
         ("logging: {retention: 1d}", |s| s.logging.retention = Duration::from_secs(86_400)),
         ("logging: {max_body_bytes: 0}", |s| s.logging.max_body_bytes = 0),

@@ -398,6 +398,9 @@ fn settings(rng: &mut Rng, public: &[String]) -> Settings {
         l.max_buffered_bodies = l.max_body.saturating_add(if rng.chance(50) { 0 } else { size(rng) });
     }
     if sometimes(rng) {
+        l.client_write_timeout = duration(rng);
+    }
+    if sometimes(rng) {
         s.logging.request_bodies = true;
     }
     if sometimes(rng) {

@@ -123,6 +123,7 @@ const MUTATIONS: &[Mutation] = &[
     ("max body", |c| c.settings.limits.max_body += 1),
     ("max concurrency", |c| c.settings.limits.max_concurrency += 1),
     ("max buffered bodies", |c| c.settings.limits.max_buffered_bodies += 1),
+    ("client write timeout", |c| c.settings.limits.client_write_timeout += Duration::from_secs(1)),
     ("request bodies", |c| c.settings.logging.request_bodies = false),
     ("log retention", |c| c.settings.logging.retention += Duration::from_secs(1)),
     ("log max body", |c| c.settings.logging.max_body_bytes += 1),

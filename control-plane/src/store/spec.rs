@@ -23,6 +23,10 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+fn default_client_write_timeout_ms() -> u64 {
+    ms(Limits::default().client_write_timeout)
+}
+
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 pub struct ProviderSpec {
     pub kind: String,
@@ -235,6 +239,9 @@ pub struct SettingsSpec {
     pub max_body: u64,
     pub max_concurrency: u32,
     pub max_buffered_bodies: u64,
+    /// Absent in settings stored before it existed: the default.
+    #[serde(default = "default_client_write_timeout_ms")]
+    pub client_write_timeout_ms: u64,
     pub log_request_bodies: bool,
     pub log_retention_ms: u64,
     pub log_max_body_bytes: u64,
@@ -263,6 +270,7 @@ impl SettingsSpec {
             max_body: s.limits.max_body,
             max_concurrency: s.limits.max_concurrency,
             max_buffered_bodies: s.limits.max_buffered_bodies,
+            client_write_timeout_ms: ms(s.limits.client_write_timeout),
             log_request_bodies: s.logging.request_bodies,
             log_retention_ms: ms(s.logging.retention),
             log_max_body_bytes: s.logging.max_body_bytes,
@@ -299,6 +307,7 @@ impl SettingsSpec {
                 max_body: self.max_body,
                 max_concurrency: self.max_concurrency,
                 max_buffered_bodies: self.max_buffered_bodies,
+                client_write_timeout: d(self.client_write_timeout_ms),
             },
             logging: Logging {
                 request_bodies: self.log_request_bodies,

@@ -1,10 +1,11 @@
 //! `on_disconnect: drain`: a stream whose client left is read on, forwarding
 //! nothing, so the usage the upstream reports at its end can be recorded
 //! exactly; bounded in time and bytes, after which it is closed and its usage
-//! estimated. The stream's in-flight counts last until the drain ends.
+//! estimated. Run by the stream's own task, whose in-flight counts last
+//! until the drain ends.
 
-use super::stream::{Tail, Upstream};
-use crate::sse::SseParser;
+use crate::sse::bounded::Events;
+use crate::upstream::Upstream;
 use crate::usage::tap::Tap;
 use crate::usage::{Meter, Status};
 use futures_util::StreamExt;
@@ -20,13 +21,12 @@ pub const DRAIN_BYTES: usize = 1 << 20;
 /// A stream whose client left, read on (`on_disconnect: drain`) for its usage.
 pub struct Drained {
     pub upstream: Upstream,
-    pub parser: SseParser,
+    pub events: Events,
     pub tap: Tap,
     pub meter: Meter,
     pub http_status: u16,
     pub idle: Duration,
     pub deadline: Instant,
-    pub _tail: Option<Tail>,
 }
 
 impl Drained {
@@ -42,7 +42,7 @@ impl Drained {
             let wait = (Instant::now() + gap).min(limit);
             let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(wait, self.upstream.next()).await else { break };
             read += chunk.len();
-            let Ok(events) = self.parser.push(&chunk) else { break };
+            let Ok(events) = self.events.push(&chunk) else { break };
             for event in &events {
                 self.tap.observe(event);
             }

@@ -79,15 +79,8 @@ pub async fn run(
                 if req.stream && matches!(answered.answer, Answer::Sse { .. }) {
                     endpoint.stats.first_token.observe(answered.latency);
                 }
-                let tail =
-                    Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started, _body: None };
-                return respond(
-                    answered,
-                    &endpoint,
-                    deadline,
-                    tail,
-                    Ending { meter, injected, text: req.text, payload },
-                );
+                let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
+                return respond(answered, &endpoint, deadline, tail, Ending { meter, injected, text: req.text });
             }
             Err(failed) => {
                 endpoint.stats.count(failed.status.as_u16());
@@ -97,7 +90,7 @@ pub async fn run(
                 failures.push((failed.failure, format!("{label}: {}", failed.reason)));
                 let retry = retryable(failed.failure, &settings.retry.on) && payload.resendable();
                 if !retry {
-                    let ending = Ending { meter, injected, text: req.text, payload };
+                    let ending = Ending { meter, injected, text: req.text };
                     return finish(failed, &endpoint, deadline, guard, started, ending);
                 }
             }
@@ -125,7 +118,6 @@ struct Ending {
     /// This attempt's body had `include_usage` injected.
     injected: bool,
     text: Text,
-    payload: Payload,
 }
 
 /// The longest `total` among the route's providers.
@@ -189,7 +181,7 @@ fn finish(
     match failed.outcome {
         Ok(answered) => {
             let inflight = endpoint.load.start();
-            let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started, _body: None };
+            let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
             respond(answered, endpoint, deadline, tail, ending)
         }
         Err(error) => {
@@ -223,19 +215,19 @@ fn respond(
     answered: Answered,
     endpoint: &Endpoint,
     deadline: Instant,
-    mut tail: Tail,
+    tail: Tail,
     ending: Ending,
 ) -> Response<ProxyBody> {
     let t = endpoint.provider.timeouts;
     let provider = endpoint.provider.name.clone();
-    let Ending { mut meter, injected, text, payload } = ending;
+    let Ending { mut meter, injected, text } = ending;
     let http_status = answered.status.as_u16();
     let on_disconnect = endpoint.provider.on_disconnect;
     let body = match answered.answer {
-        Answer::Full(bytes) => {
-            meter.answered(http_status, answered.usage, &bytes);
+        Answer::Full(body) => {
+            meter.answered(http_status, answered.usage, &body);
             drop(tail);
-            full(bytes)
+            super::outlet::whole(body, endpoint.provider.client_write)
         }
         Answer::Refused(bytes) => {
             meter.reject(http_status);
@@ -245,10 +237,6 @@ fn respond(
         Answer::Sse { upstream, parser, first } => {
             meter.first_token();
             let tap = meter.is_on().then(|| Tap::new(injected, text));
-            if meter.is_on() {
-                // The prompt estimate may need the body until the stream ends: it stays in the body budget.
-                tail._body = payload.into_buffered();
-            }
             let account = Accounting { meter, tap, on_disconnect, http_status };
             stream::body(upstream, Some(parser), first, t.idle, deadline, provider, tail, account)
         }

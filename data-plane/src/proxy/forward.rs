@@ -2,27 +2,26 @@
 //! under the provider's timeouts, and judge the answer before anything
 //! reaches the client: a stream must produce its first event, a JSON body
 //! must be complete and valid. [`super::failover`] decides what to do with a
-//! failed attempt.
+//! failed attempt. Everything the upstream sends has the account's key
+//! masked ([`super::scrub`]).
 
+use super::answer::{self, MAX_ERROR_BODY, ReadError};
 use super::payload::OutBody;
+use super::scrub;
 use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
+use crate::budget::{BodyBudget, FREE_BYTES, Held};
 use crate::error::ProxyError;
 use crate::runtime::{Endpoint, ProviderEntry};
-use crate::sse::{Event, SseParser};
+use crate::sse::Event;
+use crate::sse::bounded::{Events, EventsError};
 use crate::translate::{Adapter, Route, Translated};
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use crate::usage::tap::Text;
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Upstream error bodies are read up to this size (to classify and scrub them) and cut beyond.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-/// A non-streamed JSON answer is read whole (to validate it) up to this size.
-const MAX_JSON_BODY: usize = 256 << 20;
 
 /// What every attempt of one request sends, apart from the body.
 pub struct Request<'a> {
@@ -41,14 +40,16 @@ pub struct Request<'a> {
     /// Where streamed text is (for the estimate); `Text::None` also means the
     /// path takes no `stream_options` (nothing is injected).
     pub text: Text,
+    /// Where answers read whole and large SSE events are held.
+    pub budget: &'a BodyBudget,
 }
 
 /// An upstream answer that may go to the client.
 pub enum Answer {
     /// An SSE stream whose first events were read.
-    Sse { upstream: Upstream, parser: SseParser, first: Vec<Event> },
-    /// A body read whole (validated JSON, or an error status's body).
-    Full(Bytes),
+    Sse { upstream: Upstream, parser: Events, first: Vec<Event> },
+    /// A body read whole (validated JSON, or an error status's body), with its budget share.
+    Full(Held),
     /// Passed through as it arrives (audio, files).
     Passthrough(Upstream),
     /// The gateway's own refusal (an error body): this endpoint cannot take the request as asked.
@@ -85,6 +86,7 @@ pub async fn attempt(
     let started = Instant::now();
     let provider = &endpoint.provider;
     let account = endpoint.account();
+    let secret = account.secret.expose();
     let t = provider.timeouts;
     let deadline = deadline.min(started + t.total);
     let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };
@@ -146,8 +148,8 @@ pub async fn attempt(
     let mut client_headers = forwardable_response_headers(&response_headers);
     if !status.is_success() {
         let retry_after = retry_after(&response_headers);
-        let raw = read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
-        let raw = scrub(&raw, account.secret.expose());
+        let raw = answer::read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
+        let raw = scrub::bytes(raw, secret);
         let body = match &adapter {
             Some((adapter, _)) => {
                 client_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -158,7 +160,7 @@ pub async fn attempt(
         let answered = |healthy| Answered {
             status,
             headers: client_headers,
-            answer: Answer::Full(body.clone()),
+            answer: Answer::Full(Held::unreserved(body.clone())),
             healthy,
             latency: started.elapsed(),
             usage: None,
@@ -186,9 +188,10 @@ pub async fn attempt(
     let content_type = content_type.trim_start().to_ascii_lowercase();
     if content_type.starts_with("text/event-stream") {
         if let Some((adapter, translated)) = &adapter {
-            upstream = adapter.stream(upstream, translated);
+            upstream = adapter.stream(upstream, translated, req.budget);
         }
-        return match stream::first_event(&mut upstream, first_deadline).await {
+        let mut upstream = scrub::stream(upstream, secret);
+        return match stream::first_event(&mut upstream, first_deadline, req.budget).await {
             Ok((first, parser)) => {
                 client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 let answer = Answer::Sse { upstream, parser, first };
@@ -205,25 +208,34 @@ pub async fn attempt(
                 let error = ProxyError::Upstream(name(), "the stream ended before its first event");
                 Err(failed(Failure::Server, "stream broke before its first event", StatusCode::BAD_GATEWAY, error))
             }
+            Err(FirstEventError::TooLarge(e)) => too_large(provider, started, e),
         };
     }
     if content_type.starts_with("application/json") || content_type.is_empty() {
         let latency = started.elapsed();
-        return match read_all(&mut upstream, deadline, MAX_JSON_BODY).await {
-            Err(FirstEventError::Timeout) => Err(failed(
+        return match answer::read(&mut upstream, deadline, req.budget).await {
+            Err(ReadError::Timeout) => Err(failed(
                 Failure::Timeout,
                 "timed out",
                 StatusCode::GATEWAY_TIMEOUT,
                 ProxyError::UpstreamTimeout(name()),
             )),
-            Err(_) => Err(failed(
+            Err(ReadError::Broken) => Err(failed(
                 Failure::Server,
                 "body cut off",
                 StatusCode::BAD_GATEWAY,
                 ProxyError::Upstream(name(), "the response was cut off"),
             )),
-            Ok(body) => {
-                match translate_answer(adapter.as_ref(), body).and_then(|body| Ok((usage_span(&body)?, body))) {
+            Err(ReadError::TooLarge) => too_large(provider, started, EventsError::TooLarge),
+            Err(ReadError::Budget) => too_large(provider, started, EventsError::Budget),
+            Ok((body, mut reserved)) => {
+                let body = translate_answer(adapter.as_ref(), body).map(|body| scrub::bytes(body, secret));
+                // A translation may have grown it.
+                let over = |b: &Bytes| b.len() > FREE_BYTES && req.budget.reserve(&mut reserved, b.len()).is_err();
+                if body.as_ref().is_ok_and(over) {
+                    return too_large(provider, started, EventsError::Budget);
+                }
+                match body.and_then(|body| Ok((usage_span(&body)?, body))) {
                     Err(()) => Err(failed(
                         Failure::Malformed,
                         "invalid JSON",
@@ -237,15 +249,17 @@ pub async fn attempt(
                         ),
                     )),
                     Ok((span, body)) => {
-                        let usage = span.filter(|_| req.accounted).map(|span| Bytes::copy_from_slice(&body[span]));
-                        let answer = Answer::Full(body);
+                        let usage = span
+                            .filter(|span| req.accounted && span.len() <= crate::usage::MAX_USAGE_BYTES)
+                            .map(|span| Bytes::copy_from_slice(&body[span]));
+                        let answer = Answer::Full(Held::new(body, reserved));
                         Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage })
                     }
                 }
             }
         };
     }
-    let answer = Answer::Passthrough(upstream);
+    let answer = Answer::Passthrough(scrub::stream(upstream, secret));
     Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed(), usage: None })
 }
 
@@ -315,6 +329,28 @@ fn refused(error: ProxyError, started: Instant) -> Answered {
     }
 }
 
+/// An answer or event larger than the gateway holds: 502 and a log line.
+/// Over a cap the endpoint is at fault (a failure, retried like a 5xx); a
+/// full body budget is the gateway's own limit (the endpoint is not blamed,
+/// nothing is retried).
+#[allow(clippy::result_large_err)] // What `attempt` itself returns.
+fn too_large(provider: &ProviderEntry, started: Instant, why: EventsError) -> Result<Answered, Failed> {
+    let (reason, what) = match why {
+        EventsError::Budget => (
+            "body budget exhausted",
+            "the gateway's memory budget for buffered bodies (limits.max_buffered_bodies) is used up",
+        ),
+        EventsError::TooLarge => ("answer too large", "it exceeds the gateway's size limit for one answer or event"),
+        EventsError::Malformed => ("malformed stream", "it is not a valid event stream"),
+    };
+    tracing::warn!(provider = %provider.name, reason, "upstream answer refused");
+    let error = ProxyError::ResponseTooLarge(provider.name.to_string(), what);
+    match why {
+        EventsError::Budget => Ok(refused(error, started)),
+        _ => Err(failed(Failure::Malformed, reason, StatusCode::BAD_GATEWAY, error)),
+    }
+}
+
 fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError) -> Failed {
     Failed { failure, reason: reason.to_owned(), status, outcome: Err(error) }
 }
@@ -334,50 +370,6 @@ fn is_quota(body: &[u8]) -> bool {
     body.windows(b"insufficient_quota".len()).any(|w| w == b"insufficient_quota")
 }
 
-async fn read_bounded(mut stream: Upstream, deadline: Instant, max: usize) -> Option<Bytes> {
-    let mut out = BytesMut::new();
-    let read = async {
-        while let Some(Ok(chunk)) = stream.next().await {
-            out.extend_from_slice(&chunk[..chunk.len().min(max - out.len())]);
-            if out.len() >= max {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout_at(deadline, read).await.ok()?;
-    Some(out.freeze())
-}
-
-async fn read_all(upstream: &mut Upstream, deadline: Instant, max: usize) -> Result<Bytes, FirstEventError> {
-    let mut out = BytesMut::new();
-    loop {
-        match tokio::time::timeout_at(deadline, upstream.next()).await {
-            Err(_) => return Err(FirstEventError::Timeout),
-            Ok(None) => return Ok(out.freeze()),
-            Ok(Some(Err(_))) => return Err(FirstEventError::Broken),
-            Ok(Some(Ok(chunk))) => {
-                if out.len() + chunk.len() > max {
-                    return Err(FirstEventError::Broken);
-                }
-                if out.is_empty() {
-                    out = BytesMut::from(chunk);
-                } else {
-                    out.extend_from_slice(&chunk);
-                }
-            }
-        }
-    }
-}
-
-/// `body` with every occurrence of `secret` masked.
-fn scrub(body: &Bytes, secret: &str) -> Bytes {
-    if secret.len() < 4 || !body.windows(secret.len()).any(|w| w == secret.as_bytes()) {
-        return body.clone();
-    }
-    let text = String::from_utf8_lossy(body).replace(secret, "[redacted]");
-    Bytes::from(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,13 +383,6 @@ mod tests {
         assert_eq!(usage_span(b"[1]"), Ok(None));
         assert_eq!(usage_span(br#"{"usage":1,"usage":2}"#), Ok(None));
         assert_eq!(usage_span(b"{"), Err(()));
-    }
-
-    #[test]
-    fn scrub_masks_the_key() {
-        let body = Bytes::from_static(b"{\"error\":\"bad key sk-secret-123 given\"}");
-        assert_eq!(scrub(&body, "sk-secret-123"), Bytes::from_static(b"{\"error\":\"bad key [redacted] given\"}"));
-        assert_eq!(scrub(&body, "other-key"), body);
     }
 
     #[test]

@@ -10,14 +10,17 @@
 //! returned from here finishes it as a refusal; the attempts and the answer
 //! finish it otherwise (see [`crate::usage`]).
 
+mod answer;
 mod auth;
 mod drain;
 mod failover;
 mod forward;
 mod json;
+mod outlet;
 mod payload;
 mod request;
 mod route;
+mod scrub;
 mod stream;
 
 use crate::body::{ProxyBody, full};
@@ -141,7 +144,7 @@ async fn proxied(
 
     let (route, payload, stream, model_in_url) = if kind == Kind::Inference || (is_json && has_body) {
         let body = request::read(shared, body, length, rt.config.settings.limits.max_body).await?;
-        meter.request_body(&body.bytes);
+        meter.request_body(&body);
         let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
         meter.stream(probe.stream);
         let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
@@ -172,6 +175,7 @@ async fn proxied(
         stream,
         accounted: meter.is_on(),
         text: Text::for_path(api_path),
+        budget: &shared.bodies,
     };
     let meter = std::mem::replace(meter, Meter::off());
     Ok(failover::run(shared, rt, &route, req, payload, guard, meter).await)

@@ -73,12 +73,4 @@ impl Payload {
     pub fn resendable(&self) -> bool {
         !matches!(self, Payload::Stream(_))
     }
-
-    /// The buffered body, once no attempt needs it any more.
-    pub fn into_buffered(self) -> Option<Buffered> {
-        match self {
-            Payload::Json { body, .. } => Some(body),
-            _ => None,
-        }
-    }
 }

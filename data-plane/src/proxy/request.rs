@@ -4,16 +4,13 @@
 
 use crate::error::ProxyError;
 use crate::state::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
 
-/// A buffered body and its share of the body budget (released on drop).
-pub struct Buffered {
-    pub bytes: Bytes,
-    _reserved: Option<OwnedSemaphorePermit>,
-}
+/// A buffered body and its share of the body budget, released when the last
+/// clone is dropped (the usage record keeps one for the prompt estimate).
+pub use crate::budget::Held as Buffered;
 
 pub async fn read(
     shared: &Shared,
@@ -29,7 +26,7 @@ pub async fn read(
         let mut buf = BytesMut::new();
         if let Some(n) = content_length {
             let n = usize::try_from(n).map_err(|_| ProxyError::BodyTooLarge(max))?;
-            shared.bodies.reserve(&mut reserved, n)?;
+            shared.bodies.reserve(&mut reserved, n).map_err(|_| ProxyError::BufferBudget)?;
             buf.reserve(n);
         }
         let mut body = body;
@@ -39,10 +36,10 @@ pub async fn read(
             if (buf.len() + data.len()) as u64 > max {
                 return Err(ProxyError::BodyTooLarge(max));
             }
-            shared.bodies.reserve(&mut reserved, buf.len() + data.len())?;
+            shared.bodies.reserve(&mut reserved, buf.len() + data.len()).map_err(|_| ProxyError::BufferBudget)?;
             buf.extend_from_slice(&data);
         }
-        Ok(Buffered { bytes: buf.freeze(), _reserved: reserved })
+        Ok(Buffered::new(buf.freeze(), reserved))
     };
     tokio::time::timeout(shared.body_timeout, read).await.map_err(|_| ProxyError::BodyTimeout)?
 }

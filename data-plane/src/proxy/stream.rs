@@ -1,34 +1,42 @@
 //! Passing an upstream response body through to the client as it arrives.
 //!
-//! SSE bodies go through the incremental parser and leave event by event
-//! (never buffered whole); the first event was already awaited by
-//! [`super::forward`] so that nothing reaches the client before the upstream
-//! has produced something. Gaps longer than `idle` and streams longer than
-//! `total` end with an OpenAI-style error event and `data: [DONE]`, never a
-//! hang. Other bodies are forwarded chunk by chunk under the same deadlines.
+//! Each body is pumped by a task of its own ([`Pump`]) into an [`Outlet`]
+//! that the client's body reads from: the task owns the upstream, the
+//! deadlines, the usage record and the request's in-flight slot, so they
+//! hold whether or not the client reads. SSE bodies go through the
+//! incremental parser and leave event by event (never buffered whole; an
+//! event is capped, and held in the body budget while large); the first
+//! event was already awaited by [`super::forward`] so that nothing reaches
+//! the client before the upstream has produced something. Gaps longer than
+//! `idle` and streams longer than `total` end with an OpenAI-style error
+//! event and `data: [DONE]`, never a hang; other bodies are forwarded chunk
+//! by chunk under the same deadlines and end broken instead. A client that
+//! takes nothing for `limits.client_write_timeout` while there is something
+//! for it is treated as gone, and its body ends broken.
 //!
 //! Accounting: every SSE event passes the usage [`Tap`] (which tallies the
-//! text, keeps the usage event, and removes what an injected `include_usage`
-//! added), and the stream's end finishes its [`Meter`]. Dropping the body (the
-//! client left) is an ending too, handled by the provider's `on_disconnect`:
-//! `close` drops the upstream response at once, which closes the upstream
-//! request (generation and spend stop), and records an estimate; `drain`
-//! hands the upstream to a task that reads on without forwarding
-//! ([`super::drain`]), for the usage the upstream reports.
+//! text, keeps the usage object, and removes what an injected `include_usage`
+//! added), and the stream's end finishes its [`Meter`]. A client that left
+//! (its body dropped, or stalled) is an ending too, handled by the provider's
+//! `on_disconnect`: `close` drops the upstream response at once, which closes
+//! the upstream request (generation and spend stop), and records an estimate;
+//! `drain` reads on without forwarding ([`super::drain`]), for the usage the
+//! upstream reports.
 
 use super::drain::Drained;
+use super::outlet::{self, Outlet, Stop};
 use crate::balance::InFlight;
-use crate::body::{BoxError, ProxyBody};
+use crate::body::ProxyBody;
+use crate::budget::BodyBudget;
 use crate::error::ProxyError;
 use crate::runtime::Endpoint;
-use crate::sse::{Event, SseParser};
+use crate::sse::Event;
+use crate::sse::bounded::{Events, EventsError};
 use crate::state::InflightGuard;
 use crate::usage::tap::Tap;
 use crate::usage::{Meter, Status};
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::model::OnDisconnect;
@@ -39,18 +47,12 @@ pub use crate::upstream::Upstream;
 /// Most bytes gathered into one frame for the client.
 const COALESCE_BYTES: usize = 64 * 1024;
 
-/// Largest single SSE event accepted from an upstream.
-pub const MAX_EVENT_BYTES: usize = 16 << 20;
-
-/// Bookkeeping that ends with the body: in-flight counts, the duration
-/// metric, and the request body's share of the body budget (kept for a
-/// prompt estimate).
+/// Bookkeeping that ends with the body: in-flight counts and the duration metric.
 pub struct Tail {
     pub _guard: InflightGuard,
     pub _inflight: InFlight,
     pub endpoint: Arc<Endpoint>,
     pub started: Instant,
-    pub _body: Option<super::request::Buffered>,
 }
 
 impl Drop for Tail {
@@ -69,30 +71,14 @@ pub struct Accounting {
     pub http_status: u16,
 }
 
-struct State {
-    upstream: Upstream,
-    /// `Some` for SSE bodies.
-    parser: Option<SseParser>,
-    /// Bytes ready for the client (the first events, already read).
-    pending: Option<Bytes>,
-    idle: Duration,
-    deadline: Instant,
-    provider: Arc<str>,
-    /// The upstream ended while chunks were being coalesced.
-    ended: Option<Ended>,
-    /// The stream ended (and its usage was recorded).
-    done: bool,
-    account: Accounting,
-    tail: Option<Tail>,
-}
-
 /// Reads SSE from `upstream` until the first event carrying data, within
 /// `deadline`. Returns the events read so far (comments included) and the parser.
 pub async fn first_event(
     upstream: &mut Upstream,
     deadline: Instant,
-) -> Result<(Vec<Event>, SseParser), FirstEventError> {
-    let mut parser = SseParser::new(MAX_EVENT_BYTES);
+    budget: &BodyBudget,
+) -> Result<(Vec<Event>, Events), FirstEventError> {
+    let mut parser = Events::new(budget);
     let mut out = Vec::new();
     loop {
         let chunk = match tokio::time::timeout_at(deadline, upstream.next()).await {
@@ -101,7 +87,10 @@ pub async fn first_event(
             Ok(Some(Err(_))) => return Err(FirstEventError::Broken),
             Ok(Some(Ok(chunk))) => chunk,
         };
-        let events = parser.push(&chunk).map_err(|_| FirstEventError::Broken)?;
+        let events = parser.push(&chunk).map_err(|e| match e {
+            EventsError::Malformed => FirstEventError::Broken,
+            EventsError::TooLarge | EventsError::Budget => FirstEventError::TooLarge(e),
+        })?;
         let has_data = events.iter().any(|e| e.data.is_some());
         out.extend(events);
         if has_data {
@@ -115,6 +104,8 @@ pub enum FirstEventError {
     Timeout,
     Ended,
     Broken,
+    /// The event is over the cap, or the body budget cannot hold it.
+    TooLarge(EventsError),
 }
 
 /// The events' bytes for the client: through the tap when there is one.
@@ -132,11 +123,12 @@ fn forward(tap: Option<&mut Tap>, events: Vec<Event>) -> Option<Bytes> {
     (!out.is_empty()).then(|| out.freeze())
 }
 
-/// The client's body: the `first` events (already read) then the rest of `upstream`.
+/// The client's body: the `first` events (already read) then the rest of
+/// `upstream` (SSE when `events` is given), pumped by a task of its own.
 #[allow(clippy::too_many_arguments)]
 pub fn body(
     upstream: Upstream,
-    parser: Option<SseParser>,
+    events: Option<Events>,
     first: Vec<Event>,
     idle: Duration,
     deadline: Instant,
@@ -144,68 +136,164 @@ pub fn body(
     tail: Tail,
     mut account: Accounting,
 ) -> ProxyBody {
+    let (outlet, client) = outlet::pair(tail.endpoint.provider.client_write);
     let pending = forward(account.tap.as_mut(), first);
-    let state = State {
-        upstream,
-        parser,
-        pending,
-        idle,
-        deadline,
-        provider,
-        ended: None,
-        done: false,
-        account,
-        tail: Some(tail),
-    };
-    let stream = futures_util::stream::unfold(state, |mut s| async move {
-        let item = next(&mut s).await?;
-        Some((item, s))
-    });
-    StreamBody::new(stream).boxed_unsync()
+    let pump = Pump { upstream, events, idle, deadline, provider, account, _tail: Some(tail) };
+    tokio::spawn(pump.run(outlet, pending));
+    client
 }
 
-async fn next(s: &mut State) -> Option<Result<Frame<Bytes>, BoxError>> {
-    if let Some(bytes) = s.pending.take().filter(|b| !b.is_empty()) {
-        return Some(Ok(Frame::data(bytes)));
-    }
-    if s.done {
-        return None;
-    }
-    loop {
-        match s.ended.take() {
-            Some(Ended::Broken) => return s.fail("upstream_stream_broken"),
-            Some(Ended::Clean) => return s.end(),
-            None => {}
+/// Everything a streamed body holds, owned by its task.
+struct Pump {
+    upstream: Upstream,
+    /// `Some` for SSE bodies.
+    events: Option<Events>,
+    idle: Duration,
+    deadline: Instant,
+    provider: Arc<str>,
+    account: Accounting,
+    _tail: Option<Tail>,
+}
+
+/// How a pumped body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The upstream body ended.
+    Ended,
+    /// Cut short: the code says why.
+    Failed(&'static str),
+    /// The client's body was dropped.
+    Left,
+    /// The client took nothing for `client_write_timeout`.
+    Stalled,
+}
+
+impl From<Stop> for Ending {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Gone => Ending::Left,
+            Stop::Stalled => Ending::Stalled,
+            Stop::Deadline => Ending::Failed("upstream_total_timeout"),
         }
-        let wait = (Instant::now() + s.idle).min(s.deadline);
-        let chunk = match tokio::time::timeout_at(wait, s.upstream.next()).await {
-            Err(_) => {
-                let total = Instant::now() >= s.deadline;
-                let code = if total { "upstream_total_timeout" } else { "upstream_idle_timeout" };
-                return s.fail(code);
+    }
+}
+
+impl Pump {
+    async fn run(mut self, mut outlet: Outlet, pending: Option<Bytes>) {
+        match self.pass(&mut outlet, pending).await {
+            Ending::Ended => {
+                self.finish(Status::Ok);
+                // An unterminated last event, if any.
+                outlet.close(self.events.take().and_then(Events::finish));
             }
-            Ok(Some(Ok(chunk))) => chunk,
-            Ok(Some(Err(_))) => return s.fail("upstream_stream_broken"),
-            Ok(None) => return s.end(),
-        };
-        // Whatever else the upstream has already delivered leaves in the same
-        // frame: one write to the client instead of one per event.
-        let (chunk, ended) = coalesce(&mut s.upstream, chunk);
-        s.ended = ended;
-        let Some(parser) = s.parser.as_mut() else {
-            return Some(Ok(Frame::data(chunk)));
-        };
-        match parser.push(&chunk) {
-            Ok(events) => match forward(s.account.tap.as_mut(), events) {
-                Some(bytes) => return Some(Ok(Frame::data(bytes))),
-                None => continue,
-            },
-            Err(_) => return s.fail("upstream_stream_malformed"),
+            Ending::Failed(code) => {
+                let timeout = matches!(code, "upstream_idle_timeout" | "upstream_total_timeout");
+                self.finish(if timeout { Status::Timeout } else { Status::StreamError });
+                tracing::warn!(provider = %self.provider, code, "upstream stream ended early");
+                if self.events.take().is_none() {
+                    return outlet.abort("upstream stream failed");
+                }
+                let json = ProxyError::StreamCut(self.provider.to_string(), code).body_json();
+                outlet.close(Some(Bytes::from(format!("data: {json}\n\ndata: [DONE]\n\n"))));
+            }
+            Ending::Left => self.left().await,
+            Ending::Stalled => {
+                tracing::warn!(provider = %self.provider, "the client accepted nothing for limits.client_write_timeout; stream ended");
+                outlet.abort("the client stopped reading");
+                self.left().await;
+            }
         }
+        // Dropping `self` closes the upstream request and frees the in-flight slot.
+    }
+
+    /// Forwards the upstream to the client until one of them ends it.
+    async fn pass(&mut self, outlet: &mut Outlet, pending: Option<Bytes>) -> Ending {
+        if let Some(bytes) = pending.filter(|b| !b.is_empty())
+            && let Err(stop) = outlet.send(bytes, Some(self.deadline)).await
+        {
+            return stop.into();
+        }
+        loop {
+            let wait = (Instant::now() + self.idle).min(self.deadline);
+            let next = tokio::select! {
+                biased;
+                next = tokio::time::timeout_at(wait, self.upstream.next()) => next,
+                () = outlet.gone() => return Ending::Left,
+            };
+            let chunk = match next {
+                Err(_) if Instant::now() >= self.deadline => return Ending::Failed("upstream_total_timeout"),
+                Err(_) => return Ending::Failed("upstream_idle_timeout"),
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(Some(Err(_))) => return Ending::Failed("upstream_stream_broken"),
+                Ok(None) => return Ending::Ended,
+            };
+            // Whatever else the upstream has already delivered leaves in the same
+            // frame: one write to the client instead of one per event.
+            let (chunk, ended) = coalesce(&mut self.upstream, chunk);
+            let bytes = match self.events.as_mut() {
+                None => Some(chunk),
+                Some(events) => match events.push(&chunk) {
+                    Ok(events) => forward(self.account.tap.as_mut(), events),
+                    Err(e) => return Ending::Failed(e.code()),
+                },
+            };
+            if let Some(bytes) = bytes
+                && let Err(stop) = outlet.send(bytes, Some(self.deadline)).await
+            {
+                return stop.into();
+            }
+            match ended {
+                Some(Ended::Broken) => return Ending::Failed("upstream_stream_broken"),
+                Some(Ended::Clean) => return Ending::Ended,
+                None => {}
+            }
+        }
+    }
+
+    /// The client left (or stalled) before the end, by `on_disconnect`.
+    async fn left(&mut self) {
+        let a = &mut self.account;
+        if !a.meter.is_on() {
+            return;
+        }
+        // `[DONE]` was handed over already: the client got the whole answer.
+        if a.tap.as_ref().is_some_and(|t| t.done) {
+            return self.finish(Status::Ok);
+        }
+        if a.on_disconnect == OnDisconnect::Drain
+            && let (Some(events), Some(tap)) = (self.events.take(), a.tap.take())
+        {
+            let drained = Drained {
+                upstream: std::mem::replace(&mut self.upstream, futures_util::stream::empty().boxed()),
+                events,
+                tap,
+                meter: std::mem::replace(&mut a.meter, Meter::off()),
+                http_status: a.http_status,
+                idle: self.idle,
+                deadline: self.deadline,
+            };
+            // The in-flight slot stays taken until the drain ends.
+            return drained.run().await;
+        }
+        // `close`: the upstream response is dropped with `self`, right after this.
+        self.finish(Status::ClientClosed);
+    }
+
+    /// Records the stream's usage (once: a finished meter is off).
+    fn finish(&mut self, status: Status) {
+        let a = &mut self.account;
+        a.meter.streamed(status, a.http_status, a.tap.as_mut());
     }
 }
 
-/// How the upstream body ended, seen while coalescing and reported on the next poll.
+impl Drop for Pump {
+    /// Dropped unfinished (the runtime shut down under it): the client is gone.
+    fn drop(&mut self) {
+        self.finish(Status::ClientClosed);
+    }
+}
+
+/// How the upstream body ended, seen while coalescing and reported after the chunk.
 enum Ended {
     Clean,
     Broken,
@@ -237,68 +325,6 @@ fn coalesce(upstream: &mut Upstream, first: Bytes) -> (Bytes, Option<Ended>) {
     (more.map_or(first, BytesMut::freeze), ended)
 }
 
-impl State {
-    /// The upstream body ended: forward an unterminated last event, if any.
-    fn end(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
-        self.finish(Status::Ok);
-        let rest = self.parser.take().and_then(SseParser::finish);
-        rest.map(|b| Ok(Frame::data(b)))
-    }
-
-    /// Ends the stream: an SSE error event and `[DONE]` for SSE, a broken body otherwise.
-    fn fail(&mut self, code: &'static str) -> Option<Result<Frame<Bytes>, BoxError>> {
-        let timeout = matches!(code, "upstream_idle_timeout" | "upstream_total_timeout");
-        self.finish(if timeout { Status::Timeout } else { Status::StreamError });
-        tracing::warn!(provider = %self.provider, code, "upstream stream ended early");
-        if self.parser.take().is_none() {
-            return Some(Err(format!("upstream stream failed: {code}").into()));
-        }
-        let json = ProxyError::StreamCut(self.provider.to_string(), code).body_json();
-        Some(Ok(Frame::data(Bytes::from(format!("data: {json}\n\ndata: [DONE]\n\n")))))
-    }
-
-    /// Records the stream's usage, once.
-    fn finish(&mut self, status: Status) {
-        self.done = true;
-        let a = &mut self.account;
-        a.meter.streamed(status, a.http_status, a.tap.as_mut());
-    }
-}
-
-impl Drop for State {
-    /// The body was dropped before its end: the client left.
-    fn drop(&mut self) {
-        if self.done || !self.account.meter.is_on() {
-            return;
-        }
-        let a = &mut self.account;
-        // `[DONE]` was handed over already: the client got the whole answer.
-        if a.tap.as_ref().is_some_and(|t| t.done) {
-            return self.finish(Status::Ok);
-        }
-        let drain = a.on_disconnect == OnDisconnect::Drain && a.tap.is_some() && self.parser.is_some();
-        if let (true, Ok(runtime)) = (drain, tokio::runtime::Handle::try_current())
-            && let (Some(parser), Some(tap)) = (self.parser.take(), a.tap.take())
-        {
-            self.done = true;
-            let drained = Drained {
-                upstream: std::mem::replace(&mut self.upstream, futures_util::stream::empty().boxed()),
-                parser,
-                tap,
-                meter: std::mem::replace(&mut a.meter, Meter::off()),
-                http_status: a.http_status,
-                idle: self.idle,
-                deadline: self.deadline,
-                _tail: self.tail.take(),
-            };
-            runtime.spawn(drained.run());
-            return;
-        }
-        // `close`: the upstream response is dropped with `self`, right after this.
-        self.finish(Status::ClientClosed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,39 +333,48 @@ mod tests {
     use crate::usage::sink::resolve;
     use crate::usage::tap::Text;
     use crate::usage::{Draft, Mode, Source, Usage};
+    use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
     const CONTENT: &[u8] = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}],\"usage\":null}\n\n";
     const USAGE: &[u8] =
         b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n";
+    const WRITE: Duration = Duration::from_secs(30);
 
     fn metered() -> (Meter, tokio::sync::mpsc::Receiver<Draft>) {
         let (usage, rx) = Usage::new(Mode::On, 8);
         let mut meter = Arc::new(usage).meter(&Arc::from("app"), 1, Instant::now(), 0);
-        meter.request_body(&Bytes::from_static(br#"{"messages":[{"role":"user","content":"Hi"}]}"#));
+        let body = Bytes::from_static(br#"{"messages":[{"role":"user","content":"Hi"}]}"#);
+        meter.request_body(&crate::budget::Held::unreserved(body));
         (meter, rx.unwrap())
     }
 
-    /// A client left after the first event; the upstream sends `rest`.
-    fn left(rest: Upstream, on_disconnect: OnDisconnect) -> (State, tokio::sync::mpsc::Receiver<Draft>) {
+    /// A stream whose first event (`CONTENT`) is ready for the client; the
+    /// upstream then sends `rest`. Its task runs; the client's body is returned.
+    fn stream(
+        rest: Upstream,
+        on_disconnect: OnDisconnect,
+        total: Duration,
+    ) -> (ProxyBody, tokio::sync::mpsc::Receiver<Draft>) {
         let (meter, rx) = metered();
         let mut tap = Tap::new(true, Text::Chat);
-        let mut parser = SseParser::new(MAX_EVENT_BYTES);
-        let pending = tap.forward(parser.push(CONTENT).unwrap());
+        let budget = BodyBudget::new();
+        budget.resize(1 << 20);
+        let mut events = Events::new(&budget);
+        let pending = tap.forward(events.push(CONTENT).unwrap());
         let account = Accounting { meter, tap: Some(tap), on_disconnect, http_status: 200 };
-        let state = State {
+        let pump = Pump {
             upstream: rest,
-            parser: Some(parser),
-            pending,
+            events: Some(events),
             idle: Duration::from_secs(3600),
-            deadline: Instant::now() + Duration::from_secs(600),
+            deadline: Instant::now() + total,
             provider: Arc::from("main"),
-            ended: None,
-            done: false,
             account,
-            tail: None,
+            _tail: None,
         };
-        (state, rx)
+        let (outlet, client) = outlet::pair(WRITE);
+        tokio::spawn(pump.run(outlet, pending));
+        (client, rx)
     }
 
     /// Sets its flag when dropped: the upstream request was closed.
@@ -350,9 +385,10 @@ mod tests {
         }
     }
 
-    fn stalled(flag: &Arc<AtomicBool>) -> Upstream {
+    /// `upstream`, setting `flag` once it is dropped.
+    fn watched(upstream: Upstream, flag: &Arc<AtomicBool>) -> Upstream {
         let guard = Closed(flag.clone());
-        futures_util::stream::pending::<Result<Bytes, Broken>>()
+        upstream
             .map(move |x| {
                 let _ = &guard;
                 x
@@ -360,23 +396,96 @@ mod tests {
             .boxed()
     }
 
-    #[tokio::test]
+    fn stalled(flag: &Arc<AtomicBool>) -> Upstream {
+        watched(futures_util::stream::pending().boxed(), flag)
+    }
+
+    /// An upstream that always has more content ready.
+    fn endless(flag: &Arc<AtomicBool>) -> Upstream {
+        watched(futures_util::stream::repeat_with(|| Ok(Bytes::from_static(CONTENT))).boxed(), flag)
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn close_drops_the_upstream_and_estimates_what_was_streamed() {
         let closed = Arc::new(AtomicBool::new(false));
-        let (state, mut rx) = left(stalled(&closed), OnDisconnect::Close);
-        drop(state);
+        let (client, mut rx) = stream(stalled(&closed), OnDisconnect::Close, Duration::from_secs(600));
+        let start = Instant::now();
+        drop(client);
+        let r = resolve(rx.recv().await.unwrap(), "x".into());
+        assert_eq!(start.elapsed(), Duration::ZERO, "at once");
         assert!(closed.load(SeqCst), "the upstream response is dropped with the body");
-        let r = resolve(rx.try_recv().unwrap(), "x".into());
         assert_eq!((r.status, r.source), (Status::ClientClosed, Source::Estimated));
         assert_eq!(r.tokens.completion, crate::usage::estimate::text_tokens("Hello there"));
         assert_eq!(r.tokens.prompt, 3 + 3 + 1);
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_client_that_reads_gets_the_stream_and_its_end() {
+        let rest = futures_util::stream::iter([Ok(Bytes::from_static(CONTENT)), Ok(Bytes::from_static(USAGE))]);
+        let (client, mut rx) = stream(rest.boxed(), OnDisconnect::Close, Duration::from_secs(600));
+        let text = client.collect().await.unwrap().to_bytes();
+        let one = "data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\n";
+        assert_eq!(String::from_utf8(text.to_vec()).unwrap(), format!("{one}{one}data: [DONE]\n\n"));
+        let r = resolve(rx.recv().await.unwrap(), "x".into());
+        assert_eq!((r.status, r.source, r.tokens.completion), (Status::Ok, Source::Reported, 9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn total_holds_against_a_client_that_stopped_reading() {
+        let closed = Arc::new(AtomicBool::new(false));
+        // The write timeout is longer than what is left of `total`.
+        let (client, mut rx) = stream(endless(&closed), OnDisconnect::Close, Duration::from_secs(10));
+        let start = Instant::now();
+        let r = resolve(rx.recv().await.unwrap(), "x".into());
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert!(closed.load(SeqCst), "the upstream request is closed at the deadline");
+        assert_eq!((r.status, r.source), (Status::Timeout, Source::Estimated));
+        assert!(r.tokens.completion > 0);
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn total_and_idle_hold_while_the_upstream_is_silent_and_nobody_reads() {
+        let closed = Arc::new(AtomicBool::new(false));
+        let (_client, mut rx) = stream(stalled(&closed), OnDisconnect::Close, Duration::from_secs(10));
+        let start = Instant::now();
+        let r = resolve(rx.recv().await.unwrap(), "x".into());
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert!(closed.load(SeqCst));
+        assert_eq!(r.status, Status::Timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_accepts_nothing_is_let_go_after_the_write_timeout() {
+        let closed = Arc::new(AtomicBool::new(false));
+        let (mut client, mut rx) = stream(endless(&closed), OnDisconnect::Close, Duration::from_secs(600));
+        let start = Instant::now();
+        let r = resolve(rx.recv().await.unwrap(), "x".into());
+        assert_eq!(start.elapsed(), WRITE);
+        assert!(closed.load(SeqCst));
+        assert_eq!((r.status, r.http_status, r.source), (Status::ClientClosed, 200, Source::Estimated));
+        // What was handed over is still there, then the body breaks.
+        let mut frames = Vec::new();
+        while let Some(frame) = client.frame().await {
+            frames.push(frame.is_ok());
+        }
+        assert_eq!(frames.last(), Some(&false));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn drain_reads_the_reported_usage() {
         let rest = futures_util::stream::iter([Ok(Bytes::from_static(CONTENT)), Ok(Bytes::from_static(USAGE))]);
-        let (state, mut rx) = left(rest.chain(futures_util::stream::pending()).boxed(), OnDisconnect::Drain);
-        drop(state);
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let wait = gate.clone();
+        // The upstream goes on only once the client has left.
+        let later = futures_util::stream::once(async move { wait.notified().await }).filter_map(|()| async { None });
+        let (client, mut rx) = stream(
+            later.chain(rest).chain(futures_util::stream::pending()).boxed(),
+            OnDisconnect::Drain,
+            Duration::from_secs(600),
+        );
+        drop(client);
+        gate.notify_one();
         let r = resolve(rx.recv().await.unwrap(), "x".into());
         assert_eq!((r.status, r.source), (Status::ClientClosed, Source::Reported));
         assert_eq!((r.tokens.prompt, r.tokens.completion), (7, 9));
@@ -385,9 +494,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drain_gives_up_after_its_time_bound() {
         let closed = Arc::new(AtomicBool::new(false));
+        let (client, mut rx) = stream(stalled(&closed), OnDisconnect::Drain, Duration::from_secs(600));
         let start = Instant::now();
-        let (state, mut rx) = left(stalled(&closed), OnDisconnect::Drain);
-        drop(state);
+        drop(client);
+        tokio::task::yield_now().await;
         assert!(!closed.load(SeqCst), "still draining");
         let r = resolve(rx.recv().await.unwrap(), "x".into());
         assert_eq!(start.elapsed(), DRAIN_TIME);
@@ -398,17 +508,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn drain_gives_up_after_its_byte_bound() {
-        let content = futures_util::stream::repeat_with(|| Ok(Bytes::from_static(CONTENT)));
-        let (state, mut rx) = left(content.boxed(), OnDisconnect::Drain);
-        drop(state);
+        let closed = Arc::new(AtomicBool::new(false));
+        let (client, mut rx) = stream(endless(&closed), OnDisconnect::Drain, Duration::from_secs(600));
+        drop(client);
         let r = resolve(rx.recv().await.unwrap(), "x".into());
         assert_eq!(r.source, Source::Estimated);
-        let events = DRAIN_BYTES.div_ceil(CONTENT.len()) as u64 + 1;
+        // The first event, what reached the outlet before the client left, then at least DRAIN_BYTES.
         let mut tally = crate::usage::estimate::Tally::default();
-        for _ in 0..events {
-            tally.text("Hello there");
-        }
-        assert_eq!(r.tokens.completion, tally.tokens());
+        tally.text("Hello there");
+        let per_event = tally.tokens();
+        assert!(r.tokens.completion >= per_event * (DRAIN_BYTES / CONTENT.len()) as u64, "{}", r.tokens.completion);
     }
 
     fn upstream(items: Vec<Result<&'static [u8], Broken>>) -> Upstream {

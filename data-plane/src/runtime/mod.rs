@@ -156,6 +156,9 @@ pub struct ProviderEntry {
     pub default_max_tokens: Option<u32>,
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
+    /// `settings.limits.client_write_timeout`: how long a response waits for
+    /// its client to accept bytes before it ends.
+    pub client_write: std::time::Duration,
     pub enabled: bool,
     /// Ask for stream usage on the client's behalf (`inject`) or not (`never`).
     pub stream_usage: StreamUsage,

@@ -270,6 +270,7 @@ fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<Provi
         headers,
         client_settings: client_settings(p, &timeouts),
         timeouts,
+        client_write: config.settings.limits.client_write_timeout,
         enabled: p.enabled,
         stream_usage: p.stream_usage,
         on_disconnect: p.on_disconnect,

@@ -4,8 +4,9 @@
 //! so that OpenAI SSE comes out of them.
 
 use super::{StreamTranslator, TranslateError, Translated, anthropic, gemini};
+use crate::budget::BodyBudget;
 use crate::runtime::ProviderEntry;
-use crate::sse::SseParser;
+use crate::sse::bounded::Events;
 use crate::upstream::{Broken, Upstream};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
@@ -16,8 +17,6 @@ use switchyard_proto::model::ProviderKind;
 
 /// The `anthropic-version` header sent: the Messages API version translated to.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
-/// Largest upstream SSE event a translated stream takes.
-const MAX_EVENT: usize = 16 << 20;
 
 /// A provider kind that needs translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,19 +105,14 @@ impl Adapter {
         Bytes::from(error.to_string())
     }
 
-    /// The provider's SSE stream as OpenAI's.
-    pub fn stream(self, upstream: Upstream, translated: &Translated) -> Upstream {
+    /// The provider's SSE stream as OpenAI's (its events capped and, while
+    /// large, held in `budget`).
+    pub fn stream(self, upstream: Upstream, translated: &Translated, budget: &BodyBudget) -> Upstream {
         let translator: Box<dyn StreamTranslator> = match self {
             Adapter::Anthropic => Box::new(anthropic::Stream::new(translated.include_usage)),
             Adapter::Gemini => Box::new(gemini::Stream::new(&translated.model, translated.include_usage)),
         };
-        Box::pin(Translating {
-            upstream,
-            parser: SseParser::new(MAX_EVENT),
-            translator,
-            out: VecDeque::new(),
-            ended: false,
-        })
+        Box::pin(Translating { upstream, parser: Events::new(budget), translator, out: VecDeque::new(), ended: false })
     }
 }
 
@@ -128,7 +122,7 @@ impl Adapter {
 /// stream (as a cut upstream would).
 struct Translating {
     upstream: Upstream,
-    parser: SseParser,
+    parser: Events,
     translator: Box<dyn StreamTranslator>,
     out: VecDeque<Result<Bytes, Broken>>,
     ended: bool,
@@ -151,7 +145,10 @@ impl Translating {
     fn chunk(&mut self, chunk: &[u8]) {
         let events = match self.parser.push(chunk) {
             Ok(events) => events,
-            Err(e) => return self.fail(&e.to_string()),
+            Err(e) => {
+                tracing::warn!(code = e.code(), "translated upstream stream refused");
+                return self.fail(e.code());
+            }
         };
         let mut payloads = Vec::new();
         for event in events {
@@ -241,7 +238,9 @@ mod tests {
     async fn run(events: &str) -> Vec<Result<Bytes, Broken>> {
         use futures_util::StreamExt;
         let upstream: Upstream = Box::pin(futures_util::stream::iter([Ok(Bytes::from(events.to_owned()))]));
-        Adapter::Anthropic.stream(upstream, &translated("m", false)).collect().await
+        let budget = BodyBudget::new();
+        budget.resize(1 << 20);
+        Adapter::Anthropic.stream(upstream, &translated("m", false), &budget).collect().await
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@
 //! | a JSON answer | `ok` | its `usage`; estimated when it has none |
 //! | a stream that ended | `ok` | the usage event; estimated without one |
 //! | a stream that broke after its first event | `stream_error` (`timeout` for `idle`/`total`) | the usage event if it came, else estimated |
-//! | the client left mid-stream | `client_closed` | `on_disconnect: close`: estimated from what was streamed plus the prompt; `drain`: the usage the upstream reports while drained, else estimated |
+//! | the client left mid-stream (or accepted nothing for `limits.client_write_timeout`) | `client_closed` | `on_disconnect: close`: estimated from what was streamed plus the prompt; `drain`: the usage the upstream reports while drained, else estimated |
 //! | the client left before the first token | `client_closed`, HTTP 499 | zero completion; the prompt estimated when a request was sent upstream |
 
 pub mod estimate;
@@ -33,9 +33,11 @@ mod scan;
 pub mod sink;
 pub mod tap;
 
+pub use parse::MAX_TOKENS;
 pub use record::{Source, Status, Tokens, UsageRecord};
 pub use sink::{Totals, UsageSink};
 
+use crate::budget::Held;
 use crate::limit::{Clock, KeyLimit};
 use crate::runtime::{Endpoint, RouteEntry};
 use bytes::Bytes;
@@ -48,6 +50,10 @@ use tokio::time::Instant;
 
 /// Drafts the channel holds before records are dropped.
 pub const DEFAULT_CAPACITY: usize = 8192;
+
+/// The largest `usage` object kept for a record (a real one is a few hundred
+/// bytes); a larger one is ignored and the record estimated.
+pub const MAX_USAGE_BYTES: usize = 4096;
 
 /// Whether requests are accounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,19 +165,20 @@ pub struct Draft {
     pub charge: Option<(KeyLimit, Clock)>,
 }
 
-/// What the sink task reads the tokens from.
+/// What the sink task reads the tokens from. The bodies kept for an
+/// estimate keep their share of the body budget until the sink task has read
+/// them: pending records cannot hold memory outside it.
 #[derive(Default)]
 pub struct Input {
-    /// The upstream's usage: a JSON object holding it (a stream's usage event).
-    pub usage_in: Option<Bytes>,
-    /// The upstream's usage: the `usage` value itself (a JSON answer's).
-    pub usage_value: Option<Bytes>,
+    /// The upstream's `usage` object (a JSON answer's, or a stream's last),
+    /// at most [`MAX_USAGE_BYTES`].
+    pub usage: Option<Bytes>,
     /// Estimate when no usage is found (else the counts stay zero).
     pub estimate: bool,
     /// For the estimate: the request body (prompt), a JSON answer (completion),
     /// the streamed text (completion, reasoning).
-    pub request: Option<Bytes>,
-    pub response: Option<Bytes>,
+    pub request: Option<Held>,
+    pub response: Option<Held>,
     pub content: Tally,
     pub reasoning: Tally,
 }
@@ -194,8 +201,8 @@ struct Inner {
     usage: Arc<Usage>,
     record: UsageRecord,
     started: Instant,
-    /// The request body, for a prompt estimate.
-    request: Option<Bytes>,
+    /// The request body, for a prompt estimate (with its budget share).
+    request: Option<Held>,
     /// The key's `tpm` limit, to charge the tokens to.
     charge: Option<(KeyLimit, Clock)>,
 }
@@ -235,8 +242,8 @@ impl Meter {
         }
     }
 
-    /// The request body, kept (shared, not copied) for a prompt estimate.
-    pub fn request_body(&mut self, body: &Bytes) {
+    /// The request body, kept (shared, not copied, still in the body budget) for a prompt estimate.
+    pub fn request_body(&mut self, body: &Held) {
         if let Some(i) = &mut self.inner {
             i.request = Some(body.clone());
         }
@@ -271,12 +278,12 @@ impl Meter {
 
     /// A whole answer: for a success, `usage` is its `usage` value (`None`:
     /// estimate from `body`); an error answer spent nothing.
-    pub fn answered(&mut self, http_status: u16, usage: Option<Bytes>, body: &Bytes) {
+    pub fn answered(&mut self, http_status: u16, usage: Option<Bytes>, body: &Held) {
         if !(200..300).contains(&http_status) {
             return self.finish(Status::UpstreamError, http_status, Input::none());
         }
-        let input = match usage {
-            Some(value) => Input { usage_value: Some(value), ..Input::default() },
+        let input = match usage.filter(|u| u.len() <= MAX_USAGE_BYTES) {
+            Some(value) => Input { usage: Some(value), ..Input::default() },
             None => {
                 let request = self.inner.as_mut().and_then(|i| i.request.take());
                 Input { estimate: true, request, response: Some(body.clone()), ..Input::default() }
@@ -291,7 +298,7 @@ impl Meter {
         let input = match tap {
             None => Input::none(),
             Some(tap) => Input {
-                usage_in: tap.usage.take(),
+                usage: tap.usage.take(),
                 estimate: true,
                 request: self.inner.as_mut().and_then(|i| i.request.take()),
                 content: tap.content,

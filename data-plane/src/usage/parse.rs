@@ -2,7 +2,6 @@
 //! request path, on bytes the request path handed over untouched.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// Token counts of one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,14 +13,6 @@ pub struct Tokens {
     pub cached: u64,
     /// Reasoning tokens (part of `completion`).
     pub reasoning: u64,
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(default)]
-    usage: Option<Fields>,
-    #[serde(borrow, default)]
-    response: Option<&'a RawValue>,
 }
 
 /// A `usage` object's counts, read straight into numbers (no tree is built);
@@ -45,35 +36,38 @@ struct Details {
     reasoning_tokens: Option<Count>,
 }
 
-/// A token count: an integer, or a float some servers send, rounded.
+/// The most tokens one count may say: far above any context window, far
+/// below what sums and prices could overflow. An upstream that reports more
+/// is believed up to this.
+pub const MAX_TOKENS: u64 = 1 << 32;
+
+/// A token count: an integer, or a float some servers send, rounded; at most
+/// [`MAX_TOKENS`]; a negative one is zero.
 #[derive(Clone, Copy)]
 struct Count(u64);
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = serde_json::Number::deserialize(d)?;
-        Ok(Count(n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64)).unwrap_or(0)))
+        let count = match n.as_u64() {
+            Some(n) => n,
+            // Also every integer beyond u64 (`1e30`, or 30 digits, read as a float).
+            None => n.as_f64().filter(|f| *f >= 0.0).map_or(0, |f| f.min(MAX_TOKENS as f64).round() as u64),
+        };
+        Ok(Count(count.min(MAX_TOKENS)))
     }
 }
 
-/// The usage in an OpenAI JSON object (a response body, or a stream's usage
-/// chunk): its top-level `usage`, else `response.usage` (Responses API
-/// events). `None` when there is none (absent, `null`, or without token
-/// counts) or the text is not a JSON object.
+/// The usage in a `usage` value (a JSON answer's or a stream's usage
+/// object, copied on the request path); `None` when there is none (`null`,
+/// or without token counts) or the text is not one.
 ///
 /// Reads Chat Completions names (`prompt_tokens`, `completion_tokens`,
 /// `prompt_tokens_details.cached_tokens`, `completion_tokens_details.reasoning_tokens`),
 /// Responses API names (`input_tokens`, `output_tokens`, `input_tokens_details`,
-/// `output_tokens_details`) and DeepSeek's `prompt_cache_hit_tokens`.
-pub fn usage(json: &[u8]) -> Option<Tokens> {
-    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(json).ok()?;
-    envelope.usage.and_then(tokens).or_else(|| usage(envelope.response?.get().as_bytes()))
-}
-
-/// The usage in a `usage` value itself (a JSON answer's, cut out on the request path).
+/// `output_tokens_details`) and DeepSeek's `prompt_cache_hit_tokens`. Cached
+/// tokens are part of the prompt and reasoning tokens part of the completion:
+/// neither is taken to exceed its whole.
 pub fn usage_value(json: &[u8]) -> Option<Tokens> {
     tokens(serde_json::from_slice::<Option<Fields>>(json).ok()??)
 }
@@ -86,17 +80,15 @@ fn tokens(f: Fields) -> Option<Tokens> {
     if prompt.is_none() && completion.is_none() {
         return None;
     }
-    Some(Tokens {
-        prompt: prompt.unwrap_or(0),
-        completion: completion.unwrap_or(0),
-        cached: detail(&f.prompt_tokens_details, |d| d.cached_tokens)
-            .or_else(|| detail(&f.input_tokens_details, |d| d.cached_tokens))
-            .or(n(f.prompt_cache_hit_tokens))
-            .unwrap_or(0),
-        reasoning: detail(&f.completion_tokens_details, |d| d.reasoning_tokens)
-            .or_else(|| detail(&f.output_tokens_details, |d| d.reasoning_tokens))
-            .unwrap_or(0),
-    })
+    let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
+    let cached = detail(&f.prompt_tokens_details, |d| d.cached_tokens)
+        .or_else(|| detail(&f.input_tokens_details, |d| d.cached_tokens))
+        .or(n(f.prompt_cache_hit_tokens))
+        .unwrap_or(0);
+    let reasoning = detail(&f.completion_tokens_details, |d| d.reasoning_tokens)
+        .or_else(|| detail(&f.output_tokens_details, |d| d.reasoning_tokens))
+        .unwrap_or(0);
+    Some(Tokens { prompt, completion, cached: cached.min(prompt), reasoning: reasoning.min(completion) })
 }
 
 #[cfg(test)]
@@ -105,30 +97,42 @@ mod tests {
 
     #[test]
     fn chat_completions_usage_with_every_kind() {
-        let body = br#"{"id":"x","choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":192,"audio_tokens":0}}}"#;
-        assert_eq!(usage(body), Some(Tokens { prompt: 2006, completion: 300, cached: 1920, reasoning: 192 }));
+        let usage = br#"{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":192,"audio_tokens":0}}"#;
+        assert_eq!(usage_value(usage), Some(Tokens { prompt: 2006, completion: 300, cached: 1920, reasoning: 192 }));
     }
 
     #[test]
     fn other_shapes() {
-        let responses = br#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":64},"total_tokens":123}}}"#;
-        assert_eq!(usage(responses), Some(Tokens { prompt: 36, completion: 87, cached: 0, reasoning: 64 }));
-        let deepseek = br#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_cache_hit_tokens":8,"prompt_cache_miss_tokens":2}}"#;
-        assert_eq!(usage(deepseek), Some(Tokens { prompt: 10, completion: 5, cached: 8, reasoning: 0 }));
-        let embeddings = br#"{"object":"list","data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
-        assert_eq!(usage(embeddings), Some(Tokens { prompt: 8, ..Tokens::default() }));
-        let nulls = br#"{"usage":{"prompt_tokens":3,"completion_tokens":null,"prompt_tokens_details":null}}"#;
-        assert_eq!(usage(nulls), Some(Tokens { prompt: 3, ..Tokens::default() }));
+        let responses = br#"{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":64},"total_tokens":123}"#;
+        assert_eq!(usage_value(responses), Some(Tokens { prompt: 36, completion: 87, cached: 0, reasoning: 64 }));
+        let deepseek =
+            br#"{"prompt_tokens":10,"completion_tokens":5,"prompt_cache_hit_tokens":8,"prompt_cache_miss_tokens":2}"#;
+        assert_eq!(usage_value(deepseek), Some(Tokens { prompt: 10, completion: 5, cached: 8, reasoning: 0 }));
+        let embeddings = br#"{"prompt_tokens":8,"total_tokens":8}"#;
+        assert_eq!(usage_value(embeddings), Some(Tokens { prompt: 8, ..Tokens::default() }));
+        let nulls = br#"{"prompt_tokens":3,"completion_tokens":null,"prompt_tokens_details":null}"#;
+        assert_eq!(usage_value(nulls), Some(Tokens { prompt: 3, ..Tokens::default() }));
+        assert_eq!(usage_value(br#"{"prompt_tokens":2.0,"completion_tokens":1}"#).map(|t| t.prompt), Some(2));
     }
 
     #[test]
     fn no_usage() {
-        assert_eq!(usage(br#"{"usage":null}"#), None);
-        assert_eq!(usage(br#"{"usage":{}}"#), None);
-        assert_eq!(usage(br#"{"choices":[]}"#), None);
-        assert_eq!(usage(b"[1,2]"), None);
-        assert_eq!(usage(b"not json"), None);
         assert_eq!(usage_value(b"null"), None);
-        assert_eq!(usage_value(br#"{"prompt_tokens":2.0,"completion_tokens":1}"#).map(|t| t.prompt), Some(2));
+        assert_eq!(usage_value(b"{}"), None);
+        assert_eq!(usage_value(br#"{"total_tokens":3}"#), None);
+        assert_eq!(usage_value(b"[1,2]"), None);
+        assert_eq!(usage_value(b"not json"), None);
+    }
+
+    #[test]
+    fn huge_counts_are_clamped_and_parts_never_exceed_their_whole() {
+        let huge = br#"{"prompt_tokens":18446744073709551615,"completion_tokens":1e300,"prompt_tokens_details":{"cached_tokens":99999999999999999999999999},"completion_tokens_details":{"reasoning_tokens":5}}"#;
+        assert_eq!(
+            usage_value(huge),
+            Some(Tokens { prompt: MAX_TOKENS, completion: MAX_TOKENS, cached: MAX_TOKENS, reasoning: 5 })
+        );
+        let parts = br#"{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":50},"completion_tokens_details":{"reasoning_tokens":9}}"#;
+        assert_eq!(usage_value(parts), Some(Tokens { prompt: 10, completion: 4, cached: 10, reasoning: 4 }));
+        assert_eq!(usage_value(br#"{"prompt_tokens":-5,"completion_tokens":-1.5}"#), Some(Tokens::default()));
     }
 }

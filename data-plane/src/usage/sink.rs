@@ -101,7 +101,8 @@ async fn deliver(
         let charge = draft.charge.take();
         let record = resolve(draft, usage.request_id(*number));
         if let Some((limit, clock)) = charge {
-            limit.limiter.charge(&limit.rate, clock.now(), record.tokens.prompt + record.tokens.completion);
+            let tokens = record.tokens.prompt.saturating_add(record.tokens.completion);
+            limit.limiter.charge(&limit.rate, clock.now(), tokens);
         }
         records.push(record);
         *number += 1;
@@ -117,20 +118,16 @@ async fn deliver(
 pub(crate) fn resolve(draft: Draft, request_id: String) -> UsageRecord {
     let Draft { mut record, input, .. } = draft;
     record.request_id = request_id;
-    let reported = input
-        .usage_in
-        .as_deref()
-        .and_then(parse::usage)
-        .or_else(|| input.usage_value.as_deref().and_then(parse::usage_value));
+    let reported = input.usage.as_deref().and_then(parse::usage_value);
     if let Some(tokens) = reported {
         record.tokens = tokens;
         record.source = Source::Reported;
     } else if input.estimate {
-        let (answer, answer_reasoning) = input.response.as_deref().map_or((0, 0), response_tokens);
-        let reasoning = input.reasoning.tokens() + answer_reasoning;
+        let (answer, answer_reasoning) = input.response.as_ref().map_or((0, 0), |r| response_tokens(&r.bytes));
+        let reasoning = input.reasoning.tokens().saturating_add(answer_reasoning);
         record.tokens = Tokens {
-            prompt: input.request.as_deref().map_or(0, prompt_tokens),
-            completion: input.content.tokens() + reasoning + answer,
+            prompt: input.request.as_ref().map_or(0, |r| prompt_tokens(&r.bytes)),
+            completion: input.content.tokens().saturating_add(reasoning).saturating_add(answer),
             cached: 0,
             reasoning,
         };
@@ -184,8 +181,9 @@ impl Totals {
             if counts == [0; 4] {
                 continue;
             }
+            // Written by the sink task only: a load and a store cannot race.
             for (total, n) in self.tokens.iter().zip(counts) {
-                total.fetch_add(n, Relaxed);
+                total.store(total.load(Relaxed).saturating_add(n), Relaxed);
             }
             let mut key = Series { model: r.route.clone(), provider: r.provider.clone(), account: r.account.clone() };
             if series.len() >= MAX_SERIES && !series.contains_key(&key) {
@@ -193,7 +191,7 @@ impl Totals {
             }
             let entry = series.entry(key).or_default();
             for (total, n) in entry.iter_mut().zip(counts) {
-                *total += n;
+                *total = total.saturating_add(n);
             }
         }
     }

@@ -3,8 +3,10 @@
 //!
 //! For every data event it tallies the generated text (chat `content`,
 //! `reasoning_content` and tool call `arguments`, completion `text`) for the
-//! estimator, and keeps the data of the last event carrying a `usage` object
-//! (parsed later, off the request path).
+//! estimator, and keeps a copy of the last `usage` object (top-level, or a
+//! Responses API event's `response.usage`), parsed later, off the request
+//! path; one larger than [`MAX_USAGE_BYTES`] is not kept (the record is
+//! estimated), so an upstream cannot park big copies in the usage channel.
 //!
 //! When the proxy injected `stream_options.include_usage` (the client did not
 //! ask for it), it also removes exactly what that added, so the client gets
@@ -20,8 +22,9 @@
 //! (once per stream: the usage chunk) has its top-level members walked. The
 //! text tally searches each event for `content":` and `arguments":`. Nothing
 //! is parsed into a tree and nothing is allocated, bar the copy of the one
-//! usage event.
+//! usage object.
 
+use super::MAX_USAGE_BYTES;
 use super::estimate::{Tally, feed_json_string};
 use super::scan::{has_usage_object, is_empty_array, member, skip_ws, trailing_null_usage};
 use crate::sse::Event;
@@ -79,7 +82,7 @@ pub struct Tap {
     /// Generated text, reasoning excluded.
     pub content: Tally,
     pub reasoning: Tally,
-    /// The data of the last event with a `usage` object.
+    /// The last `usage` object seen (its JSON text).
     pub usage: Option<Bytes>,
     /// `data: [DONE]` was seen.
     pub done: bool,
@@ -156,7 +159,7 @@ impl Tap {
                 }
             }
             Some(m) if data[m.value.clone()].starts_with('{') => {
-                self.usage = Some(Bytes::copy_from_slice(data.as_bytes()));
+                self.keep_usage(&data[m.value.clone()]);
                 if !self.strip {
                     return Cut::Keep;
                 }
@@ -166,11 +169,23 @@ impl Tap {
             Some(_) => Cut::Keep,
             None => {
                 // Nested (`response.usage` in a Responses API event): read, never cut.
-                if has_usage_object(data) {
-                    self.usage = Some(Bytes::copy_from_slice(data.as_bytes()));
+                if has_usage_object(data)
+                    && let Some(response) = member(data, "response")
+                    && let Some(usage) = member(&data[response.value.clone()], "usage")
+                {
+                    let response = &data[response.value];
+                    if response[usage.value.clone()].starts_with('{') {
+                        self.keep_usage(&response[usage.value]);
+                    }
                 }
                 Cut::Keep
             }
+        }
+    }
+
+    fn keep_usage(&mut self, value: &str) {
+        if value.len() <= MAX_USAGE_BYTES {
+            self.usage = Some(Bytes::copy_from_slice(value.as_bytes()));
         }
     }
 

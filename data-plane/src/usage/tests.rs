@@ -8,6 +8,10 @@ fn meter(usage: &Arc<Usage>) -> Meter {
     usage.meter(&Arc::from("app"), 7, Instant::now(), 1_700_000_000_000)
 }
 
+fn held(bytes: &'static [u8]) -> Held {
+    Held::unreserved(Bytes::from_static(bytes))
+}
+
 fn on(capacity: usize) -> (Arc<Usage>, mpsc::Receiver<Draft>) {
     let (usage, rx) = Usage::new(Mode::On, capacity);
     (Arc::new(usage), rx.unwrap())
@@ -38,7 +42,7 @@ async fn every_meter_sends_exactly_one_record() {
 async fn a_client_gone_after_an_attempt_is_charged_the_prompt_only() {
     let (usage, mut rx) = on(16);
     let mut m = meter(&usage);
-    m.request_body(&Bytes::from_static(br#"{"messages":[{"role":"user","content":"Hello there"}]}"#));
+    m.request_body(&held(br#"{"messages":[{"role":"user","content":"Hello there"}]}"#));
     m.inner.as_mut().unwrap().record.attempts = 1;
     drop(m);
     let r = resolve(rx.try_recv().unwrap(), "x".into());
@@ -53,14 +57,14 @@ async fn answers_are_read_or_estimated_off_the_path() {
     let usage_value = Bytes::from_static(
         br#"{"prompt_tokens":9,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}"#,
     );
-    let body = Bytes::from_static(br#"{"choices":[{"message":{"content":"Hi there friend"}}]}"#);
+    let body = held(br#"{"choices":[{"message":{"content":"Hi there friend"}}]}"#);
     meter(&usage).answered(200, Some(usage_value), &body);
     let r = resolve(rx.try_recv().unwrap(), "x".into());
     assert_eq!((r.status, r.source), (Status::Ok, Source::Reported));
     assert_eq!(r.tokens, Tokens { prompt: 9, completion: 4, cached: 2, reasoning: 1 });
 
     let mut m = meter(&usage);
-    m.request_body(&Bytes::from_static(br#"{"prompt":"Say hi"}"#));
+    m.request_body(&held(br#"{"prompt":"Say hi"}"#));
     m.answered(200, None, &body);
     let r = resolve(rx.try_recv().unwrap(), "x".into());
     assert_eq!(r.source, Source::Estimated);
@@ -112,7 +116,7 @@ async fn the_sink_task_totals_delivers_and_flushes_on_close() {
     let value = Bytes::from_static(
         br#"{"prompt_tokens":5,"completion_tokens":6,"completion_tokens_details":{"reasoning_tokens":2}}"#,
     );
-    m.answered(200, Some(value), &Bytes::new());
+    m.answered(200, Some(value), &held(b""));
     meter(&usage).reject(403);
     close.send(true).unwrap();
     task.await.unwrap();
@@ -133,4 +137,41 @@ async fn the_sink_task_totals_delivers_and_flushes_on_close() {
     );
     meter(&usage).reject(429);
     assert_eq!(usage.dropped.load(Relaxed), 1, "closed at shutdown: counted as dropped");
+}
+
+#[tokio::test]
+async fn a_pending_record_keeps_its_bodies_in_the_budget_until_the_sink_read_them() {
+    let budget = crate::budget::BodyBudget::new();
+    budget.resize(1 << 20);
+    let (usage, mut rx) = on(16);
+    let mut m = meter(&usage);
+    let mut reserved = None;
+    budget.reserve(&mut reserved, 300 * 1024).unwrap();
+    let request = Held::new(Bytes::from_static(br#"{"prompt":"Say hi"}"#), reserved);
+    m.request_body(&request);
+    drop(request);
+    m.inner.as_mut().unwrap().record.attempts = 1;
+    drop(m);
+    assert_eq!(budget.usage().0, 300 * 1024, "the draft holds the request body's share");
+    let r = resolve(rx.try_recv().unwrap(), "x".into());
+    assert_eq!(r.tokens.prompt, 2);
+    assert_eq!(budget.usage().0, 0, "released once read");
+}
+
+#[tokio::test]
+async fn totals_saturate() {
+    let (usage, rx) = on(16);
+    let (close, closed) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(sink::run(usage.clone(), rx, Vec::new(), closed));
+    let max = parse::MAX_TOKENS;
+    let value = Bytes::from(format!(r#"{{"prompt_tokens":{max},"completion_tokens":{max}}}"#));
+    for _ in 0..3 {
+        meter(&usage).answered(200, Some(value.clone()), &held(b""));
+    }
+    usage.totals.tokens[0].store(u64::MAX - 1, Relaxed);
+    meter(&usage).answered(200, Some(value), &held(b""));
+    close.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(usage.totals.tokens(0), u64::MAX);
+    assert_eq!(usage.totals.tokens(1), 4 * max);
 }

@@ -37,6 +37,7 @@ pub(super) fn settings(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Settings {
         set(&mut l, "max_body", &mut limits.max_body, |v, p| cx.size(v, p));
         set(&mut l, "max_concurrency", &mut limits.max_concurrency, |v, p| cx.u32(v, p));
         set(&mut l, "max_buffered_bodies", &mut limits.max_buffered_bodies, |v, p| cx.size(v, p));
+        set(&mut l, "client_write_timeout", &mut limits.client_write_timeout, |v, p| cx.duration(v, p));
         l.finish(cx);
     }
     if let Some(mut l) = section(cx, &mut o, "logging") {

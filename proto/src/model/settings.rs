@@ -88,11 +88,19 @@ pub struct Limits {
     pub max_body: u64,
     pub max_concurrency: u32,
     pub max_buffered_bodies: u64,
+    /// A response ends when its client accepts no bytes for this long while
+    /// the gateway has some for it.
+    pub client_write_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body: 20 << 20, max_concurrency: 4096, max_buffered_bodies: 512 << 20 }
+        Self {
+            max_body: 20 << 20,
+            max_concurrency: 4096,
+            max_buffered_bodies: 512 << 20,
+            client_write_timeout: Duration::from_secs(30),
+        }
     }
 }
 

@@ -383,6 +383,7 @@ impl Validator {
         if l.max_buffered_bodies < l.max_body {
             self.invalid("settings.limits.max_buffered_bodies", "must not be less than max_body");
         }
+        self.positive("settings.limits.client_write_timeout".into(), l.client_write_timeout);
         self.positive("settings.logging.retention".into(), s.logging.retention);
         self.positive("settings.usage.retention".into(), s.usage_retention);
         if let Some(d) = s.snapshot_fail_closed_after {

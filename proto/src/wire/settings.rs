@@ -112,6 +112,7 @@ impl From<Limits> for pb::Limits {
             max_body_bytes: l.max_body,
             max_concurrency: l.max_concurrency,
             max_buffered_bodies_bytes: l.max_buffered_bodies,
+            client_write_timeout_ms: to_ms(l.client_write_timeout),
         }
     }
 }
@@ -121,6 +122,7 @@ fn limits(l: pb::Limits) -> Limits {
         max_body: l.max_body_bytes,
         max_concurrency: l.max_concurrency,
         max_buffered_bodies: l.max_buffered_bodies_bytes,
+        client_write_timeout: from_ms(l.client_write_timeout_ms),
     }
 }
 

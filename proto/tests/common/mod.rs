@@ -239,7 +239,12 @@ pub fn rich_config() -> Config {
             cooldown: Duration::from_secs(15),
             max_cooldown: Duration::from_secs(900),
         },
-        limits: Limits { max_body: 10 << 20, max_concurrency: 1000, max_buffered_bodies: 256 << 20 },
+        limits: Limits {
+            max_body: 10 << 20,
+            max_concurrency: 1000,
+            max_buffered_bodies: 256 << 20,
+            client_write_timeout: Duration::from_secs(45),
+        },
         logging: Logging { request_bodies: true, retention: Duration::from_secs(3 * 86_400), max_body_bytes: 64 << 10 },
         usage_retention: Duration::from_secs(30 * 86_400),
         snapshot_fail_closed_after: Some(Duration::from_secs(86_400)),

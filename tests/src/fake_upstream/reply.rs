@@ -39,6 +39,9 @@ pub enum Chunk {
     Abort,
     /// Never send anything more: the stream hangs.
     Stall,
+    /// These bytes as one frame, again and again for as long as the peer
+    /// reads (the chunks after it are never reached): an endless stream.
+    Forever(Bytes),
 }
 
 impl Reply {

@@ -229,6 +229,10 @@ fn sse_body(chunks: Vec<Chunk>, conn: Arc<Connection>) -> BoxBody {
         loop {
             match chunks.next()? {
                 Chunk::Bytes(bytes) => return Some((Ok(Frame::data(bytes)), (chunks, conn))),
+                Chunk::Forever(bytes) => {
+                    let again: Vec<Chunk> = std::iter::once(Chunk::Forever(bytes.clone())).collect();
+                    return Some((Ok(Frame::data(bytes)), (again.into_iter(), conn)));
+                }
                 Chunk::Sleep(duration) => tokio::time::sleep(duration).await,
                 Chunk::Wait(notify) => notify.notified().await,
                 Chunk::Abort => {

@@ -170,3 +170,24 @@ fn members_are_found_at_the_top_level_only() {
     assert!(has_usage_object(r#"{"type":"response.completed","response":{"usage" : {"input_tokens":1}}}"#));
     assert!(!has_usage_object(r#"{"content":"usage"}"#));
 }
+
+#[test]
+fn only_the_usage_object_is_kept_and_only_while_small() {
+    let input = format!("data: {{\"choices\":[],\"usage\":{USAGE}}}\n\n");
+    let (_, tap) = run([input.as_bytes()], false);
+    assert_eq!(tap.usage.as_deref(), Some(USAGE.as_bytes()));
+
+    let nested = format!(
+        "data: {{\"type\":\"response.completed\",\"response\":{{\"id\":\"r\",\"output\":[{{\"text\":\"{}\"}}],\"usage\":{USAGE}}}}}\n\n",
+        "x".repeat(100_000)
+    );
+    let (_, tap) = run([nested.as_bytes()], false);
+    assert_eq!(tap.usage.as_deref(), Some(USAGE.as_bytes()), "the Responses API's response.usage, not the event");
+
+    let huge = format!(
+        "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":1,\"x\":\"{}\"}}}}\n\n",
+        "y".repeat(MAX_USAGE_BYTES)
+    );
+    let (_, tap) = run([huge.as_bytes()], false);
+    assert!(tap.usage.is_none(), "too large to keep: estimated instead");
+}

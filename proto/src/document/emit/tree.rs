@@ -341,6 +341,7 @@ pub(super) fn settings(s: &Settings) -> Entries {
                 "max_buffered_bodies",
                 (l.max_buffered_bodies != dl.max_buffered_bodies).then(|| size(l.max_buffered_bodies)),
             ),
+            ("client_write_timeout", dur(l.client_write_timeout, dl.client_write_timeout)),
         ],
     );
     let (g, dg) = (&s.logging, &d.logging);
