@@ -29,6 +29,11 @@ pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {problem}"))
 }
 
+/// A required field of a request message left empty.
+pub fn required(field: &str) -> Status {
+    invalid(field, "required")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,7 +126,11 @@ fn read_config(env: &Env) -> Result<(FileConfig, PathBuf), Error> {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((FileConfig::default(), path)),
         Err(e) => {
-            return Err(Error::Usage(format!("cannot read {}: {}", path.display(), crate::secrets::io_reason(&e))));
+            return Err(Error::Usage(format!(
+                "cannot read {}: {}",
+                path.display(),
+                switchyard_proto::document::io_reason(&e)
+            )));
         }
     };
     let config: FileConfig = toml::from_str(&text).map_err(|e| {
@@ -222,7 +226,7 @@ fn client_cert(flags: &Flags, env: &Env, file: &FileConfig, config: &Path) -> Re
 
 fn read_token(path: &Path, what: &str) -> Result<String, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Usage(format!("cannot read {what} {}: {}", path.display(), crate::secrets::io_reason(&e)))
+        Error::Usage(format!("cannot read {what} {}: {}", path.display(), switchyard_proto::document::io_reason(&e)))
     })?;
     Ok(text.trim().to_owned())
 }

@@ -35,12 +35,13 @@ const SECRET_PATHS: [&str; 6] = [
 /// Reads `path` as YAML (not resolved yet).
 pub fn read_yaml(path: &Path) -> Result<Value, Error> {
     let fail = |message: String| Error::Document { file: path.display().to_string(), errors: vec![message] };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {}", crate::secrets::io_reason(&e))))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| fail(format!("cannot read: {}", switchyard_proto::document::io_reason(&e))))?;
     if meta.len() > MAX_DOCUMENT_BYTES as u64 {
         return Err(fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {}", crate::secrets::io_reason(&e))))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("cannot read: {}", switchyard_proto::document::io_reason(&e))))?;
     serde_norway::from_str(&text).map_err(|e| fail(format!("invalid YAML: {e}")))
 }
 

@@ -4,6 +4,7 @@
 use crate::config::Env;
 use crate::error::Error;
 use std::path::Path;
+use switchyard_proto::document::io_reason;
 
 /// Secret files larger than this are refused (a secret is a line, not a blob).
 const MAX_SECRET_FILE: u64 = 64 * 1024;
@@ -41,16 +42,5 @@ pub fn either(
         (Some(path), _) => from_file(file_flag, path).map(Some),
         (None, Some(name)) => from_env(env_flag, name, env).map(Some),
         (None, None) => Ok(None),
-    }
-}
-
-/// The error kind without the OS's path echo.
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
-        std::io::ErrorKind::IsADirectory => "is a directory".into(),
-        _ => e.kind().to_string(),
     }
 }

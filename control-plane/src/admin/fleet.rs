@@ -2,8 +2,8 @@
 //! versions, every node in the registry all replicas share, and each
 //! endpoint's breaker across the live nodes), and the audit log.
 
-use super::objects::{invalid, required};
 use super::{AdminService, Caller};
+use crate::error::{invalid, required};
 use crate::nodes::LOST_AFTER;
 use crate::store::{AuditRecord, Balance, EndpointHealth, NodeRecord, now_ms};
 use std::collections::BTreeMap;

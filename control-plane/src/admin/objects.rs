@@ -8,24 +8,14 @@
 //! [`Store::write`]: crate::store::Store::write
 
 use super::{AdminService, Caller, status};
+use crate::error::{invalid, required};
 use crate::store::{Change, ObjectMeta, Ownership, StoreError, resolve_channel, resolve_provider, resolve_secret};
-use std::fmt::Display;
 use switchyard_proto::model::{
     AlertChannelKind, ClientKey, Config, ConfigError, ConfigErrors, KeyHash, Provider, Secret, Settings,
 };
 use switchyard_proto::pb;
 use switchyard_proto::wire::objects as wire;
 use tonic::Status;
-
-/// A bad request: InvalidArgument whose message starts with the field's path.
-pub(super) fn invalid(path: &str, problem: impl Display) -> Status {
-    Status::invalid_argument(format!("{path}: {problem}"))
-}
-
-/// A required field left empty.
-pub(super) fn required(path: &str) -> Status {
-    invalid(path, "required")
-}
 
 /// Wire conversion errors, one per line, each with its path.
 fn conversion(errors: ConfigErrors) -> Status {

@@ -6,8 +6,8 @@
 //! no webhook URL (they hold access tokens), no proxy URL (it may hold
 //! credentials), so reqwest's own messages, which quote the URL, are not used.
 
-use super::objects::required;
 use super::{AdminService, status};
+use crate::error::required;
 use crate::store::now_ms;
 use aws_lc_rs::hmac;
 use base64::Engine as _;

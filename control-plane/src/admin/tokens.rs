@@ -3,8 +3,8 @@
 //! only as its SHA-256; it never appears in a log, an error or the audit log.
 //! The last active admin-role token cannot be revoked.
 
-use super::objects::{invalid, required};
 use super::{AdminService, Caller, status};
+use crate::error::{invalid, required};
 use crate::store::{Role, TokenRecord};
 use switchyard_proto::pb;
 use tonic::Status;

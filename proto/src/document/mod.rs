@@ -15,7 +15,7 @@ mod settings;
 
 pub use emit::emit;
 pub use models::MIN_CLIENT_KEY_LEN;
-pub use resolve::Resolver;
+pub use resolve::{Resolver, io_reason};
 
 use crate::model::{Config, ConfigError, ConfigErrors, Problem};
 use reader::Cx;

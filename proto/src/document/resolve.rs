@@ -132,12 +132,13 @@ fn not_here(kind: &str) -> Problem {
     ))
 }
 
-/// The error kind without the OS's path echo.
-fn io_reason(e: &std::io::Error) -> String {
+/// The error kind without the OS's path echo (for messages that name the path themselves).
+pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
         _ => e.kind().to_string(),
     }
 }

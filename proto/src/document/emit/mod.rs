@@ -6,6 +6,7 @@
 //! order, and every value is spelled so that [`super::parse`] reads back
 //! exactly the config it came from (secrets as their markers).
 
+mod scalar;
 mod tree;
 mod yaml;
 

@@ -1,7 +1,7 @@
 //! The config as a tree of YAML nodes: defaults left out, secrets as markers,
 //! values spelled so the parser reads them back exactly.
 
-use super::yaml::quote;
+use super::scalar::quote;
 use crate::model::units::{format_duration, format_money, format_size, parse_money};
 use crate::model::{
     Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, OnDisconnect, Price, Provider, Route,
