@@ -2,9 +2,9 @@
 //! default), or the HTTP/2 pool ([`super::h2pool`]) for `http2: true`.
 
 use super::body::OutgoingBody;
+use super::error::SendError;
 use super::h2pool::H2Pool;
 use super::{Broken, Upstream};
-use crate::body::BoxError;
 use crate::runtime::ProviderEntry;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -17,19 +17,6 @@ pub enum Client {
     /// HTTP/1.1 only (an https upstream never negotiates h2 onto one connection).
     Http1(reqwest::Client),
     Http2(Arc<H2Pool>),
-}
-
-/// Why a request got no response head. The sources never quote the URL.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The connect timeout (the caller bounds the rest).
-    #[error("timed out")]
-    Timeout,
-    #[error("connect error: {0}")]
-    Connect(BoxError),
-    /// The connection failed after it was made.
-    #[error("request failed: {0}")]
-    Other(BoxError),
 }
 
 /// Sends one request to `provider` and returns the response head and body.

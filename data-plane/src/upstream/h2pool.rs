@@ -24,7 +24,7 @@
 //! the pool's previous connections learnt (100 for the first).
 
 use super::body::OutgoingBody;
-use super::client::SendError;
+use super::error::SendError;
 use super::connect::{DEFAULT_STREAM_LIMIT, Driver, Target};
 use super::{Broken, Upstream};
 use arc_swap::ArcSwap;

@@ -7,11 +7,13 @@
 pub mod body;
 pub mod client;
 mod connect;
+mod error;
 pub mod h2pool;
 pub mod headers;
 
 pub use body::OutgoingBody;
-pub use client::{Client, SendError, send};
+pub use client::{Client, send};
+pub use error::SendError;
 
 /// Upstream response body chunks.
 pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, Broken>> + Send>>;

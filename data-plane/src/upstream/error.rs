@@ -1,0 +1,16 @@
+//! Why a request to an upstream got no response head, for both clients.
+
+use crate::body::BoxError;
+
+/// Why a request got no response head. The sources never quote the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The connect timeout (the caller bounds the rest).
+    #[error("timed out")]
+    Timeout,
+    #[error("connect error: {0}")]
+    Connect(BoxError),
+    /// The connection failed after it was made.
+    #[error("request failed: {0}")]
+    Other(BoxError),
+}
