@@ -12,3 +12,5 @@ pub mod packed;
 pub mod pb;
 pub mod pem;
 pub mod wire;
+#[cfg(feature = "listen")]
+pub mod listen;
