@@ -224,10 +224,13 @@ pub fn http_refusal(content_type: &str, body: &str) -> Bytes {
     ))
 }
 
+/// One metric: name (after the prefix), type, help, value.
+type Series = (&'static str, &'static str, &'static str, fn(&Connections) -> u64);
+
 /// The Prometheus text for `listeners`, metric names under `prefix`
 /// (`switchyard`, `switchyard_cp`), labelled `listener`.
 pub fn render_metrics(out: &mut String, prefix: &str, listeners: &[Arc<Connections>]) {
-    let series: [(&str, &str, &str, fn(&Connections) -> u64); 5] = [
+    let series: [Series; 5] = [
         ("connections_open", "gauge", "Connections open, by listener.", |c| c.open() as u64),
         ("connections_max", "gauge", "The bound on open connections, by listener.", |c| c.max() as u64),
         (
