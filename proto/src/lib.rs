@@ -6,6 +6,7 @@
 //! through `TryFrom`, which validates them exactly as a `gateway.yaml` is.
 
 pub mod canonical;
+pub mod cleartext;
 pub mod document;
 pub mod model;
 pub mod packed;

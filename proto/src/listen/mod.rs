@@ -120,6 +120,23 @@ pub fn derived_max_connections(per_connection: u64, reserved: u64) -> usize {
     usize::try_from(max.clamp(MIN_DERIVED, UNLIMITED_DERIVED)).unwrap_or(usize::MAX)
 }
 
+/// `--max-connections` and the like: a positive count.
+pub fn parse_max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid count {s:?}")),
+    }
+}
+
+/// `--first-byte-timeout`: a positive duration (`500ms`, `10s`).
+pub fn parse_first_byte_timeout(s: &str) -> Result<Duration, String> {
+    match crate::model::units::parse_duration(s)? {
+        Duration::ZERO => Err("must be more than zero".to_owned()),
+        d => Ok(d),
+    }
+}
+
 /// A listener with the guards of this module.
 pub struct Listener {
     tcp: TcpListener,
@@ -275,6 +292,14 @@ mod tests {
         {
             assert!(2 * two + 64 + RESERVED_FDS <= limit, "{two} connections of 2 fds fit in {limit}");
         }
+    }
+
+    #[test]
+    fn flags_take_positive_values_only() {
+        assert_eq!(parse_max_connections("500"), Ok(500));
+        assert!(parse_max_connections("0").is_err() && parse_max_connections("-1").is_err());
+        assert_eq!(parse_first_byte_timeout("200ms"), Ok(Duration::from_millis(200)));
+        assert!(parse_first_byte_timeout("0s").is_err() && parse_first_byte_timeout("soon").is_err());
     }
 
     #[test]
