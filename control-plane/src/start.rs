@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::document;
+use switchyard_proto::listen::{self, Connections, Listener};
 use switchyard_proto::model::ConfigErrors;
 use switchyard_proto::pb::admin_server::AdminServer;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
@@ -39,6 +40,31 @@ pub struct Options {
     pub poll_interval: Duration,
     /// gRPC over TLS (and mTLS with a client CA); `None`: plaintext h2c.
     pub tls: Option<TlsFiles>,
+    /// The listeners' connection bounds and first-bytes deadline.
+    pub connections: ConnectionOptions,
+}
+
+/// What the listeners admit.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Open connections on `grpc_listen` at most (`--max-connections`).
+    pub max: usize,
+    /// Open connections on `http_listen` at most (`--http-max-connections`).
+    pub http_max: usize,
+    /// A connection must send its first bytes within this (`--first-byte-timeout`).
+    pub first_byte_timeout: Duration,
+}
+
+impl Default for ConnectionOptions {
+    /// `max` from the descriptor limit, leaving the http listener its own.
+    fn default() -> Self {
+        let http_max = listen::DEFAULT_ADMIN_MAX_CONNECTIONS;
+        Self {
+            max: listen::derived_max_connections(1, http_max as u64),
+            http_max,
+            first_byte_timeout: listen::DEFAULT_FIRST_BYTE_TIMEOUT,
+        }
+    }
 }
 
 impl Options {
@@ -54,6 +80,7 @@ impl Options {
             node_token: None,
             poll_interval: POLL,
             tls: None,
+            connections: ConnectionOptions::default(),
         }
     }
 }
@@ -102,6 +129,13 @@ impl ControlPlane {
         };
         let (http, http_addr) = bind(options.http_listen).await?;
         let (grpc, grpc_addr) = bind(options.grpc_listen).await?;
+        let limits = &options.connections;
+        let grpc_connections = Connections::new("grpc", limits.max);
+        let http_connections = Connections::new("http", limits.http_max);
+        // gRPC clients over the bound are closed at once; HTTP ones get a 503 first.
+        let grpc = Listener::new(grpc, grpc_connections.clone(), limits.first_byte_timeout);
+        let http = Listener::new(http, http_connections.clone(), limits.first_byte_timeout)
+            .refuse_with(listen::http_refusal("text/plain", "too many connections\n"));
         let (stop, stopped) = watch::channel(false);
         let discovery = Discovery {
             store: store.clone(),
@@ -123,6 +157,7 @@ impl ControlPlane {
             publisher: publisher.clone(),
             nodes: nodes.clone(),
             telemetry: counters.clone(),
+            connections: vec![grpc_connections, http_connections],
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
         let transport = match &options.tls {
@@ -149,7 +184,15 @@ impl ControlPlane {
         )));
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
-        tracing::info!(%http_addr, %grpc_addr, grpc = transport, backend = ?store.backend(), "switchyard-control started");
+        tracing::info!(
+            %http_addr,
+            %grpc_addr,
+            grpc = transport,
+            backend = ?store.backend(),
+            max_connections = limits.max,
+            http_max_connections = limits.http_max,
+            "switchyard-control started"
+        );
         Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, stop, tasks })
     }
 }
@@ -182,7 +225,7 @@ const MAX_MESSAGE: usize = 64 << 20;
 const POLL: Duration = Duration::from_secs(2);
 
 async fn grpc_server(
-    listener: tokio::net::TcpListener,
+    listener: Listener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     discovery: Discovery,
     reports: TelemetryService,
@@ -223,7 +266,7 @@ async fn grpc_server(
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
                 .send_compressed(tonic::codec::CompressionEncoding::Gzip),
         )
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(listener.incoming(), async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await;

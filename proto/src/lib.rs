@@ -8,10 +8,10 @@
 pub mod canonical;
 pub mod cleartext;
 pub mod document;
+#[cfg(feature = "listen")]
+pub mod listen;
 pub mod model;
 pub mod packed;
 pub mod pb;
 pub mod pem;
 pub mod wire;
-#[cfg(feature = "listen")]
-pub mod listen;

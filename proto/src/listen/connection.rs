@@ -105,7 +105,10 @@ impl AsyncRead for Connection {
                 Poll::Ready(()) => {
                     this.connections.timed_out.fetch_add(1, Relaxed);
                     // Every later read fails too (the deadline stays expired): the server closes the connection.
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no request within the first-byte timeout")))
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the first-byte timeout",
+                    )))
                 }
                 Poll::Pending => Poll::Pending,
             },
