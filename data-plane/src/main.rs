@@ -171,9 +171,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.admin_listen = Some(args.admin_listen);
     options.grace = Duration::from_secs(args.grace_seconds);
     options.connections.admin_max = args.admin_max_connections;
-    options.connections.max = args
-        .max_connections
-        .unwrap_or_else(|| listen::derived_max_connections(2, args.admin_max_connections as u64));
+    options.connections.max =
+        args.max_connections.unwrap_or_else(|| listen::derived_max_connections(2, args.admin_max_connections as u64));
     options.connections.first_byte_timeout = args.first_byte_timeout;
     let handle = DataPlane::start(options).await?;
     shutdown_signal().await?;

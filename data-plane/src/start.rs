@@ -3,8 +3,8 @@
 
 use crate::breaker::events::Transitions;
 use crate::cache::{Cache, CacheError};
-use crate::error::ProxyError;
 use crate::control::{self, ControlPlaneOptions};
+use crate::error::ProxyError;
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
