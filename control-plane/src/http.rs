@@ -1,4 +1,7 @@
-//! `--http-listen`: `/healthz` and `/metrics` (Prometheus).
+//! `--http-listen`: `/healthz` and `/metrics` (Prometheus), accepted
+//! through a guarded [`Listener`] (first-bytes deadline, connection bound,
+//! keepalive, accept back-off), with HTTP/1 header read timeouts and HTTP/2
+//! keepalive pings.
 
 use crate::nodes::Nodes;
 use crate::snapshot::Publisher;
@@ -9,16 +12,22 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use switchyard_proto::listen::{Connections, Listener, render_metrics};
 use switchyard_proto::pb::ResourceType;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// A client must send its request headers within this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2: a ping after this much silence, the connection closed when it is not answered within as long.
+const H2_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// What `/healthz` and `/metrics` read.
 #[derive(Clone)]
@@ -27,22 +36,27 @@ pub struct Sources {
     pub publisher: Arc<Publisher>,
     pub nodes: Arc<Nodes>,
     pub telemetry: Arc<Counters>,
+    /// Both listeners' open connections and refusals.
+    pub connections: Vec<Arc<Connections>>,
 }
 
-pub async fn serve(listener: TcpListener, sources: Sources, mut stop: watch::Receiver<bool>) {
+pub async fn serve(mut listener: Listener, sources: Sources, mut stop: watch::Receiver<bool>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(H2_KEEPALIVE).keep_alive_timeout(H2_KEEPALIVE);
+    let builder = Arc::new(builder);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let stream = tokio::select! {
+            stream = listener.accept() => stream,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
-        let sources = sources.clone();
+        let (sources, builder) = (sources.clone(), builder.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let sources = sources.clone();
                 async move { Ok::<_, Infallible>(handle(&sources, req).await) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -51,7 +65,11 @@ async fn handle(sources: &Sources, req: Request<Incoming>) -> Response<Full<Byte
     let (status, body) = match req.uri().path() {
         "/healthz" => match sources.store.revision().await {
             Ok(_) => (StatusCode::OK, "ok\n".to_owned()),
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")),
+            Err(e) => {
+                // The detail is for the operator's logs, not for unauthenticated callers.
+                tracing::warn!(error = %e, "/healthz: store unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned())
+            }
         },
         "/metrics" => (StatusCode::OK, metrics(sources).await),
         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
@@ -78,6 +96,7 @@ async fn metrics(sources: &Sources) -> String {
     }
     telemetry(&mut out, &sources.telemetry);
     fleet(&mut out, sources);
+    render_metrics(&mut out, "switchyard_cp", &sources.connections);
     out
 }
 

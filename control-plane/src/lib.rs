@@ -23,5 +23,5 @@ pub mod store;
 pub mod telemetry;
 mod tls;
 
-pub use start::{ControlPlane, Handle, Options, StartError};
+pub use start::{ConnectionOptions, ControlPlane, Handle, Options, StartError};
 pub use tls::{TlsError, TlsFiles};

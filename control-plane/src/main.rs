@@ -3,7 +3,9 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use switchyard_control::{ControlPlane, Options, TlsFiles};
+use std::time::Duration;
+use switchyard_control::{ConnectionOptions, ControlPlane, Options, TlsFiles};
+use switchyard_proto::listen;
 
 /// Switchyard control plane: the store of providers, accounts, routes and keys.
 #[derive(Parser, Debug)]
@@ -36,6 +38,22 @@ struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Open connections on --grpc-listen at most; past it new ones are closed at once
+    /// (default: from the open-files limit, RLIMIT_NOFILE).
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_parser = listen::parse_max_connections)]
+    max_connections: Option<usize>,
+    /// Open connections on --http-listen at most.
+    #[arg(
+        long,
+        env = "SWITCHYARD_HTTP_MAX_CONNECTIONS",
+        default_value_t = listen::DEFAULT_ADMIN_MAX_CONNECTIONS,
+        value_parser = listen::parse_max_connections
+    )]
+    http_max_connections: usize,
+    /// A connection that has not sent its first bytes (the HTTP/2 preface, a
+    /// TLS hello, a request line) within this is closed (e.g. 10s, 500ms).
+    #[arg(long, env = "SWITCHYARD_FIRST_BYTE_TIMEOUT", default_value = "10s", value_parser = listen::parse_first_byte_timeout)]
+    first_byte_timeout: Duration,
     /// Require client certificates signed by this CA (PEM) on gRPC (mTLS; needs --tls-cert).
     #[arg(long, env = "SWITCHYARD_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
@@ -80,6 +98,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.admin_token = admin_token;
     options.node_token = node_token;
     options.tls = tls;
+    options.connections = ConnectionOptions {
+        max: args
+            .max_connections
+            .unwrap_or_else(|| listen::derived_max_connections(1, args.http_max_connections as u64)),
+        http_max: args.http_max_connections,
+        first_byte_timeout: args.first_byte_timeout,
+    };
     let handle = ControlPlane::start(options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proto::document;
+use switchyard_proto::listen::{self, Connections, Listener};
 use switchyard_proto::model::ConfigErrors;
 use switchyard_proto::pb::admin_server::AdminServer;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
@@ -40,6 +41,31 @@ pub struct Options {
     pub poll_interval: Duration,
     /// gRPC over TLS (and mTLS with a client CA); `None`: plaintext h2c.
     pub tls: Option<TlsFiles>,
+    /// The listeners' connection bounds and first-bytes deadline.
+    pub connections: ConnectionOptions,
+}
+
+/// What the listeners admit.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Open connections on `grpc_listen` at most (`--max-connections`).
+    pub max: usize,
+    /// Open connections on `http_listen` at most (`--http-max-connections`).
+    pub http_max: usize,
+    /// A connection must send its first bytes within this (`--first-byte-timeout`).
+    pub first_byte_timeout: Duration,
+}
+
+impl Default for ConnectionOptions {
+    /// `max` from the descriptor limit, leaving the http listener its own.
+    fn default() -> Self {
+        let http_max = listen::DEFAULT_ADMIN_MAX_CONNECTIONS;
+        Self {
+            max: listen::derived_max_connections(1, http_max as u64),
+            http_max,
+            first_byte_timeout: listen::DEFAULT_FIRST_BYTE_TIMEOUT,
+        }
+    }
 }
 
 /// The master key and the tokens never appear in Debug output.
@@ -91,6 +117,7 @@ impl Options {
             node_token: None,
             poll_interval: POLL,
             tls: None,
+            connections: ConnectionOptions::default(),
         }
     }
 }
@@ -147,6 +174,13 @@ impl ControlPlane {
         };
         let (http, http_addr) = bind(options.http_listen).await?;
         let (grpc, grpc_addr) = bind(options.grpc_listen).await?;
+        let limits = &options.connections;
+        let grpc_connections = Connections::new("grpc", limits.max);
+        let http_connections = Connections::new("http", limits.http_max);
+        // gRPC clients over the bound are closed at once; HTTP ones get a 503 first.
+        let grpc = Listener::new(grpc, grpc_connections.clone(), limits.first_byte_timeout);
+        let http = Listener::new(http, http_connections.clone(), limits.first_byte_timeout)
+            .refuse_with(listen::http_refusal("text/plain", "too many connections\n"));
         let (stop, stopped) = watch::channel(false);
         let discovery = Discovery {
             store: store.clone(),
@@ -168,6 +202,7 @@ impl ControlPlane {
             publisher: publisher.clone(),
             nodes: nodes.clone(),
             telemetry: counters.clone(),
+            connections: vec![grpc_connections, http_connections],
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
         let transport = match &options.tls {
@@ -194,7 +229,15 @@ impl ControlPlane {
         )));
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
-        tracing::info!(%http_addr, %grpc_addr, grpc = transport, backend = ?store.backend(), "switchyard-control started");
+        tracing::info!(
+            %http_addr,
+            %grpc_addr,
+            grpc = transport,
+            backend = ?store.backend(),
+            max_connections = limits.max,
+            http_max_connections = limits.http_max,
+            "switchyard-control started"
+        );
         Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, stop, tasks })
     }
 }
@@ -236,7 +279,7 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 128;
 
 async fn grpc_server(
     store: Arc<Store>,
-    listener: tokio::net::TcpListener,
+    listener: Listener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     discovery: Discovery,
     reports: TelemetryService,
@@ -280,7 +323,7 @@ async fn grpc_server(
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
                 .send_compressed(tonic::codec::CompressionEncoding::Gzip),
         )
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(listener.incoming(), async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await;

@@ -39,6 +39,7 @@ keys:
         node_token: Some("node-token-0123456789\n".to_owned()),
         poll_interval: std::time::Duration::from_secs(2),
         tls: None,
+        connections: Default::default(),
     }
 }
 

@@ -13,7 +13,8 @@ use std::path::PathBuf;
     about = "Switchyard's admin CLI: manage the control plane's providers, models, keys and settings",
     after_help = "Endpoint and token: --endpoint/--token-file, then SWITCHYARD_ENDPOINT, SWITCHYARD_TOKEN \
                   (the token itself) or SWITCHYARD_TOKEN_FILE, then ~/.config/switchyard/config.toml \
-                  (endpoint, token_file, ca_file). Default endpoint http://127.0.0.1:50051.\n\
+                  (endpoint, token_file, ca_file). Default endpoint http://127.0.0.1:50051; http:// to a host \
+                  that is not loopback needs --allow-insecure (or SWITCHYARD_ALLOW_INSECURE=1).\n\
                   TLS (https:// only): --ca-file or SWITCHYARD_CA_FILE; a client certificate with \
                   --client-cert/--client-key or SWITCHYARD_CLIENT_CERT/SWITCHYARD_CLIENT_KEY \
                   (config file: client_cert, client_key).\n\
@@ -35,6 +36,9 @@ pub struct Cli {
     /// Private key (PEM) of --client-cert
     #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
     pub client_key: Option<PathBuf>,
+    /// Allow an http:// endpoint on a host that is not loopback (the admin token travels in clear)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub allow_insecure: bool,
     /// Output: aligned tables, or one JSON document for scripts (`-o json`)
     #[arg(
         short = 'o',

@@ -46,6 +46,7 @@ impl Client {
                 "invalid endpoint {url:?}: expected http://HOST:PORT or https://HOST:PORT"
             )));
         }
+        check_cleartext(&url, target.allow_insecure)?;
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|_| Error::Usage(format!("invalid endpoint URL {url:?}")))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -85,6 +86,18 @@ impl Client {
             .max_encoding_message_size(MAX_MESSAGE);
         Ok(Client { rpc, url })
     }
+}
+
+/// Refuses `http://` to a host that is not loopback unless `allowed`: the
+/// admin token, and the documents it sends and reads, would cross the network in clear.
+fn check_cleartext(url: &str, allowed: bool) -> Result<(), Error> {
+    if allowed || !switchyard_proto::cleartext::is_cleartext_remote(url) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "endpoint {url}: http:// to a host that is not loopback would send the admin token in clear; \
+         use https://, or pass --allow-insecure on a network you trust"
+    )))
 }
 
 /// The client certificate and key, read and checked; errors name where each
@@ -136,4 +149,18 @@ fn from_status(status: tonic::Status, url: &str) -> Error {
         return unreachable(url, source);
     }
     Error::status(status.code(), status.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cleartext;
+
+    #[test]
+    fn http_to_a_remote_endpoint_needs_allow_insecure() {
+        let refused = check_cleartext("http://cp.internal:50051", false).unwrap_err().to_string();
+        assert!(refused.contains("--allow-insecure") && refused.contains("in clear"), "{refused}");
+        assert!(check_cleartext("http://cp.internal:50051", true).is_ok());
+        assert!(check_cleartext("http://127.0.0.1:50051", false).is_ok());
+        assert!(check_cleartext("https://cp.internal:50051", false).is_ok());
+    }
 }

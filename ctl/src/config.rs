@@ -57,6 +57,7 @@ pub struct Flags {
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    pub allow_insecure: bool,
 }
 
 impl From<&Cli> for Flags {
@@ -67,6 +68,7 @@ impl From<&Cli> for Flags {
             ca_file: cli.ca_file.clone(),
             client_cert: cli.client_cert.clone(),
             client_key: cli.client_key.clone(),
+            allow_insecure: cli.allow_insecure,
         }
     }
 }
@@ -78,6 +80,8 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     /// A client certificate to present to an `https://` endpoint (mTLS).
     pub client: Option<ClientCert>,
+    /// `--allow-insecure` (or `SWITCHYARD_ALLOW_INSECURE`): `http://` to a host that is not loopback is allowed.
+    pub allow_insecure: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -86,6 +90,7 @@ impl std::fmt::Debug for Target {
             .field("endpoint", &self.endpoint)
             .field("ca_file", &self.ca_file)
             .field("client", &self.client)
+            .field("allow_insecure", &self.allow_insecure)
             .finish()
     }
 }
@@ -184,7 +189,11 @@ pub fn resolve(flags: &Flags, env: &Env) -> Result<Target, Error> {
     if token.is_empty() {
         return Err(Error::Usage("the admin token is empty".into()));
     }
-    Ok(Target { endpoint, token, ca_file, client })
+    let allow_insecure = flags.allow_insecure
+        || env
+            .var("SWITCHYARD_ALLOW_INSECURE")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+    Ok(Target { endpoint, token, ca_file, client, allow_insecure })
 }
 
 /// The client certificate and key: from the flags, else the environment, else
@@ -259,6 +268,12 @@ mod tests {
         let t = resolve(&flags, &env).unwrap();
         assert_eq!((t.endpoint.as_str(), t.token.as_str()), ("http://flag:3", "from-flag-token-0003"));
         assert!(!format!("{t:?}").contains("from-flag"), "Debug never shows the token");
+
+        assert!(!t.allow_insecure);
+        let t = resolve(&Flags { allow_insecure: true, ..flags.clone() }, &env).unwrap();
+        assert!(t.allow_insecure, "--allow-insecure");
+        let t = resolve(&flags, &env.clone().with("SWITCHYARD_ALLOW_INSECURE", "1")).unwrap();
+        assert!(t.allow_insecure, "SWITCHYARD_ALLOW_INSECURE=1");
 
         let none = resolve(&Flags::default(), &Env::new()).unwrap_err();
         assert!(none.to_string().starts_with("no admin token"), "{none}");

@@ -15,7 +15,8 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
         "/metrics" => {
             let rt = shared.runtime.load();
             let age = rt.as_ref().map(|_| shared.staleness());
-            let text = shared.metrics.render(rt.as_deref(), age, &shared.usage, shared.telemetry.as_deref());
+            let mut text = shared.metrics.render(rt.as_deref(), age, &shared.usage, shared.telemetry.as_deref());
+            switchyard_proto::listen::render_metrics(&mut text, "switchyard", &shared.connections);
             reply(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
         "/status" => reply(StatusCode::OK, "application/json", status(&shared).to_string()),

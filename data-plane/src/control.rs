@@ -42,6 +42,8 @@ pub struct ControlPlaneOptions {
     pub tls: ControlPlaneTls,
     /// The telemetry reporter's bounds and intervals.
     pub telemetry: TelemetryOptions,
+    /// `--allow-insecure-control-plane`: `http://` URLs to hosts that are not loopback are allowed.
+    pub allow_insecure: bool,
 }
 
 impl std::fmt::Debug for ControlPlaneOptions {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for ControlPlaneOptions {
             .field("node", &self.node.id)
             .field("tls", &self.tls)
             .field("telemetry", &self.telemetry)
+            .field("allow_insecure", &self.allow_insecure)
             .finish()
     }
 }
@@ -88,6 +91,26 @@ pub enum TlsError {
     Half,
     #[error("TLS to https:// control planes: {0}")]
     Setup(String),
+}
+
+/// An `http://` control-plane URL to a host that is not loopback, not allowed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--control-plane {0}: http:// to a host that is not loopback would send the node token and receive upstream \
+     keys in clear; use https://, or pass --allow-insecure-control-plane on a network you trust"
+)]
+pub struct InsecureUrl(pub String);
+
+/// Refuses `http://` URLs to hosts that are not loopback unless `allowed`
+/// (then each is warned about once, at start).
+pub fn check_cleartext(urls: &[String], allowed: bool) -> Result<(), InsecureUrl> {
+    for url in urls.iter().filter(|url| switchyard_proto::cleartext::is_cleartext_remote(url)) {
+        if !allowed {
+            return Err(InsecureUrl(url.clone()));
+        }
+        tracing::warn!(control_plane = %url, "node token and upstream keys travel in clear (--allow-insecure-control-plane)");
+    }
+    Ok(())
 }
 
 /// Reads and checks the TLS files when some control-plane URL is `https://`.
@@ -353,5 +376,30 @@ fn apply(shared: &Shared, response: &DiscoveryResponse) -> Result<&'static str, 
             tracing::info!(version, "runtime applied");
             Ok("runtime")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(list: &[&str]) -> Vec<String> {
+        list.iter().map(|u| (*u).to_owned()).collect()
+    }
+
+    #[test]
+    fn http_to_a_remote_control_plane_is_refused_unless_allowed() {
+        let mixed = urls(&["https://cp-1.internal:50051", "http://cp-2.internal:50051"]);
+        let refused = check_cleartext(&mixed, false).unwrap_err();
+        assert_eq!(refused.0, "http://cp-2.internal:50051");
+        let message = refused.to_string();
+        assert!(message.contains("--allow-insecure-control-plane") && message.contains("in clear"), "{message}");
+        assert!(check_cleartext(&mixed, true).is_ok());
+    }
+
+    #[test]
+    fn loopback_http_and_https_need_no_flag() {
+        let fine = urls(&["http://127.0.0.1:50051", "http://localhost:50051", "http://[::1]:1", "https://10.0.0.5:1"]);
+        assert!(check_cleartext(&fine, false).is_ok());
     }
 }

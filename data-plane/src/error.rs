@@ -42,6 +42,9 @@ pub enum ProxyError {
     BodyTimeout,
     #[error("The gateway is at its concurrency limit; retry shortly.")]
     Overloaded,
+    /// The listener's bound on open connections (`--max-connections`): written raw, then the connection closes.
+    #[error("The gateway has too many open connections; retry shortly.")]
+    TooManyConnections,
     #[error("The gateway is out of memory for request bodies; retry shortly.")]
     BufferBudget,
     #[error("The gateway is not ready: it holds no configuration yet.")]
@@ -90,7 +93,9 @@ impl ProxyError {
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Overloaded | TooManyConnections | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | ResponseTooLarge(..)
             | StreamCut(..) => StatusCode::BAD_GATEWAY,
             AttemptsFailed { status, .. } => *status,
@@ -109,7 +114,9 @@ impl ProxyError {
             RateLimited { unit, .. } => unit.as_str(),
             ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
             | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
-            Overloaded | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => "service_unavailable",
+            Overloaded | TooManyConnections | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => {
+                "service_unavailable"
+            }
             UpstreamConnect(_)
             | UpstreamTimeout(_)
             | Upstream(..)
@@ -140,6 +147,7 @@ impl ProxyError {
             BodyTooLarge(_) => "body_too_large",
             BodyTimeout => "body_timeout",
             Overloaded => "overloaded",
+            TooManyConnections => "too_many_connections",
             BufferBudget => "buffer_budget_exhausted",
             NotReady => "not_ready",
             Stale(_) => "snapshot_stale",
@@ -180,7 +188,7 @@ impl ProxyError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match &self {
-            ProxyError::Overloaded | ProxyError::BufferBudget => {
+            ProxyError::Overloaded | ProxyError::TooManyConnections | ProxyError::BufferBudget => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ProxyError::AllOpen { retry_after_secs, .. } => {

@@ -36,4 +36,4 @@ pub mod wall;
 mod start;
 
 pub use control::ControlPlaneOptions;
-pub use start::{DataPlane, Handle, Options, Source, StartError, UsageOptions};
+pub use start::{ConnectionOptions, DataPlane, Handle, Options, Source, StartError, UsageOptions};

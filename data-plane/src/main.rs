@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use switchyard_proto::listen;
 use switchyard_proxy::control::ControlPlaneTls;
 use switchyard_proxy::telemetry::TelemetryOptions;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
@@ -45,6 +46,9 @@ struct Args {
     /// The private key (PEM) of --client-cert.
     #[arg(long, env = "SWITCHYARD_CLIENT_KEY", requires_all = ["control_plane", "client_cert"])]
     client_key: Option<PathBuf>,
+    /// Allow http:// control-plane URLs to hosts that are not loopback (node token and upstream keys in clear).
+    #[arg(long, env = "SWITCHYARD_ALLOW_INSECURE_CONTROL_PLANE", requires = "control_plane")]
+    allow_insecure_control_plane: bool,
     /// Validate --config, print `ok` or every error (one per line), exit 0 or 1.
     #[arg(long)]
     check: bool,
@@ -54,6 +58,22 @@ struct Args {
     /// /metrics, /status, /healthz, /readyz.
     #[arg(long, env = "SWITCHYARD_ADMIN_LISTEN", default_value = "127.0.0.1:9901")]
     admin_listen: SocketAddr,
+    /// Open connections on --listen at most; past it new ones get a 503 and are closed
+    /// (default: from the open-files limit, RLIMIT_NOFILE).
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_parser = listen::parse_max_connections)]
+    max_connections: Option<usize>,
+    /// Open connections on --admin-listen at most.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_MAX_CONNECTIONS",
+        default_value_t = listen::DEFAULT_ADMIN_MAX_CONNECTIONS,
+        value_parser = listen::parse_max_connections
+    )]
+    admin_max_connections: usize,
+    /// A connection that has not sent its first bytes (a request line, or the
+    /// HTTP/2 preface) within this is closed (e.g. 10s, 500ms).
+    #[arg(long, env = "SWITCHYARD_FIRST_BYTE_TIMEOUT", default_value = "10s", value_parser = listen::parse_first_byte_timeout)]
+    first_byte_timeout: Duration,
     /// On SIGTERM, open requests and streams get this many seconds to finish.
     #[arg(long, env = "SWITCHYARD_GRACE_SECONDS", default_value_t = 30)]
     grace_seconds: u64,
@@ -140,6 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 node,
                 tls,
                 telemetry: TelemetryOptions { max_bytes: args.telemetry_spool_mb << 20, ..TelemetryOptions::default() },
+                allow_insecure: args.allow_insecure_control_plane,
             })
         }
     };
@@ -149,6 +170,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     options.admin_listen = Some(args.admin_listen);
     options.grace = Duration::from_secs(args.grace_seconds);
+    options.connections.admin_max = args.admin_max_connections;
+    options.connections.max =
+        args.max_connections.unwrap_or_else(|| listen::derived_max_connections(2, args.admin_max_connections as u64));
+    options.connections.first_byte_timeout = args.first_byte_timeout;
     let handle = DataPlane::start(options).await?;
     shutdown_signal().await?;
     tracing::info!("shutting down: draining open requests");

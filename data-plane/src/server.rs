@@ -1,4 +1,6 @@
-//! Listeners: HTTP/1.1 and h2c on one port, header read timeouts, and a
+//! Listeners: HTTP/1.1 and h2c on one port, accepted through a guarded
+//! [`Listener`] (first-bytes deadline, connection bound, TCP keepalive,
+//! accept back-off), header read timeouts and HTTP/2 keepalive pings, and a
 //! graceful shutdown that stops accepting, lets open requests and streams
 //! finish within a grace period, then drops what is left.
 
@@ -12,7 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use switchyard_proto::listen::Listener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -26,7 +28,7 @@ pub struct ConnLimits {
 }
 
 /// Serves `listener` until `shutdown` turns true, then drains.
-pub async fn serve<H, F>(listener: TcpListener, handler: H, mut shutdown: watch::Receiver<bool>, limits: ConnLimits)
+pub async fn serve<H, F>(mut listener: Listener, handler: H, mut shutdown: watch::Receiver<bool>, limits: ConnLimits)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
@@ -42,20 +44,10 @@ where
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let stream = tokio::select! {
+            stream = listener.accept() => stream,
             _ = crate::state::stopped(&mut shutdown) => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = service_fn(move |req| {
             let response = handler(req);

@@ -4,6 +4,7 @@
 use crate::breaker::events::Transitions;
 use crate::cache::{Cache, CacheError};
 use crate::control::{self, ControlPlaneOptions};
+use crate::error::ProxyError;
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use switchyard_proto::listen::{self, Connections, Listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,6 +36,32 @@ pub struct Options {
     pub body_timeout: Duration,
     /// Usage accounting.
     pub usage: UsageOptions,
+    /// The listeners' connection bounds and first-bytes deadline.
+    pub connections: ConnectionOptions,
+}
+
+/// What the listeners admit.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Open connections on `listen` at most (`--max-connections`).
+    pub max: usize,
+    /// Open connections on `admin_listen` at most (`--admin-max-connections`).
+    pub admin_max: usize,
+    /// A connection must send its first bytes within this (`--first-byte-timeout`).
+    pub first_byte_timeout: Duration,
+}
+
+impl Default for ConnectionOptions {
+    /// `max` from the descriptor limit: each client connection may hold an
+    /// upstream one, and the admin listener keeps its own.
+    fn default() -> Self {
+        let admin_max = listen::DEFAULT_ADMIN_MAX_CONNECTIONS;
+        Self {
+            max: listen::derived_max_connections(2, admin_max as u64),
+            admin_max,
+            first_byte_timeout: listen::DEFAULT_FIRST_BYTE_TIMEOUT,
+        }
+    }
 }
 
 /// Usage accounting: on or off, the channel's size, and where records go
@@ -78,6 +106,7 @@ impl Options {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             usage: UsageOptions::default(),
+            connections: ConnectionOptions::default(),
         }
     }
 }
@@ -94,6 +123,8 @@ pub enum StartError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Tls(#[from] control::TlsError),
+    #[error(transparent)]
+    Insecure(#[from] control::InsecureUrl),
 }
 
 pub struct DataPlane;
@@ -101,9 +132,18 @@ pub struct DataPlane;
 impl DataPlane {
     /// Loads the config (refusing to start on an invalid one), binds, and serves.
     pub async fn start(options: Options) -> Result<Handle, StartError> {
+        if let Source::ControlPlane(cp) = &options.source {
+            control::check_cleartext(&cp.urls, cp.allow_insecure)?;
+        }
         let (usage, records) = Usage::new(options.usage.mode, options.usage.capacity);
         let usage = Arc::new(usage);
         let mut shared = Shared::new(Arc::new(ArcSwapOption::empty()), options.body_timeout, usage.clone());
+        let api_connections = Connections::new("api", options.connections.max);
+        let admin_connections = Connections::new("admin", options.connections.admin_max);
+        shared.connections.push(api_connections.clone());
+        if options.admin_listen.is_some() {
+            shared.connections.push(admin_connections.clone());
+        }
         // Control-plane mode reports breaker transitions and queues telemetry.
         let reporting = match &options.source {
             Source::ControlPlane(cp) => {
@@ -132,6 +172,15 @@ impl DataPlane {
         let limits = ConnLimits { header_timeout: options.header_timeout, grace: options.grace };
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: options.listen, source })?;
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+        let first_byte_timeout = options.connections.first_byte_timeout;
+        let listener = Listener::new(listener, api_connections, first_byte_timeout)
+            .nodelay()
+            .refuse_with(listen::http_refusal("application/json", &ProxyError::TooManyConnections.body_json()));
+        let admin = admin.map(|admin| {
+            Listener::new(admin, admin_connections, first_byte_timeout)
+                .nodelay()
+                .refuse_with(listen::http_refusal("text/plain", "too many connections\n"))
+        });
 
         let mut tasks = Vec::new();
         let mut telemetry = None;
@@ -185,7 +234,13 @@ impl DataPlane {
         }
         let (close_usage, usage_closed) = watch::channel(false);
         let sink = records.map(|rx| tokio::spawn(usage::sink::run(usage, rx, sinks, usage_closed)));
-        tracing::info!(%addr, admin = ?admin_addr, "switchyard-proxy serving");
+        tracing::info!(
+            %addr,
+            admin = ?admin_addr,
+            max_connections = options.connections.max,
+            admin_max_connections = options.connections.admin_max,
+            "switchyard-proxy serving"
+        );
         let grace = options.grace;
         Ok(Handle { addr, admin_addr, shared, stop, tasks, grace, close_usage, sink, telemetry })
     }

@@ -32,6 +32,8 @@ pub struct Shared {
     pub transitions: Option<Arc<Transitions>>,
     /// The telemetry reporter's queue (control-plane mode).
     pub telemetry: Option<Arc<Queue>>,
+    /// Each listener's open connections and refusals (`/metrics`).
+    pub connections: Vec<Arc<switchyard_proto::listen::Connections>>,
     /// Milliseconds after `started` since which the snapshot has not been
     /// confirmed by a control plane; [`FRESH`] while subscribed (or in file mode).
     stale_since_ms: AtomicU64,
@@ -53,6 +55,7 @@ impl Shared {
             last_reload_error: ArcSwapOption::empty(),
             transitions: None,
             telemetry: None,
+            connections: Vec::new(),
             stale_since_ms: AtomicU64::new(FRESH),
         }
     }

@@ -6,7 +6,10 @@
 //! through `TryFrom`, which validates them exactly as a `gateway.yaml` is.
 
 pub mod canonical;
+pub mod cleartext;
 pub mod document;
+#[cfg(feature = "listen")]
+pub mod listen;
 pub mod model;
 pub mod packed;
 pub mod pb;

@@ -58,6 +58,7 @@ pub fn data_plane_options(urls: &[String], cache: &Path, token: &str, node_id: &
         node,
         tls: Default::default(),
         telemetry: Default::default(),
+        allow_insecure: false,
     };
     let mut options = Options::with_source("127.0.0.1:0".parse().unwrap(), Source::ControlPlane(cp));
     options.admin_listen = Some("127.0.0.1:0".parse().unwrap());

@@ -24,8 +24,8 @@
 //! the pool's previous connections learnt (100 for the first).
 
 use super::body::OutgoingBody;
-use super::error::SendError;
 use super::connect::{DEFAULT_STREAM_LIMIT, Driver, Target};
+use super::error::SendError;
 use super::{Broken, Upstream};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
