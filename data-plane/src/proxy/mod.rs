@@ -15,6 +15,7 @@ mod drain;
 mod failover;
 mod forward;
 mod json;
+mod passthrough;
 mod payload;
 mod request;
 mod route;
@@ -103,7 +104,10 @@ async fn serve_key(
             proxied(shared, rt, key, req, api_path, guard, Kind::Inference, meter).await
         }
         "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned())),
-        _ => proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await,
+        _ => {
+            passthrough::admit(req.method(), req.uri().path(), api_path)?;
+            proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await
+        }
     }
 }
 
