@@ -55,6 +55,9 @@ pub enum ProxyError {
     Stale(u64),
     #[error("Unknown path: {0}")]
     UnknownPath(String),
+    /// A passthrough path that could leave the provider's base path (the path echoed is bounded).
+    #[error("The path '{path}' cannot be passed on: {why}.")]
+    BadPath { path: String, why: &'static str },
     #[error("Method {0} is not allowed on this path.")]
     MethodNotAllowed(String),
     #[error("No enabled upstream account serves the model '{0}'.")]
@@ -82,6 +85,11 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// [`ProxyError::BadPath`] for the client's `path`, echoed up to [`MAX_ECHO`] characters.
+    pub fn bad_path(path: &str, why: crate::upstream::path::Unsafe) -> Self {
+        ProxyError::BadPath { path: echo(path), why: why.as_str() }
+    }
+
     pub fn status(&self) -> StatusCode {
         use ProxyError::*;
         match self {
@@ -89,7 +97,7 @@ impl ProxyError {
             ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             OverBudget { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ModelNotFound(_) | UnknownPath(_) => StatusCode::NOT_FOUND,
-            NoModel | BadJson(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
+            NoModel | BadJson(_) | BadRequest(_) | BadPath { .. } => StatusCode::BAD_REQUEST,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -112,8 +120,15 @@ impl ProxyError {
             ModelNotAllowed(_) => "permission_error",
             OverBudget { .. } => "insufficient_quota",
             RateLimited { unit, .. } => unit.as_str(),
-            ModelNotFound(_) | NoModel | BadJson(_) | BadRequest(_) | BodyTooLarge(_) | BodyTimeout
-            | UnknownPath(_) | MethodNotAllowed(_) => "invalid_request_error",
+            ModelNotFound(_)
+            | NoModel
+            | BadJson(_)
+            | BadRequest(_)
+            | BodyTooLarge(_)
+            | BodyTimeout
+            | UnknownPath(_)
+            | BadPath { .. }
+            | MethodNotAllowed(_) => "invalid_request_error",
             Overloaded | TooManyConnections | BufferBudget | NotReady | Stale(_) | NoEndpoint(_) => {
                 "service_unavailable"
             }
@@ -152,6 +167,7 @@ impl ProxyError {
             NotReady => "not_ready",
             Stale(_) => "snapshot_stale",
             UnknownPath(_) => "unknown_url",
+            BadPath { .. } => "invalid_path",
             MethodNotAllowed(_) => "method_not_allowed",
             NoEndpoint(_) => "no_upstream_available",
             UpstreamConnect(_) => "upstream_connect_error",
@@ -207,6 +223,18 @@ impl ProxyError {
         }
         response
     }
+}
+
+/// The most characters of a client's path an error message quotes.
+pub const MAX_ECHO: usize = 64;
+
+/// The first [`MAX_ECHO`] characters of `text` (then `...`), control characters shown as `?`.
+pub fn echo(text: &str) -> String {
+    let mut out: String = text.chars().take(MAX_ECHO).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if text.chars().nth(MAX_ECHO).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// OpenAI's rate-limit headers, on a rate-limit refusal: the requests (or

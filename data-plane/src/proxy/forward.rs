@@ -106,7 +106,14 @@ pub async fn attempt(
     };
     let url = match &adapter {
         Some((adapter, translated)) => adapter.url(&provider.base_url, translated),
-        None => upstream::url(provider, req.api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query),
+        None => {
+            let model = req.model_in_url.then_some(&*endpoint.upstream_model);
+            match upstream::url(provider, req.api_path, model, req.query) {
+                Ok(url) => url,
+                // The path was checked already; an azure deployment named `..` ends here.
+                Err(why) => return Ok(refused(ProxyError::bad_path(req.api_path, why), started)),
+            }
+        }
     };
     let body = match body {
         OutBody::Empty => OutgoingBody::Empty,

@@ -17,6 +17,7 @@ mod failover;
 mod forward;
 mod json;
 mod outlet;
+mod passthrough;
 mod payload;
 mod request;
 mod route;
@@ -106,7 +107,10 @@ async fn serve_key(
             proxied(shared, rt, key, req, api_path, guard, Kind::Inference, meter).await
         }
         "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned())),
-        _ => proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await,
+        _ => {
+            passthrough::admit(req.method(), req.uri().path(), api_path)?;
+            proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await
+        }
     }
 }
 
