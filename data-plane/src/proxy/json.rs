@@ -10,12 +10,13 @@ use std::ops::Range;
 
 #[derive(Debug, PartialEq)]
 pub struct Probe {
-    /// The model's value and where its JSON string sits in the body.
+    /// The model's value and where its JSON string sits in the body
+    /// (`null` reads as `""`, which means the default model).
     pub model: Option<(String, Range<usize>)>,
     pub stream: bool,
-    /// The edit that makes the body ask for stream usage
-    /// (`stream_options.include_usage: true`); `None` when it asks already,
-    /// or when its `stream_options` is not something we can amend.
+    /// The edit that makes a stream's body ask for stream usage
+    /// (`stream_options.include_usage: true`); `None` when it is no stream,
+    /// asks already, or has a `stream_options` we cannot amend.
     pub usage_edit: Option<Edit>,
     /// Where the body's top-level object opens.
     pub open: usize,
@@ -30,7 +31,7 @@ pub struct Edit {
 
 #[derive(Deserialize)]
 struct Top<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     model: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
@@ -65,7 +66,9 @@ pub fn probe(body: &[u8]) -> Result<Probe, String> {
     };
     let model = match top.model {
         None => None,
-        Some(raw) if raw.get() == "null" => None,
+        // Read as an empty name (the default model), so that the null is
+        // replaced: inserting a second `model` would leave it to the upstream.
+        Some(raw) if raw.get() == "null" => Some((String::new(), span(raw))),
         Some(raw) => {
             let value: String = serde_json::from_str(raw.get()).map_err(|_| "'model' must be a string".to_owned())?;
             Some((value, span(raw)))
@@ -96,7 +99,9 @@ pub fn probe(body: &[u8]) -> Result<Probe, String> {
         }
         Some(_) => None,
     };
-    Ok(Probe { model, stream: top.stream.unwrap_or(false), usage_edit, open })
+    let stream = top.stream.unwrap_or(false);
+    // Only a stream: its body has a `stream` member, so the inserts' commas are right.
+    Ok(Probe { model, stream, usage_edit: usage_edit.filter(|_| stream), open })
 }
 
 /// `"model":"…"` for a body that names no model: an edit inserting it first
@@ -241,6 +246,28 @@ mod tests {
         assert!(probe(br#"{"stream":"yes"}"#).is_err());
         assert!(probe(b"\xff").is_err());
         assert!(probe(br#"{"stream_options":{"include_usage":true,"include_usage":true}}"#).is_err());
-        assert_eq!(probe(br#"{"model":null}"#).unwrap().model, None);
+    }
+
+    /// Found by fuzz/json_probe: `"model": null` read as no model, so a
+    /// second `model` was inserted before it (and upstreams take the last).
+    #[test]
+    fn a_null_model_is_replaced_not_doubled() {
+        let body = Bytes::from_static(br#"{"messages":[],"model":null}"#);
+        let p = probe(&body).unwrap();
+        let (model, span) = p.model.clone().unwrap();
+        assert_eq!(model, "", "null reads as an empty name: the default model");
+        assert_eq!(&body[span.clone()], b"null");
+        assert_eq!(joined(&apply(&body, vec![replace_model(span, "m")])), r#"{"messages":[],"model":"m"}"#);
+    }
+
+    /// Found by fuzz/json_probe: the usage edit of an empty object left a
+    /// trailing comma. Only a stream asks for usage, and a stream's body is
+    /// never empty.
+    #[test]
+    fn only_a_stream_gets_a_usage_edit() {
+        for body in ["{}", " { }", r#"{"stream":false}"#, r#"{"model":"m"}"#] {
+            assert_eq!(probe(body.as_bytes()).unwrap().usage_edit, None, "{body}");
+        }
+        assert!(probe(br#"{"stream":true}"#).unwrap().usage_edit.is_some());
     }
 }
