@@ -61,12 +61,12 @@ fn segment(s: &str) -> Result<(), Unsafe> {
                 match (hi * 16 + lo) as u8 {
                     b'/' | b'\\' => return Err(Unsafe::Separator),
                     b'%' => return Err(Unsafe::DoubleEscape),
-                    b if b < 0x20 || b >= 0x7f => return Err(Unsafe::Byte),
+                    b if !(0x20..0x7f).contains(&b) => return Err(Unsafe::Byte),
                     b => b,
                 }
             }
             b'\\' => return Err(Unsafe::Separator),
-            b if b < 0x20 || b >= 0x7f || b == b'?' || b == b'#' => return Err(Unsafe::Byte),
+            b if !(0x20..0x7f).contains(&b) || b == b'?' || b == b'#' => return Err(Unsafe::Byte),
             b => b,
         };
         i += 1;
