@@ -17,7 +17,7 @@ use switchyard_proto::model::HttpMethod;
 /// the key's allowlist; an upload goes to the default model) and read or
 /// delete no account-wide object: open to every key. The chat, completion
 /// and embedding endpoints are served by the gateway itself.
-pub const MODEL_ENDPOINTS: &[&str] = &[
+const MODEL_ENDPOINTS: &[&str] = &[
     "/audio/speech",
     "/audio/transcriptions",
     "/audio/translations",
