@@ -399,6 +399,9 @@ pub enum KeyCmd {
         /// Never expires
         #[arg(long, conflicts_with = "expires")]
         no_expires: bool,
+        /// No passthrough policy: only the model endpoints
+        #[arg(long, conflicts_with_all = ["passthrough_paths", "passthrough_methods"])]
+        no_passthrough: bool,
     },
     /// Enable a key
     Enable { name: String },
@@ -431,6 +434,12 @@ pub struct KeyFlags {
     /// Log request bodies for this key (overrides settings.logging.request_bodies)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub log_bodies: Option<bool>,
+    /// Passthrough path prefixes (after /v1) opened beside the model endpoints, comma-separated (e.g. /files,/batches; / = every path)
+    #[arg(long, value_delimiter = ',', value_name = "PATH,...")]
+    pub passthrough_paths: Option<Vec<String>>,
+    /// Methods those paths open, comma-separated (GET, POST, DELETE); default all three
+    #[arg(long, value_delimiter = ',', value_name = "METHOD,...")]
+    pub passthrough_methods: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------------------

@@ -34,7 +34,7 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: KeyCmd) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        KeyCmd::Set { name, spec, all_models, no_rpm, no_tpm, no_budget, no_expires } => {
+        KeyCmd::Set { name, spec, all_models, no_rpm, no_tpm, no_budget, no_expires, no_passthrough } => {
             let mut c = ctx.connect().await?;
             let mut key = find(&mut c, &name).await?.key.unwrap_or_default();
             if all_models {
@@ -51,6 +51,9 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: KeyCmd) -> Result<i32, Error> {
             }
             if no_expires {
                 key.expires_unix = None;
+            }
+            if no_passthrough {
+                key.passthrough = None;
             }
             apply_flags(&mut key, &spec)?;
             let request = pb::PutKeyRequest { key: Some(key), create_only: false, update_only: true };
@@ -97,7 +100,62 @@ fn apply_flags(k: &mut pb::ClientKey, f: &KeyFlags) -> Result<(), Error> {
     if let Some(b) = f.log_bodies {
         k.log_bodies = Some(b);
     }
+    passthrough_flags(k, f)
+}
+
+/// `--passthrough-paths` sets the paths (keeping the methods, or all three
+/// for a new policy); `--passthrough-methods` the methods of a policy that
+/// has or gets paths. The control plane validates the paths.
+fn passthrough_flags(k: &mut pb::ClientKey, f: &KeyFlags) -> Result<(), Error> {
+    if f.passthrough_paths.is_none() && f.passthrough_methods.is_none() {
+        return Ok(());
+    }
+    let mut policy = match (k.passthrough.take(), &f.passthrough_paths) {
+        (Some(policy), _) => policy,
+        (None, Some(_)) => pb::PassthroughPolicy {
+            methods: [pb::HttpMethod::Get, pb::HttpMethod::Post, pb::HttpMethod::Delete].map(Into::into).to_vec(),
+            paths: Vec::new(),
+        },
+        (None, None) => {
+            return Err(Error::Usage(
+                "--passthrough-methods: the key has no passthrough policy; give --passthrough-paths too".into(),
+            ));
+        }
+    };
+    if let Some(paths) = &f.passthrough_paths {
+        policy.paths = paths.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+        if policy.paths.is_empty() {
+            return Err(Error::Usage("--passthrough-paths: give at least one path (or --no-passthrough)".into()));
+        }
+    }
+    if let Some(methods) = &f.passthrough_methods {
+        let mut parsed = Vec::new();
+        for m in methods.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+            let method = names::parse_http_method(m).ok_or_else(|| {
+                Error::Usage(format!("--passthrough-methods: unknown method {m:?} (expected GET, POST or DELETE)"))
+            })?;
+            parsed.push(i32::from(method));
+        }
+        if parsed.is_empty() {
+            return Err(Error::Usage("--passthrough-methods: give at least one of GET, POST, DELETE".into()));
+        }
+        parsed.sort_unstable();
+        parsed.dedup();
+        policy.methods = parsed;
+    }
+    k.passthrough = Some(policy);
     Ok(())
+}
+
+/// `GET,POST /files,/batches`, or `-`.
+fn passthrough_text(p: Option<&pb::PassthroughPolicy>) -> String {
+    match p {
+        None => "-".into(),
+        Some(p) => {
+            let methods: Vec<&str> = p.methods.iter().map(|m| names::http_method(*m)).collect();
+            format!("{} {}", methods.join(","), p.paths.join(","))
+        }
+    }
 }
 
 /// `50USD/month`, `50 USD/month`, `0.5EUR/day`.
@@ -195,6 +253,7 @@ async fn get(ctx: &mut Ctx<'_>, name: &str) -> Result<i32, Error> {
         ("budget", budget_text(k.budget.as_ref())),
         ("expires", k.expires_unix.map_or_else(|| "never".into(), show_unix)),
         ("log_bodies", k.log_bodies.map_or_else(|| "default".into(), yes_no)),
+        ("passthrough", passthrough_text(k.passthrough.as_ref())),
         ("enabled", yes_no(k.enabled)),
         ("managed", yes_no(meta.managed)),
         ("updated", show_ms_time(meta.updated_at_ms)),
@@ -220,6 +279,10 @@ fn key_json(e: &pb::KeyEntry) -> Value {
         })),
         "expires": k.expires_unix.map(show_unix),
         "log_bodies": k.log_bodies,
+        "passthrough": k.passthrough.as_ref().map(|p| json!({
+            "methods": p.methods.iter().map(|m| names::http_method(*m)).collect::<Vec<_>>(),
+            "paths": p.paths,
+        })),
         "enabled": k.enabled,
         "managed": meta.managed,
         "updated_at": json_ms_time(meta.updated_at_ms),

@@ -174,6 +174,25 @@ pub fn parse_budget_period(s: &str) -> Option<pb::BudgetPeriod> {
     }
 }
 
+pub fn http_method(v: i32) -> &'static str {
+    match pb::HttpMethod::try_from(v) {
+        Ok(pb::HttpMethod::Get) => "GET",
+        Ok(pb::HttpMethod::Post) => "POST",
+        Ok(pb::HttpMethod::Delete) => "DELETE",
+        _ => "unknown",
+    }
+}
+
+/// `GET`, `post`, `Delete`: the methods a passthrough policy can open.
+pub fn parse_http_method(s: &str) -> Option<pb::HttpMethod> {
+    match s.to_ascii_uppercase().as_str() {
+        "GET" => Some(pb::HttpMethod::Get),
+        "POST" => Some(pb::HttpMethod::Post),
+        "DELETE" => Some(pb::HttpMethod::Delete),
+        _ => None,
+    }
+}
+
 pub fn retry_condition(v: i32) -> &'static str {
     match pb::RetryCondition::try_from(v) {
         Ok(pb::RetryCondition::Connect) => "connect",

@@ -26,10 +26,18 @@ models:
     targets: [{provider: openai, model: gpt-4o}]
 keys:
   - {name: app-1, key: "${env:APP1_KEY}", models: [gpt-4o-mini], rpm: 600}
-  - {name: batch, key_sha256: "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"}
+  - name: batch
+    key_sha256: "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"
+    passthrough: {methods: [GET], paths: [/files, /batches]}
 settings:
   default_model: gpt-4o-mini
 "#;
+
+/// The `batch` key of [`DOCUMENT`], as written there.
+const BATCH_KEY: &str = "  - name: batch
+    key_sha256: \"6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b\"
+    passthrough: {methods: [GET], paths: [/files, /batches]}
+";
 
 const ENV: [(&str, &str); 2] = [("OPENAI_KEY_A", "sk-team-a-0123456789"), ("APP1_KEY", "client-key-app1-0123456789")];
 
@@ -123,6 +131,9 @@ async fn export_then_apply_changes_nothing_and_keeps_secrets() {
     let document = exported.ok().to_owned();
     assert!(document.contains("api_key: ${redacted:"), "{document}");
     assert!(!document.contains("sk-team") && !document.contains("client-key-app1"), "{document}");
+    assert!(document.contains("    passthrough: {methods: [GET], paths: [/files, /batches]}\n"), "{document}");
+    let batch = before.keys.iter().find(|k| k.name == "batch").unwrap();
+    assert_eq!(batch.passthrough.as_ref().unwrap().paths, ["/files", "/batches"], "stored as written");
     let json = cp.run(&["-o", "json", "export"]).await.json();
     assert_eq!(json["document"].as_str().unwrap(), document.trim_end_matches('\n').to_owned() + "\n");
     assert_eq!(json["config_version"], revision);
@@ -154,10 +165,9 @@ async fn prune_deletes_only_what_apply_made() {
     cp.run(&add).await.ok();
     cp.run(&["key", "create", "manual-key"]).await.ok();
 
-    let smaller = DOCUMENT.replace("  - name: gpt-4o\n    targets: [{provider: openai, model: gpt-4o}]\n", "").replace(
-        "  - {name: batch, key_sha256: \"6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b\"}\n",
-        "",
-    );
+    let smaller = DOCUMENT
+        .replace("  - name: gpt-4o\n    targets: [{provider: openai, model: gpt-4o}]\n", "")
+        .replace(BATCH_KEY, "");
     let smaller_path = cp.file("smaller.yaml", &smaller);
     let plan = cp.run_env(&ENV, &["apply", "-f", &smaller_path]).await;
     let text = plan.ok();
@@ -213,13 +223,7 @@ async fn diff_exit_codes() {
     let out = cp.run_env(&ENV, &["diff", "-f", &path]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("? key manual (unmanaged"), "{out:?}");
-    let without_batch = cp.file(
-        "no-batch.yaml",
-        &DOCUMENT.replace(
-            "  - {name: batch, key_sha256: \"6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b\"}\n",
-            "",
-        ),
-    );
+    let without_batch = cp.file("no-batch.yaml", &DOCUMENT.replace(BATCH_KEY, ""));
     let out = cp.run_env(&ENV, &["diff", "-f", &without_batch]).await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stdout.contains("! key batch (orphaned"), "{out:?}");

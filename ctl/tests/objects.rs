@@ -7,7 +7,7 @@
 mod common;
 
 use common::{ADMIN, Cp, VIEWER, field};
-use switchyard_proto::model::{KeyHash, ProviderKind};
+use switchyard_proto::model::{HttpMethod, KeyHash, ProviderKind};
 
 async fn with_provider(cp: &Cp) {
     let key = cp.file("openai.key", "sk-openai-a-0123456789\n");
@@ -360,6 +360,28 @@ async fn key_commands() {
     assert_eq!((k.tpm, k.rpm, k.budget.is_none(), k.models.is_none()), (Some(1000), Some(600), true, true));
     assert!(k.allow_direct);
     assert_eq!(k.key_sha256, KeyHash::of(&key), "set keeps the key");
+
+    // Passthrough: paths with every method, then methods narrowed, then removed.
+    cp.run(&["key", "set", "app-1", "--passthrough-paths", "/files,/batches"]).await.ok();
+    let stored = cp.config().await;
+    let p = stored.keys.iter().find(|k| k.name == "app-1").unwrap().passthrough.clone().unwrap();
+    assert_eq!((p.methods, p.paths), (HttpMethod::ALL.to_vec(), vec!["/files".to_owned(), "/batches".to_owned()]));
+    cp.run(&["key", "set", "app-1", "--passthrough-methods", "get,DELETE"]).await.ok();
+    let get = cp.run(&["key", "get", "app-1"]).await;
+    assert!(get.ok().contains("passthrough:   GET,DELETE /files,/batches"), "{get:?}");
+    let json_get = cp.run(&["-o", "json", "key", "get", "app-1"]).await.json();
+    assert_eq!(
+        json_get["passthrough"],
+        serde_json::json!({"methods": ["GET", "DELETE"], "paths": ["/files", "/batches"]})
+    );
+    let bad = cp.run(&["key", "set", "app-1", "--passthrough-paths", "/v1/files"]).await;
+    assert!(bad.error().contains("key.passthrough.paths[0]: \"/v1/files\": paths are after /v1"), "{bad:?}");
+    let bad = cp.run(&["key", "set", "app-1", "--passthrough-methods", "PUT"]).await;
+    assert!(bad.error().contains("unknown method \"PUT\""), "{bad:?}");
+    cp.run(&["key", "set", "app-1", "--no-passthrough"]).await.ok();
+    assert!(cp.config().await.keys.iter().find(|k| k.name == "app-1").unwrap().passthrough.is_none());
+    let bad = cp.run(&["key", "set", "app-1", "--passthrough-methods", "GET"]).await;
+    assert!(bad.error().contains("the key has no passthrough policy"), "{bad:?}");
 
     let bad = cp.run(&["key", "set", "app-1", "--models", "nope"]).await;
     assert!(bad.error().starts_with("invalid: key.models[0]: unknown model \"nope\""), "{bad:?}");

@@ -58,6 +58,9 @@ pub enum ProxyError {
     /// A passthrough path that could leave the provider's base path (the path echoed is bounded).
     #[error("The path '{path}' cannot be passed on: {why}.")]
     BadPath { path: String, why: &'static str },
+    /// A passthrough path the key's policy does not open; `fix` names the field to set.
+    #[error("The key '{key}' may not call {method} /v1{path}: {fix}.")]
+    PassthroughNotAllowed { key: Arc<str>, method: &'static str, path: String, fix: &'static str },
     #[error("Method {0} is not allowed on this path.")]
     MethodNotAllowed(String),
     #[error("No enabled upstream account serves the model '{0}'.")]
@@ -94,7 +97,7 @@ impl ProxyError {
         use ProxyError::*;
         match self {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => StatusCode::UNAUTHORIZED,
-            ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ModelNotAllowed(_) | PassthroughNotAllowed { .. } => StatusCode::FORBIDDEN,
             OverBudget { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ModelNotFound(_) | UnknownPath(_) => StatusCode::NOT_FOUND,
             NoModel | BadJson(_) | BadRequest(_) | BadPath { .. } => StatusCode::BAD_REQUEST,
@@ -117,7 +120,7 @@ impl ProxyError {
         use ProxyError::*;
         match self {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => "invalid_request_error",
-            ModelNotAllowed(_) => "permission_error",
+            ModelNotAllowed(_) | PassthroughNotAllowed { .. } => "permission_error",
             OverBudget { .. } => "insufficient_quota",
             RateLimited { unit, .. } => unit.as_str(),
             ModelNotFound(_)
@@ -169,6 +172,7 @@ impl ProxyError {
             UnknownPath(_) => "unknown_url",
             BadPath { .. } => "invalid_path",
             MethodNotAllowed(_) => "method_not_allowed",
+            PassthroughNotAllowed { .. } => "passthrough_not_allowed",
             NoEndpoint(_) => "no_upstream_available",
             UpstreamConnect(_) => "upstream_connect_error",
             UpstreamTimeout(_) => "upstream_timeout",

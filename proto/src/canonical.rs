@@ -7,8 +7,9 @@
 //! differ only in the order of unordered lists hash the same:
 //! providers, each provider's accounts, models, keys and alert channels by
 //! name; each route's aliases and each key's allowlist sorted; targets by
-//! (priority, provider, model); `settings.retry.on` sorted and deduplicated
-//! (as the model keeps it). Maps are `BTreeMap`s. prost writes fields in tag
+//! (priority, provider, model); each key's passthrough paths sorted;
+//! `settings.retry.on` and passthrough methods sorted and deduplicated (as the
+//! model keeps them). Maps are `BTreeMap`s. prost writes fields in tag
 //! order and skips default scalars, so equal messages encode to equal bytes.
 
 use crate::model::{Config, RuntimeState};
@@ -85,6 +86,12 @@ fn canonical_order(config: &Config) -> Config {
     for k in &mut c.keys {
         if let Some(models) = &mut k.models {
             models.sort();
+        }
+        if let Some(p) = &mut k.passthrough {
+            p.paths.sort();
+            // The model keeps these sorted and unique already.
+            p.methods.sort_unstable();
+            p.methods.dedup();
         }
     }
     c.settings.alerts.channels.sort_by(|a, b| a.name.cmp(&b.name));

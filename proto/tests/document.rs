@@ -97,6 +97,13 @@ fn full_schema_parses_every_field() {
     );
     assert_eq!(key.expires_unix, Some(1_798_761_600));
     assert_eq!((key.log_bodies, key.enabled), (Some(false), true));
+    assert_eq!(
+        key.passthrough,
+        Some(Passthrough {
+            methods: vec![HttpMethod::Get, HttpMethod::Post],
+            paths: vec!["/files".into(), "/batches".into()]
+        })
+    );
 
     let s = &c.settings;
     assert_eq!(s.default_model.as_deref(), Some("gpt-4o-mini"));
@@ -208,6 +215,7 @@ fn every_rule_gives_its_exact_message() {
     let acct = "{name: a, api_key: \"sk-aaaaaaaaaaaa\"}";
     let target = "[{provider: openai, model: gpt-4o-mini}]";
     let key = r#"{name: k, key: "client-key-0123456789"}"#;
+    let pass = |policy: &str| edit(key, &format!("{{name: k, key: \"client-key-0123456789\", passthrough: {policy}}}"));
     let cases: Vec<(String, &str)> = vec![
         // Unknown fields, at every depth.
         (
@@ -443,6 +451,56 @@ fn every_rule_gives_its_exact_message() {
         (
             edit(key, "{name: k, key: \"${redacted:0123456789ab}\"}"),
             "keys[0].key: client keys cannot be redacted; give key_sha256 instead",
+        ),
+        // Passthrough policies.
+        (pass("{paths: [/files], verbs: [GET]}"), "keys[0].passthrough.verbs: unknown field"),
+        (pass("{methods: [GET]}"), "keys[0].passthrough.paths: missing required field"),
+        (pass("[/files]"), "keys[0].passthrough: expected a mapping, found a list"),
+        (
+            pass("{methods: [GET, PUT], paths: [/files]}"),
+            "keys[0].passthrough.methods[1]: unknown value \"PUT\" (expected one of: GET, POST, DELETE)",
+        ),
+        (
+            pass("{methods: [get], paths: [/files]}"),
+            "keys[0].passthrough.methods[0]: unknown value \"get\" (expected one of: GET, POST, DELETE)",
+        ),
+        (
+            pass("{methods: [], paths: [/files]}"),
+            "keys[0].passthrough.methods: must not be empty (omit it for GET, POST and DELETE)",
+        ),
+        (pass("{paths: []}"), "keys[0].passthrough.paths: must list at least one path prefix, such as /files"),
+        (
+            pass("{paths: [/files, /files]}"),
+            "keys[0].passthrough.paths[1]: duplicate path \"/files\" (also at keys[0].passthrough.paths[0])",
+        ),
+        (
+            pass("{paths: [files]}"),
+            "keys[0].passthrough.paths[0]: \"files\" must start with '/' (a path after /v1, such as /files)",
+        ),
+        (
+            pass("{paths: [/v1/files]}"),
+            "keys[0].passthrough.paths[0]: \"/v1/files\": paths are after /v1, so write /files",
+        ),
+        (pass("{paths: [/v1]}"), "keys[0].passthrough.paths[0]: \"/v1\": paths are after /v1 (write / for every path)"),
+        (
+            pass("{paths: [/files/]}"),
+            "keys[0].passthrough.paths[0]: \"/files/\" is not a plain path: segments of letters, digits, '-', '_', '.', '~' (not '.' or '..'), with no trailing '/'",
+        ),
+        (
+            pass("{paths: [/files/../admin]}"),
+            "keys[0].passthrough.paths[0]: \"/files/../admin\" is not a plain path: segments of letters, digits, '-', '_', '.', '~' (not '.' or '..'), with no trailing '/'",
+        ),
+        (
+            pass("{paths: [\"/files/%2e\"]}"),
+            "keys[0].passthrough.paths[0]: \"/files/%2e\" is not a plain path: segments of letters, digits, '-', '_', '.', '~' (not '.' or '..'), with no trailing '/'",
+        ),
+        (
+            pass("{paths: [\"/f*\"]}"),
+            "keys[0].passthrough.paths[0]: \"/f*\" is not a plain path: segments of letters, digits, '-', '_', '.', '~' (not '.' or '..'), with no trailing '/'",
+        ),
+        (
+            pass(&format!("{{paths: [/{}]}}", "a".repeat(256))),
+            "keys[0].passthrough.paths[0]: longer than 256 characters",
         ),
         // References to secrets.
         (

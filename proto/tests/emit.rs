@@ -124,7 +124,10 @@ models:
     targets:
       - {provider: deepseek, model: deepseek-chat, priority: 2}
 keys:
-  - {name: app, key: "${env:APP1_KEY}", models: [], rpm: 60, expires: 2027-06-30}
+  - {name: app, key: "${env:APP1_KEY}", models: [], rpm: 60, expires: 2027-06-30, passthrough: {paths: [/batches]}}
+  - name: ops
+    key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+    passthrough: {methods: [DELETE, GET, GET], paths: [/files, /]}
 settings:
   default_model: cheap
   retry: {on: [429, connect, 429]}
@@ -171,6 +174,10 @@ keys:
     models: []
     rpm: 60
     expires: \"2027-06-30T00:00:00Z\"
+    passthrough: {{paths: [/batches]}}
+  - name: ops
+    key_sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"
+    passthrough: {{methods: [GET, DELETE], paths: [/files, /]}}
 
 settings:
   default_model: cheap

@@ -338,7 +338,27 @@ fn key(rng: &mut Rng, used: &mut HashSet<String>, hashes: &mut HashSet<KeyHash>,
         }),
         log_bodies: rng.maybe(40, |rng| rng.chance(50)),
         enabled: rng.chance(80),
+        passthrough: rng.maybe(40, passthrough),
     }
+}
+
+/// Sorted, unique methods (at least one); unique prefixes, `/` among them now and then.
+fn passthrough(rng: &mut Rng) -> Passthrough {
+    let methods: Vec<HttpMethod> = HttpMethod::ALL.into_iter().filter(|_| rng.chance(60)).collect();
+    let methods = if methods.is_empty() { vec![*rng.pick(&HttpMethod::ALL)] } else { methods };
+    let words = ["files", "batches", "fine_tuning", "jobs", "v2", "a.b", "x~y", "file-1", "_"];
+    let mut paths = Vec::new();
+    for _ in 0..rng.range(1, 4) {
+        let path = if rng.chance(10) {
+            "/".to_owned()
+        } else {
+            (0..rng.range(1, 4)).map(|_| format!("/{}", rng.pick(&words))).collect()
+        };
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    Passthrough { methods, paths }
 }
 
 fn settings(rng: &mut Rng, public: &[String]) -> Settings {

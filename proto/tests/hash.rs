@@ -30,6 +30,10 @@ fn reordered(config: &Config) -> Config {
         if let Some(models) = &mut k.models {
             models.reverse();
         }
+        if let Some(p) = &mut k.passthrough {
+            p.paths.reverse();
+            p.methods.reverse();
+        }
     }
     c.settings.alerts.channels.reverse();
     // Unsorted only in a hand-built model (the wire sorts it); the hash sorts it too.
@@ -110,6 +114,9 @@ const MUTATIONS: &[Mutation] = &[
     ("expires", |c| c.keys[0].expires_unix = Some(1_798_761_601)),
     ("log bodies", |c| c.keys[0].log_bodies = None),
     ("key enabled", |c| c.keys[1].enabled = true),
+    ("passthrough path", |c| c.keys[0].passthrough.as_mut().unwrap().paths.push("/assistants".into())),
+    ("passthrough method", |c| c.keys[0].passthrough.as_mut().unwrap().methods.push(HttpMethod::Delete)),
+    ("passthrough removed", |c| c.keys[0].passthrough = None),
     ("default model", |c| c.settings.default_model = None),
     ("settings timeout", |c| c.settings.timeout.first_token = Duration::from_secs(46)),
     ("max attempts", |c| c.settings.retry.max_attempts = 3),

@@ -100,6 +100,7 @@ fn try_from_collects_every_field_error() {
     wire.providers[1].accounts[0].api_key = None;
     wire.models[1].strategy = pb::Strategy::Unspecified as i32;
     wire.keys[0].key_sha256 = vec![];
+    wire.keys[0].passthrough.as_mut().unwrap().methods = vec![1, 0];
     wire.keys[3].budget.as_mut().unwrap().period = 0;
     let settings = wire.settings.as_mut().unwrap();
     settings.timeout = None;
@@ -118,6 +119,7 @@ fn try_from_collects_every_field_error() {
         "providers[1].accounts[0].api_key: missing required field",
         "models[1].strategy: unknown value 0 (expected one of: p2c, round_robin, weighted_random)",
         "keys[0].key_sha256: must be 32 bytes (got 0)",
+        "keys[0].passthrough.methods[1]: unknown value 0 (expected one of: GET, POST, DELETE)",
         "keys[3].budget.period: unknown value 0 (expected one of: day, week, month, total)",
         "settings.timeout: missing required field",
         "settings.retry.on[1]: unknown value 0 (expected one of: connect, timeout, 429, 5xx)",
@@ -136,11 +138,14 @@ fn try_from_reports_every_validation_error() {
     wire.providers[2].api_version = None;
     wire.providers[0].accounts[0].weight = 0;
     wire.settings.as_mut().unwrap().breaker.as_mut().unwrap().failure_rate = 1.5;
+    wire.keys[0].passthrough = Some(pb::PassthroughPolicy { methods: vec![], paths: vec!["/v1/files".into()] });
     assert_eq!(
         errors_of(wire),
         [
             "providers[0].accounts[0].weight: must be at least 1 (use enabled: false to take an account out)",
             "providers[2].api_version: required for kind azure",
+            "keys[0].passthrough.methods: must not be empty (omit it for GET, POST and DELETE)",
+            "keys[0].passthrough.paths[0]: \"/v1/files\": paths are after /v1, so write /files",
             "settings.breaker.failure_rate: must be in (0, 1] (got 1.5)",
         ]
         .join("\n")

@@ -13,6 +13,8 @@ pub const DIRECT_KEY: &str = "sk-client-direct-0123456789";
 pub const LIMITED_KEY: &str = "sk-client-limited-0123456789";
 pub const EXPIRED_KEY: &str = "sk-client-expired-0123456789";
 pub const DISABLED_KEY: &str = "sk-client-disabled-0123456789";
+/// May reach the upstream account's files (`passthrough: {paths: [/files]}`).
+pub const FILES_KEY: &str = "sk-client-files-0123456789";
 /// Upstream account keys of [`gateway_yaml`].
 pub const UPSTREAM_KEY_A: &str = "sk-upstream-main-a-000000";
 pub const UPSTREAM_KEY_B: &str = "sk-upstream-other-b-000000";
@@ -50,6 +52,7 @@ keys:
   - {{name: limited, key: "{LIMITED_KEY}", models: [smart]}}
   - {{name: expired, key: "{EXPIRED_KEY}", expires: 2020-01-01T00:00:00Z}}
   - {{name: disabled, key: "{DISABLED_KEY}", enabled: false}}
+  - {{name: files, key: "{FILES_KEY}", passthrough: {{paths: [/files]}}}}
 settings:
   default_model: gpt-4o-mini
   limits: {{max_body: 1MiB, max_concurrency: 64, max_buffered_bodies: 64MiB}}

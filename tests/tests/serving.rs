@@ -269,7 +269,7 @@ async fn other_v1_paths_pass_through() {
     assert_eq!(seen.uri.query(), Some("x=1"), "the client's api_key never travels upstream");
     assert_eq!(seen.json()["model"], "gpt-4o-mini-2024-07-18");
     // Without a body: the default model's endpoint.
-    let response = client().get(format!("{}/files/file-123", proxy.url())).bearer_auth(APP_KEY).send().await.unwrap();
+    let response = client().get(format!("{}/files/file-123", proxy.url())).bearer_auth(FILES_KEY).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(main.requests()[1].uri.path(), "/v1/files/file-123");
     assert_eq!(main.requests()[1].method, "GET");
@@ -290,7 +290,7 @@ async fn uploads_stream_through_unbuffered() {
         async move {
             client()
                 .post(url)
-                .bearer_auth(APP_KEY)
+                .bearer_auth(FILES_KEY)
                 .header("content-type", format!("multipart/form-data; boundary={boundary}"))
                 .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
                 .send()

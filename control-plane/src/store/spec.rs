@@ -184,6 +184,9 @@ pub struct KeySpec {
     pub expires_unix: Option<i64>,
     pub log_bodies: Option<bool>,
     pub enabled: bool,
+    /// `(methods, path prefixes)`; absent in rows written before the field existed.
+    #[serde(default)]
+    pub passthrough: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl KeySpec {
@@ -197,6 +200,10 @@ impl KeySpec {
             expires_unix: k.expires_unix,
             log_bodies: k.log_bodies,
             enabled: k.enabled,
+            passthrough: k
+                .passthrough
+                .as_ref()
+                .map(|p| (p.methods.iter().map(|m| m.as_str().to_owned()).collect(), p.paths.clone())),
         }
     }
 
@@ -205,6 +212,16 @@ impl KeySpec {
             Some((currency, amount_micros, period)) => {
                 let period = word("budget period", &period, &BudgetPeriod::ALL, BudgetPeriod::as_str)?;
                 Some(Budget { currency, amount_micros, period })
+            }
+            None => None,
+        };
+        let passthrough = match self.passthrough {
+            Some((methods, paths)) => {
+                let methods = methods
+                    .iter()
+                    .map(|m| word("passthrough method", m, &HttpMethod::ALL, HttpMethod::as_str))
+                    .collect::<Result<_, _>>()?;
+                Some(Passthrough { methods, paths })
             }
             None => None,
         };
@@ -219,6 +236,7 @@ impl KeySpec {
             expires_unix: self.expires_unix,
             log_bodies: self.log_bodies,
             enabled: self.enabled,
+            passthrough,
         })
     }
 }
@@ -323,5 +341,45 @@ impl SettingsSpec {
                 channels: Vec::new(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn key_passthrough_round_trips_and_older_rows_have_none() {
+        let old = r#"{"models":null,"allow_direct":false,"rpm":null,"tpm":null,"budget":null,"expires_unix":null,"log_bodies":null,"enabled":true}"#;
+        let spec: KeySpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.into_key("k".into(), KeyHash([0; 32])).unwrap().passthrough, None);
+
+        let passthrough =
+            Passthrough { methods: vec![HttpMethod::Get, HttpMethod::Delete], paths: vec!["/files".into()] };
+        let key = ClientKey {
+            name: "k".into(),
+            key_sha256: KeyHash([1; 32]),
+            models: None,
+            allow_direct: false,
+            rpm: None,
+            tpm: None,
+            budget: None,
+            expires_unix: None,
+            log_bodies: None,
+            enabled: true,
+            passthrough: Some(passthrough),
+        };
+        let stored = serde_json::to_string(&KeySpec::of(&key)).unwrap();
+        assert!(stored.contains(r#""passthrough":[["GET","DELETE"],["/files"]]"#), "{stored}");
+        let spec: KeySpec = serde_json::from_str(&stored).unwrap();
+        assert_eq!(spec.into_key("k".into(), KeyHash([1; 32])).unwrap(), key);
+
+        let bad = stored.replace("DELETE", "PUT");
+        let spec: KeySpec = serde_json::from_str(&bad).unwrap();
+        assert_eq!(
+            spec.into_key("k".into(), KeyHash([1; 32])).unwrap_err().to_string(),
+            "stored passthrough method \"PUT\" is not recognised"
+        );
     }
 }

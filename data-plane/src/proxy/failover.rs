@@ -7,8 +7,12 @@
 //! before its first event, a refused key or exhausted quota) teaches the
 //! breaker and, when `settings.retry.on` allows it, moves on, within
 //! `max_attempts` and `timeout.total`. Nothing has reached the client yet at
-//! that point: once a first byte is sent there is no retry. When the attempts
-//! are spent, the client gets one error listing each of them.
+//! that point: once a first byte is sent there is no retry. A passthrough
+//! POST or DELETE (which may create or delete the account's objects) moves
+//! on only when the upstream provably did not act on it: no connection was
+//! made, or it answered 429 or refused the key; after a 5xx, a timeout or a
+//! broken connection its own answer is the client's. When the attempts are
+//! spent, the client gets one error listing each of them.
 //!
 //! Every way out finishes the request's usage [`Meter`]: here for refusals,
 //! failures and JSON answers, in [`super::stream`] for streamed bodies.
@@ -88,7 +92,8 @@ pub async fn run(
                 let label = format!("{}/{}", endpoint.provider.name, endpoint.account().name);
                 tracing::warn!(endpoint = %label, model = %route.name, attempt = n + 1, reason = %failed.reason, "upstream attempt failed");
                 failures.push((failed.failure, format!("{label}: {}", failed.reason)));
-                let retry = retryable(failed.failure, &settings.retry.on) && payload.resendable();
+                let retry =
+                    retryable(failed.failure, &settings.retry.on) && payload.resendable() && may_resend(&req, &failed);
                 if !retry {
                     let ending = Ending { meter, injected, text: req.text };
                     return finish(failed, &endpoint, deadline, guard, started, ending);
@@ -156,6 +161,15 @@ fn retryable(failure: Failure, on: &[RetryCondition]) -> bool {
         Failure::Server | Failure::Malformed => RetryCondition::ServerError,
     };
     on.contains(&condition)
+}
+
+/// Whether the request may go to another endpoint after `failed`: an
+/// idempotent one always; a passthrough POST or DELETE only when the upstream
+/// provably did not act on it (never sent, or refused: 429, a refused key, no quota).
+fn may_resend(req: &Request<'_>, failed: &Failed) -> bool {
+    req.idempotent
+        || failed.unsent
+        || matches!(failed.failure, Failure::RateLimited { .. } | Failure::Auth | Failure::Quota)
 }
 
 /// 503 at once when every endpoint is Open, with the earliest reopen.

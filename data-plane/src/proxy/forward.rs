@@ -35,6 +35,8 @@ pub struct Request<'a> {
     pub model_in_url: bool,
     /// The client asked for a stream: the first-token deadline applies.
     pub stream: bool,
+    /// Sending it twice does no harm (inference, passthrough GETs): see [`super::failover`].
+    pub idempotent: bool,
     /// Usage accounting is on: read `usage` from JSON answers.
     pub accounted: bool,
     /// Where streamed text is (for the estimate); `Text::None` also means the
@@ -72,6 +74,8 @@ pub struct Answered {
 /// and what the client gets if it is not retried.
 pub struct Failed {
     pub failure: Failure,
+    /// The request provably never reached the upstream (no connection was made).
+    pub unsent: bool,
     pub reason: String,
     pub status: StatusCode,
     pub outcome: Result<Answered, ProxyError>,
@@ -132,7 +136,14 @@ pub async fn attempt(
     let name = || provider.name.to_string();
     let sent = upstream::send(provider, req.method.clone(), url, headers, body);
     let (status, response_headers, mut upstream) = match tokio::time::timeout_at(first_deadline, sent).await {
-        Err(_) | Ok(Err(SendError::Timeout)) => {
+        Ok(Err(SendError::Timeout)) => {
+            let error = ProxyError::UpstreamTimeout(name());
+            return Err(Failed {
+                unsent: true,
+                ..failed(Failure::Timeout, "timed out", StatusCode::GATEWAY_TIMEOUT, error)
+            });
+        }
+        Err(_) => {
             return Err(failed(
                 Failure::Timeout,
                 "timed out",
@@ -143,7 +154,8 @@ pub async fn attempt(
         Ok(Err(e)) => {
             tracing::debug!(provider = %provider.name, account = %account.name, error = %e, "upstream request failed");
             return Err(if matches!(e, SendError::Connect(_)) {
-                failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, ProxyError::UpstreamConnect(name()))
+                let error = ProxyError::UpstreamConnect(name());
+                Failed { unsent: true, ..failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, error) }
             } else {
                 let error = ProxyError::Upstream(name(), "the connection failed");
                 failed(Failure::Connect, "connection failed", StatusCode::BAD_GATEWAY, error)
@@ -182,11 +194,18 @@ pub async fn attempt(
             }
             429 => Err(Failed {
                 failure: Failure::RateLimited { retry_after },
+                unsent: false,
                 reason: http,
                 status,
                 outcome: Ok(answered(false)),
             }),
-            500..=599 => Err(Failed { failure: Failure::Server, reason: http, status, outcome: Ok(answered(false)) }),
+            500..=599 => Err(Failed {
+                failure: Failure::Server,
+                unsent: false,
+                reason: http,
+                status,
+                outcome: Ok(answered(false)),
+            }),
             _ => Ok(answered(false)),
         };
     }
@@ -359,7 +378,7 @@ fn too_large(provider: &ProviderEntry, started: Instant, why: EventsError) -> Re
 }
 
 fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError) -> Failed {
-    Failed { failure, reason: reason.to_owned(), status, outcome: Err(error) }
+    Failed { failure, unsent: false, reason: reason.to_owned(), status, outcome: Err(error) }
 }
 
 /// `Retry-After` in seconds or as an HTTP date.

@@ -108,7 +108,7 @@ async fn serve_key(
         }
         "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned())),
         _ => {
-            passthrough::admit(req.method(), req.uri().path(), api_path)?;
+            passthrough::admit(key, req.method(), req.uri().path(), api_path)?;
             proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await
         }
     }
@@ -170,7 +170,10 @@ async fn proxied(
     };
     meter.route(&route);
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
+    // Inference is the documented failover; a passthrough POST or DELETE may create or delete objects.
+    let idempotent = kind == Kind::Inference || parts.method == Method::GET;
     let req = Outgoing {
+        idempotent,
         method: parts.method,
         api_path,
         query: query.as_deref(),

@@ -23,7 +23,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
 use switchyard_proto::model::{
-    BudgetPeriod, Config, KeyHash, OnDisconnect, ProviderKind, RuntimeState, Strategy, StreamUsage, Timeouts,
+    BudgetPeriod, Config, KeyHash, OnDisconnect, Passthrough, ProviderKind, RuntimeState, Strategy, StreamUsage,
+    Timeouts,
 };
 use tokio::time::Instant;
 
@@ -93,6 +94,8 @@ pub struct KeyEntry {
     pub rate_limit: Option<KeyLimit>,
     /// This node's share of its `tpm`, with the limiter; `None` = unlimited.
     pub token_limit: Option<KeyLimit>,
+    /// Passthrough paths opened beside the model endpoints; `None` = none.
+    pub passthrough: Option<Passthrough>,
 }
 
 impl KeyEntry {

@@ -139,6 +139,7 @@ pub fn prepare(
                 budget_period: k.budget.as_ref().map(|b| b.period),
                 rate_limit: key_limit(k, k.rpm.map(u64::from), runtime, previous, &clock, |old| &old.rate_limit),
                 token_limit: key_limit(k, k.tpm, runtime, previous, &clock, |old| &old.token_limit),
+                passthrough: k.passthrough.clone(),
             };
             (k.key_sha256, Arc::new(entry))
         })

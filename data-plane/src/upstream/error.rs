@@ -3,6 +3,7 @@
 use crate::body::BoxError;
 
 /// Why a request got no response head. The sources never quote the URL.
+/// `Timeout` and `Connect` mean the request was never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The connect timeout (the caller bounds the rest).
@@ -10,7 +11,7 @@ pub enum SendError {
     Timeout,
     #[error("connect error: {0}")]
     Connect(BoxError),
-    /// The connection failed after it was made.
+    /// The connection failed after it was made: the request may have been sent.
     #[error("request failed: {0}")]
     Other(BoxError),
 }

@@ -133,10 +133,8 @@ impl H2Pool {
                         retried = true;
                         request = unsent;
                     }
-                    _ => {
-                        let e = e.into_error();
-                        return Err(if e.is_timeout() { SendError::Timeout } else { SendError::Other(e.into()) });
-                    }
+                    // Possibly sent (a keepalive timeout is not the connect timeout): never `Timeout` or `Connect`.
+                    _ => return Err(SendError::Other(e.into_error().into())),
                 },
             }
         }

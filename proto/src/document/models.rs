@@ -1,7 +1,9 @@
 //! `models:` (public routes, aliases, prices, targets) and `keys:`.
 
 use super::reader::{Cx, Obj};
-use crate::model::{Budget, BudgetPeriod, ClientKey, KeyHash, Price, Problem, Route, Strategy, Target};
+use crate::model::{
+    Budget, BudgetPeriod, ClientKey, HttpMethod, KeyHash, Passthrough, Price, Problem, Route, Strategy, Target,
+};
 use serde_norway::Value;
 
 /// Client keys shorter than this are refused: they would be guessable.
@@ -73,8 +75,46 @@ pub(super) fn key(cx: &mut Cx<'_>, mut o: Obj<'_>) -> ClientKey {
     });
     let log_bodies = o.take("log_bodies").and_then(|(v, p)| cx.bool(v, &p));
     let enabled = o.take("enabled").and_then(|(v, p)| cx.bool(v, &p)).unwrap_or(true);
+    let passthrough = o.take("passthrough").and_then(|(v, p)| passthrough(cx, v, &p));
     o.finish(cx);
-    ClientKey { name, key_sha256, models, allow_direct, rpm, tpm, budget, expires_unix, log_bodies, enabled }
+    ClientKey {
+        name,
+        key_sha256,
+        models,
+        allow_direct,
+        rpm,
+        tpm,
+        budget,
+        expires_unix,
+        log_bodies,
+        enabled,
+        passthrough,
+    }
+}
+
+/// `{methods: [GET, ...], paths: [/files, ...]}`; `methods` defaults to all
+/// three, and comes out sorted without duplicates.
+fn passthrough(cx: &mut Cx<'_>, v: &Value, path: &str) -> Option<Passthrough> {
+    let mut o = cx.obj(v, path)?;
+    let methods = match o.take("methods") {
+        None => Some(HttpMethod::ALL.to_vec()),
+        Some((v, p)) => {
+            let options = HttpMethod::ALL.map(|m| (m.as_str(), m));
+            let items = cx.seq(v, &p);
+            let mut methods: Vec<HttpMethod> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| cx.choice(item, &format!("{p}[{i}]"), &options))
+                .collect();
+            let complete = methods.len() == items.len();
+            methods.sort_unstable();
+            methods.dedup();
+            complete.then_some(methods)
+        }
+    };
+    let paths = cx.required(&mut o, "paths").map(|(v, p)| cx.strings(v, &p));
+    o.finish(cx);
+    Some(Passthrough { methods: methods?, paths: paths? })
 }
 
 /// Exactly one of `key` (hashed here, never kept) and `key_sha256`.

@@ -89,11 +89,75 @@ pub struct ClientKey {
     pub expires_unix: Option<i64>,
     pub log_bodies: Option<bool>,
     pub enabled: bool,
+    /// Passthrough paths opened beside the model endpoints; `None` = none.
+    pub passthrough: Option<Passthrough>,
+}
+
+/// The methods a passthrough policy can open: the ones OpenAI's API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Delete,
+}
+
+impl HttpMethod {
+    pub const ALL: [Self; 3] = [Self::Get, Self::Post, Self::Delete];
+
+    /// As written in gateway.yaml (and in HTTP).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// `keys[].passthrough`: the `/v1/*` paths a key may reach besides the model
+/// endpoints (which every key may call), e.g. the upstream account's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passthrough {
+    /// Sorted, without duplicates; gateway.yaml's default is all of them.
+    pub methods: Vec<HttpMethod>,
+    /// Path prefixes after `/v1` (`/files`), each covering whole segments
+    /// (`/files` and `/files/...`, not `/filesystem`); `/` covers every path.
+    pub paths: Vec<String>,
+}
+
+impl Passthrough {
+    /// Whether it opens `method` on `path` (a path after `/v1`).
+    pub fn allows(&self, method: HttpMethod, path: &str) -> bool {
+        self.methods.contains(&method) && self.covers(path)
+    }
+
+    /// Whether one of its prefixes covers `path`, whatever the method.
+    pub fn covers(&self, path: &str) -> bool {
+        self.paths.iter().any(|prefix| {
+            prefix == "/"
+                || path.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::BudgetPeriod;
+    use super::{BudgetPeriod, HttpMethod, Passthrough};
+
+    #[test]
+    fn passthrough_prefixes_cover_whole_segments() {
+        let p = Passthrough { methods: vec![HttpMethod::Get], paths: vec!["/files".into(), "/batches/b1".into()] };
+        assert!(p.allows(HttpMethod::Get, "/files"));
+        assert!(p.allows(HttpMethod::Get, "/files/file-1/content"));
+        assert!(p.allows(HttpMethod::Get, "/batches/b1"));
+        assert!(!p.allows(HttpMethod::Get, "/filesystem"));
+        assert!(!p.allows(HttpMethod::Get, "/batches"));
+        assert!(!p.allows(HttpMethod::Get, "/batches/b10"));
+        assert!(!p.allows(HttpMethod::Delete, "/files/file-1"));
+        assert!(p.covers("/files/file-1"));
+        let all = Passthrough { methods: HttpMethod::ALL.to_vec(), paths: vec!["/".into()] };
+        assert!(all.allows(HttpMethod::Delete, "/organization/users/u1"));
+    }
 
     fn ms(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>().unwrap().as_millisecond()

@@ -15,7 +15,7 @@ pub mod units;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, Problem};
-pub use key::{Budget, BudgetPeriod, ClientKey, KeyHash};
+pub use key::{Budget, BudgetPeriod, ClientKey, HttpMethod, KeyHash, Passthrough};
 pub use provider::{
     Account, BalanceApi, BalancePolicy, OnDisconnect, Provider, ProviderKind, StreamUsage, TimeoutOverrides,
 };

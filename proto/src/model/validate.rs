@@ -4,8 +4,8 @@
 
 use super::units::check_currency;
 use super::{
-    AlertChannelKind, Config, ConfigError, ConfigErrors, Price, Problem, Provider, ProviderKind, Route, Settings,
-    TimeoutOverrides, Timeouts,
+    AlertChannelKind, Config, ConfigError, ConfigErrors, Passthrough, Price, Problem, Provider, ProviderKind, Route,
+    Settings, TimeoutOverrides, Timeouts,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,6 +25,9 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Longer durations are surely mistakes (and would overflow deadline arithmetic).
 const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Passthrough path prefixes longer than this are surely mistakes.
+const MAX_PASSTHROUGH_PREFIX: usize = 256;
 
 /// The model name that means "the default model".
 pub const AUTO_MODEL: &str = "auto";
@@ -330,6 +333,9 @@ impl Validator {
             if k.tpm == Some(0) {
                 self.invalid(format!("{path}.tpm"), "must be at least 1");
             }
+            if let Some(p) = &k.passthrough {
+                self.passthrough(&format!("{path}.passthrough"), p);
+            }
             if let Some(b) = &k.budget {
                 if let Err(e) = check_currency(&b.currency) {
                     self.invalid(format!("{path}.budget.currency"), e);
@@ -340,6 +346,23 @@ impl Validator {
                         Problem::Negative(super::units::format_money(b.amount_micros)),
                     );
                 }
+            }
+        }
+    }
+
+    fn passthrough(&mut self, path: &str, p: &Passthrough) {
+        if p.methods.is_empty() {
+            self.invalid(format!("{path}.methods"), "must not be empty (omit it for GET, POST and DELETE)");
+        }
+        if p.paths.is_empty() {
+            self.invalid(format!("{path}.paths"), "must list at least one path prefix, such as /files");
+        }
+        let mut seen = HashMap::new();
+        for (i, prefix) in p.paths.iter().enumerate() {
+            let ppath = format!("{path}.paths[{i}]");
+            match passthrough_prefix(prefix) {
+                Err(e) => self.invalid(ppath, e),
+                Ok(()) => self.unique(&mut seen, "path", prefix, ppath),
             }
         }
     }
@@ -402,4 +425,33 @@ impl Validator {
             }
         }
     }
+}
+
+/// A passthrough prefix: `/` (every path), or `/` and segments of letters,
+/// digits, `-`, `_`, `.`, `~` (not `.` or `..`), after `/v1`.
+fn passthrough_prefix(prefix: &str) -> Result<(), String> {
+    if prefix == "/" {
+        return Ok(());
+    }
+    if prefix.len() > MAX_PASSTHROUGH_PREFIX {
+        return Err(format!("longer than {MAX_PASSTHROUGH_PREFIX} characters"));
+    }
+    let Some(rest) = prefix.strip_prefix('/') else {
+        return Err(format!("{prefix:?} must start with '/' (a path after /v1, such as /files)"));
+    };
+    if rest == "v1" {
+        return Err("\"/v1\": paths are after /v1 (write / for every path)".into());
+    }
+    if let Some(after) = rest.strip_prefix("v1/") {
+        return Err(format!("{prefix:?}: paths are after /v1, so write /{after}"));
+    }
+    for segment in rest.split('/') {
+        let plain = segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if segment.is_empty() || segment == "." || segment == ".." || !plain {
+            return Err(format!(
+                "{prefix:?} is not a plain path: segments of letters, digits, '-', '_', '.', '~' (not '.' or '..'), with no trailing '/'"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -3,8 +3,8 @@
 
 use super::{Errors, convert_all, enums, from_ms, secret, settings, to_ms};
 use crate::model::{
-    Account, BalancePolicy, Budget, ClientKey, Config, ConfigErrors, KeyHash, Price, Provider, Route, Target,
-    TimeoutOverrides,
+    Account, BalancePolicy, Budget, ClientKey, Config, ConfigErrors, KeyHash, Passthrough, Price, Provider, Route,
+    Target, TimeoutOverrides,
 };
 use crate::pb;
 
@@ -208,6 +208,10 @@ impl From<&ClientKey> for pb::ClientKey {
             expires_unix: k.expires_unix,
             log_bodies: k.log_bodies,
             enabled: k.enabled,
+            passthrough: k.passthrough.as_ref().map(|p| pb::PassthroughPolicy {
+                methods: p.methods.iter().map(|m| pb::HttpMethod::from(*m).into()).collect(),
+                paths: p.paths.clone(),
+            }),
         }
     }
 }
@@ -226,6 +230,10 @@ pub(super) fn key(errors: &mut Errors, path: &str, k: pb::ClientKey) -> Option<C
         }
         None => Some(None),
     };
+    let passthrough = match k.passthrough {
+        Some(p) => passthrough(errors, &format!("{path}.passthrough"), p).map(Some),
+        None => Some(None),
+    };
     Some(ClientKey {
         name: k.name,
         key_sha256: key_sha256?,
@@ -237,7 +245,17 @@ pub(super) fn key(errors: &mut Errors, path: &str, k: pb::ClientKey) -> Option<C
         expires_unix: k.expires_unix,
         log_bodies: k.log_bodies,
         enabled: k.enabled,
+        passthrough: passthrough?,
     })
+}
+
+/// The methods come out sorted and without duplicates, as the model requires.
+fn passthrough(errors: &mut Errors, path: &str, p: pb::PassthroughPolicy) -> Option<Passthrough> {
+    let methods = convert_all(p.methods, |i, m| enums::http_method(errors, format!("{path}.methods[{i}]"), m));
+    let mut methods = methods?;
+    methods.sort_unstable();
+    methods.dedup();
+    Some(Passthrough { methods, paths: p.paths })
 }
 
 impl From<&Budget> for pb::Budget {

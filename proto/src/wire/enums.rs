@@ -2,7 +2,9 @@
 //! `UNSPECIFIED` (where it has no meaning) or unknown number at its path.
 
 use super::Errors;
-use crate::model::{BalanceApi, BudgetPeriod, OnDisconnect, ProviderKind, RetryCondition, Strategy, StreamUsage};
+use crate::model::{
+    BalanceApi, BudgetPeriod, HttpMethod, OnDisconnect, ProviderKind, RetryCondition, Strategy, StreamUsage,
+};
 use crate::pb;
 
 /// Records `unknown value N (expected one of: ...)` at `path`.
@@ -167,6 +169,27 @@ pub(super) fn retry_condition(errors: &mut Errors, path: String, value: i32) -> 
         Ok(pb::RetryCondition::ServerError) => RetryCondition::ServerError,
         Ok(pb::RetryCondition::Unspecified) | Err(_) => {
             return unknown(errors, path, value, &RetryCondition::ALL.map(RetryCondition::as_str));
+        }
+    })
+}
+
+impl From<HttpMethod> for pb::HttpMethod {
+    fn from(method: HttpMethod) -> Self {
+        match method {
+            HttpMethod::Get => Self::Get,
+            HttpMethod::Post => Self::Post,
+            HttpMethod::Delete => Self::Delete,
+        }
+    }
+}
+
+pub(super) fn http_method(errors: &mut Errors, path: String, value: i32) -> Option<HttpMethod> {
+    Some(match pb::HttpMethod::try_from(value) {
+        Ok(pb::HttpMethod::Get) => HttpMethod::Get,
+        Ok(pb::HttpMethod::Post) => HttpMethod::Post,
+        Ok(pb::HttpMethod::Delete) => HttpMethod::Delete,
+        Ok(pb::HttpMethod::Unspecified) | Err(_) => {
+            return unknown(errors, path, value, &HttpMethod::ALL.map(HttpMethod::as_str));
         }
     })
 }

@@ -100,6 +100,7 @@ pub fn key(name: &str) -> ClientKey {
         expires_unix: None,
         log_bodies: None,
         enabled: true,
+        passthrough: None,
     }
 }
 
@@ -212,6 +213,10 @@ pub fn rich_config() -> Config {
     app1.budget = Some(Budget { currency: "USD".into(), amount_micros: 50_000_000, period: BudgetPeriod::Month });
     app1.expires_unix = Some(1_798_761_600);
     app1.log_bodies = Some(false);
+    app1.passthrough = Some(Passthrough {
+        methods: vec![HttpMethod::Get, HttpMethod::Post],
+        paths: vec!["/files".into(), "/batches".into()],
+    });
     let mut app2 = key("app-2");
     app2.enabled = false;
     app2.models = Some(vec![]);

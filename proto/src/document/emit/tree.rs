@@ -4,8 +4,8 @@
 use super::scalar::quote;
 use crate::model::units::{format_duration, format_money, format_size, parse_money};
 use crate::model::{
-    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, OnDisconnect, Price, Provider, Route,
-    Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
+    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, HttpMethod, OnDisconnect, Passthrough,
+    Price, Provider, Route, Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
 };
 use std::time::Duration;
 
@@ -273,7 +273,20 @@ pub(super) fn key(k: &ClientKey) -> Node {
     if !k.enabled {
         put(&mut m, "enabled", flag(false));
     }
+    if let Some(p) = &k.passthrough {
+        put(&mut m, "passthrough", passthrough(p));
+    }
     Node::Map(m, Style::Block)
+}
+
+/// `methods` left out when it is the default (all of them).
+fn passthrough(p: &Passthrough) -> Node {
+    let mut m = Entries::new();
+    if p.methods != HttpMethod::ALL {
+        put(&mut m, "methods", Node::Seq(p.methods.iter().map(|x| raw(x.as_str())).collect(), Style::Flow));
+    }
+    put(&mut m, "paths", strings(&p.paths));
+    Node::Map(m, Style::Flow)
 }
 
 fn budget(b: &Budget) -> Node {
