@@ -151,7 +151,7 @@ impl SseParser {
             let seen = self.buf.len().min(BOM.len());
             if self.buf[..seen] == BOM[..seen] {
                 if seen < BOM.len() {
-                    return Ok(events); // a BOM prefix: cannot be a complete line yet
+                    return self.bounded(events); // a BOM prefix: cannot be a complete line yet
                 }
                 self.line_start = BOM.len();
                 self.searched = BOM.len();
@@ -196,6 +196,11 @@ impl SseParser {
             }
         }
 
+        self.bounded(events)
+    }
+
+    /// `events`, unless the partial event held is over the bound.
+    fn bounded(&self, events: Vec<Event>) -> Result<Vec<Event>, SseError> {
         if self.buf.len() > self.max_event_bytes {
             return Err(SseError::TooLarge(self.max_event_bytes));
         }

@@ -354,6 +354,16 @@ fn size_bound() {
     assert_eq!((events.len(), tail), (10_000, None));
 }
 
+/// Found by fuzz/sse: a BOM's first bytes were held past a bound smaller than them.
+#[test]
+fn a_bom_prefix_counts_against_the_bound() {
+    let mut parser = SseParser::new(1);
+    assert_eq!(parser.push(b"\xEF"), Ok(Vec::new()));
+    assert_eq!(parser.push(b"\xBB"), Err(SseError::TooLarge(1)));
+    let mut parser = SseParser::new(0);
+    assert_eq!(parser.push(b"\xEF"), Err(SseError::TooLarge(0)));
+}
+
 #[test]
 fn not_utf8() {
     let mut parser = SseParser::new(MAX);
