@@ -364,6 +364,23 @@ fn a_bom_prefix_counts_against_the_bound() {
     assert_eq!(parser.push(b"\xEF"), Err(SseError::TooLarge(0)));
 }
 
+/// Found by fuzz/sse: whether an event at the bound that ends in a blank `\r\n` was too large
+/// depended on whether its `\n` came in the same chunk (it counted for this event, or for the
+/// next, where it is carried). It counts for neither.
+#[test]
+fn a_blank_lines_lf_counts_for_no_event() {
+    let input = b"x:1\r\r\na:1\n\n"; // two events of 5 bytes, the first's \n aside
+    for cut in 0..=input.len() {
+        let mut parser = SseParser::new(5);
+        let (a, b) = input.split_at(cut);
+        let mut events = parser.push(a).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        events.extend(parser.push(b).unwrap_or_else(|e| panic!("cut at {cut}: {e}")));
+        assert_eq!(events.len(), 2, "cut at {cut}");
+    }
+    let mut parser = SseParser::new(4);
+    assert_eq!(parser.push(input), Err(SseError::TooLarge(4)));
+}
+
 #[test]
 fn not_utf8() {
     let mut parser = SseParser::new(MAX);
