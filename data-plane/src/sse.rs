@@ -189,12 +189,12 @@ impl SseParser {
                     None => self.skip_lf = true,
                 }
             }
-            let blank = line_end == self.line_start;
-            let counted = if blank { line_end + 1 } else { next_line };
-            if counted - self.carried > self.max_event_bytes {
+            // Counted through the line end's first byte: a `\n` after a `\r` may not have come
+            // yet (it counts with what follows it, or for no event after a blank line).
+            if line_end + 1 - self.carried > self.max_event_bytes {
                 return Err(SseError::TooLarge(self.max_event_bytes));
             }
-            if blank {
+            if line_end == self.line_start {
                 let raw = self.buf.split_to(next_line).freeze();
                 events.push(self.fields.take(raw));
                 self.carried = 0;

@@ -381,6 +381,19 @@ fn a_blank_lines_lf_counts_for_no_event() {
     assert_eq!(parser.push(input), Err(SseError::TooLarge(4)));
 }
 
+/// Found by fuzz/sse: a line at the bound ending in `\r\n` was too large when its `\n` came in
+/// the same chunk, and read (here: not UTF-8) when it came in the next.
+#[test]
+fn a_lines_crlf_is_judged_alike_however_cut() {
+    let input = b"data:\xff\r\n\n";
+    for cut in 0..=input.len() {
+        let mut parser = SseParser::new(7);
+        let (a, b) = input.split_at(cut);
+        let result = parser.push(a).and_then(|_| parser.push(b));
+        assert_eq!(result, Err(SseError::NotUtf8), "cut at {cut}");
+    }
+}
+
 #[test]
 fn not_utf8() {
     let mut parser = SseParser::new(MAX);
