@@ -14,7 +14,7 @@ mod auth;
 mod drain;
 mod failover;
 mod forward;
-mod json;
+pub(crate) mod json;
 mod payload;
 mod request;
 mod route;
