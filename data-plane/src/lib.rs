@@ -35,5 +35,11 @@ pub mod wall;
 
 mod start;
 
+/// For the fuzz targets (`fuzz/`, outside the workspace): what they need that is not public.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::proxy::json::{Edit, Probe, apply, insert_model, probe, replace_model};
+}
+
 pub use control::ControlPlaneOptions;
 pub use start::{ConnectionOptions, DataPlane, Handle, Options, Source, StartError, UsageOptions};

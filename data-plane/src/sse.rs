@@ -88,6 +88,9 @@ pub struct SseParser {
     searched: usize,
     /// The last line ended with a `\r` at the end of the input so far: a `\n` next is part of it.
     skip_lf: bool,
+    /// Leading bytes of `buf` that end the previous event (the `\n` of its `\r\n` blank line,
+    /// come in a later chunk): 0 or 1, counted for no event.
+    carried: usize,
     /// No byte after a possible BOM prefix has been seen yet.
     at_stream_start: bool,
     /// Fields of the current partial event, from its complete lines.
@@ -98,13 +101,15 @@ pub struct SseParser {
 
 impl SseParser {
     /// A parser that rejects any event longer than `max_event_bytes` (counting its raw bytes,
-    /// including line ends and the terminating blank line).
+    /// including line ends and the terminating blank line, but not the `\n` of a `\r\n` blank
+    /// line: the event is complete at the `\r`, and the `\n` may come in the next chunk).
     pub fn new(max_event_bytes: usize) -> Self {
         Self {
             buf: BytesMut::with_capacity(INITIAL_CAPACITY.min(max_event_bytes.saturating_add(1))),
             line_start: 0,
             searched: 0,
             skip_lf: false,
+            carried: 0,
             at_stream_start: true,
             fields: Fields::default(),
             max_event_bytes,
@@ -151,7 +156,7 @@ impl SseParser {
             let seen = self.buf.len().min(BOM.len());
             if self.buf[..seen] == BOM[..seen] {
                 if seen < BOM.len() {
-                    return Ok(events); // a BOM prefix: cannot be a complete line yet
+                    return self.bounded(events); // a BOM prefix: cannot be a complete line yet
                 }
                 self.line_start = BOM.len();
                 self.searched = BOM.len();
@@ -163,6 +168,9 @@ impl SseParser {
             if self.skip_lf {
                 let Some(&next) = self.buf.get(self.line_start) else { break };
                 if next == b'\n' {
+                    if self.line_start == 0 {
+                        self.carried = 1; // the previous event ended at its blank line's \r
+                    }
                     self.line_start += 1;
                     self.searched = self.line_start;
                 }
@@ -181,12 +189,15 @@ impl SseParser {
                     None => self.skip_lf = true,
                 }
             }
-            if next_line > self.max_event_bytes {
+            // Counted through the line end's first byte: a `\n` after a `\r` may not have come
+            // yet (it counts with what follows it, or for no event after a blank line).
+            if line_end + 1 - self.carried > self.max_event_bytes {
                 return Err(SseError::TooLarge(self.max_event_bytes));
             }
             if line_end == self.line_start {
                 let raw = self.buf.split_to(next_line).freeze();
                 events.push(self.fields.take(raw));
+                self.carried = 0;
                 self.line_start = 0;
                 self.searched = 0;
             } else {
@@ -196,7 +207,12 @@ impl SseParser {
             }
         }
 
-        if self.buf.len() > self.max_event_bytes {
+        self.bounded(events)
+    }
+
+    /// `events`, unless the partial event held is over the bound.
+    fn bounded(&self, events: Vec<Event>) -> Result<Vec<Event>, SseError> {
+        if self.buf.len() - self.carried > self.max_event_bytes {
             return Err(SseError::TooLarge(self.max_event_bytes));
         }
         Ok(events)

@@ -15,7 +15,7 @@ mod auth;
 mod drain;
 mod failover;
 mod forward;
-mod json;
+pub(crate) mod json;
 mod outlet;
 mod passthrough;
 mod payload;

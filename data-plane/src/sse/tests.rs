@@ -354,6 +354,46 @@ fn size_bound() {
     assert_eq!((events.len(), tail), (10_000, None));
 }
 
+/// Found by fuzz/sse: a BOM's first bytes were held past a bound smaller than them.
+#[test]
+fn a_bom_prefix_counts_against_the_bound() {
+    let mut parser = SseParser::new(1);
+    assert_eq!(parser.push(b"\xEF"), Ok(Vec::new()));
+    assert_eq!(parser.push(b"\xBB"), Err(SseError::TooLarge(1)));
+    let mut parser = SseParser::new(0);
+    assert_eq!(parser.push(b"\xEF"), Err(SseError::TooLarge(0)));
+}
+
+/// Found by fuzz/sse: whether an event at the bound that ends in a blank `\r\n` was too large
+/// depended on whether its `\n` came in the same chunk (it counted for this event, or for the
+/// next, where it is carried). It counts for neither.
+#[test]
+fn a_blank_lines_lf_counts_for_no_event() {
+    let input = b"x:1\r\r\na:1\n\n"; // two events of 5 bytes, the first's \n aside
+    for cut in 0..=input.len() {
+        let mut parser = SseParser::new(5);
+        let (a, b) = input.split_at(cut);
+        let mut events = parser.push(a).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        events.extend(parser.push(b).unwrap_or_else(|e| panic!("cut at {cut}: {e}")));
+        assert_eq!(events.len(), 2, "cut at {cut}");
+    }
+    let mut parser = SseParser::new(4);
+    assert_eq!(parser.push(input), Err(SseError::TooLarge(4)));
+}
+
+/// Found by fuzz/sse: a line at the bound ending in `\r\n` was too large when its `\n` came in
+/// the same chunk, and read (here: not UTF-8) when it came in the next.
+#[test]
+fn a_lines_crlf_is_judged_alike_however_cut() {
+    let input = b"data:\xff\r\n\n";
+    for cut in 0..=input.len() {
+        let mut parser = SseParser::new(7);
+        let (a, b) = input.split_at(cut);
+        let result = parser.push(a).and_then(|_| parser.push(b));
+        assert_eq!(result, Err(SseError::NotUtf8), "cut at {cut}");
+    }
+}
+
 #[test]
 fn not_utf8() {
     let mut parser = SseParser::new(MAX);
