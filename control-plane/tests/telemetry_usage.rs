@@ -16,15 +16,7 @@ use tonic::Code;
 async fn cost_comes_from_the_serving_target_and_moves_spend_and_balances() {
     for db in common::databases().await {
         let handle = start(&db.url).await;
-        let balance = switchyard_control::store::Balance {
-            provider: "p".into(),
-            account: "a".into(),
-            currency: "USD".into(),
-            amount_micros: 10_000_000,
-            source: "manual".into(),
-            updated_at_ms: now_ms(),
-        };
-        handle.store.set_balance(&balance, "test").await.unwrap();
+        set_manual_balance(&handle, 10_000_000).await;
         handle.publisher.refresh().await.unwrap();
         let before = handle.publisher.current().runtime.message.keys["k"].remaining_budget_micros;
         assert_eq!(before, Some(50_000_000));
@@ -365,15 +357,7 @@ async fn a_record_is_priced_with_the_config_it_was_served_from() {
 async fn absurd_token_counts_are_clamped_and_sums_saturate() {
     for db in common::databases().await {
         let handle = start(&db.url).await;
-        let balance = switchyard_control::store::Balance {
-            provider: "p".into(),
-            account: "a".into(),
-            currency: "USD".into(),
-            amount_micros: 10_000_000,
-            source: "manual".into(),
-            updated_at_ms: now_ms(),
-        };
-        handle.store.set_balance(&balance, "test").await.unwrap();
+        set_manual_balance(&handle, 10_000_000).await;
         let mut node = reporter(&handle, NODE_TOKEN).await.unwrap();
         let absurd = |id: &str| UsageRecord {
             request_id: id.into(),
@@ -406,4 +390,17 @@ async fn absurd_token_counts_are_clamped_and_sums_saturate() {
         drop(node);
         handle.shutdown().await;
     }
+}
+
+/// A manual USD balance on p/a.
+async fn set_manual_balance(handle: &switchyard_control::Handle, amount_micros: i64) {
+    let balance = switchyard_control::store::Balance {
+        provider: "p".into(),
+        account: "a".into(),
+        currency: "USD".into(),
+        amount_micros,
+        source: "manual".into(),
+        updated_at_ms: now_ms(),
+    };
+    handle.store.set_balance(&balance, "test").await.unwrap();
 }
