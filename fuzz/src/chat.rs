@@ -27,8 +27,11 @@ pub fn translate(adapter: Adapter, translated: &Translated, chunks: &[&[u8]], cu
         items.push(Err(Broken));
     }
     let upstream: Upstream = Box::pin(futures_util::stream::iter(items));
+    // The default `limits.max_buffered_bodies`: large events are held under it, as in the proxy.
+    let budget = switchyard_proxy::budget::BodyBudget::new();
+    budget.resize(512 << 20);
     let out = adapter
-        .stream(upstream, translated)
+        .stream(upstream, translated, &budget)
         .collect::<Vec<_>>()
         .now_or_never()
         .expect("a translated stream over an upstream that is always ready never waits");
