@@ -194,9 +194,10 @@ usage = status.get("usage", {})
 print(f"  proxy: in flight at the end {inflight:.0f}; usage records {usage.get('records')}, "
       f"client_closed {usage.get('client_closed')}")
 flat_rss = warm is None or end_rss <= warm["rss_kb"] * 1.10 + 2048
-flat_fds = end_fds <= start_fds + 4
+# Idle upstream connections stay pooled after the load: compare with warm too.
+flat_fds = warm is None or end_fds <= warm["fds"] + 4
 print(f"  -> RSS {'flat' if flat_rss else 'GROWING'} (end within 10% + 2 MB of warm), "
-      f"fds {'flat' if flat_fds else 'GROWING'} (end within 4 of start), "
+      f"fds {'flat' if flat_fds else 'GROWING'} (end at most 4 above warm), "
       f"in flight {'0' if inflight == 0 else 'NOT 0'}")
 sys.exit(0 if flat_rss and flat_fds and inflight == 0 else 1)
 EOF
