@@ -61,8 +61,10 @@ report() {
         echo "fuzz $t: ok, $runs runs in ${SECONDS_EACH}s, corpus $(find "$WORK/$t" -type f | wc -l) new inputs"
         return 0
     fi
-    echo "fuzz $t: FAILED (exit $rc); the end of its log:"
-    grep -v '^#[0-9]' "$WORK/$t.log" | tail -n 60
+    echo "fuzz $t: FAILED (exit $rc):"
+    grep -m 1 -A 4 -E 'panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$WORK/$t.log" || true
+    echo "---- the end of its log:"
+    grep -v '^#[0-9]' "$WORK/$t.log" | tail -n 30
     local a
     for a in artifacts/"$t"/*; do
         [[ -f $a && $a -nt $WORK/start ]] || continue

@@ -69,6 +69,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(got.is_err(), "probe accepted what serde_json refuses as a JSON object: {text:?}");
         return;
     };
+    // serde_json reads escapes only where it unescapes: a lone surrogate in a
+    // value probe skips is JSON enough for probe (and the upstream decides).
+    if serde_json::from_str::<Value>(text).is_err() {
+        return;
+    }
     let Some(want) = expected(&top) else {
         assert!(got.is_err(), "probe accepted a duplicate or mistyped field: {text:?}");
         return;

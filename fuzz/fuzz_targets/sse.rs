@@ -32,9 +32,12 @@ fn feed(chunks: &[&[u8]], max: usize) -> Fed {
     Fed { events, tail: parser.finish(), error: None }
 }
 
-/// What a consumer sees of an event; `raw` alone may differ with the cuts (a
+/// What a consumer sees of an event: `event`, `data`, `id`, `is_comment_only`.
+type Fields<'a> = (&'a Option<String>, &'a Option<String>, &'a Option<String>, bool);
+
+/// The events as a consumer sees them; `raw` alone may differ with the cuts (a
 /// `\n` completing a `\r\n` moves to the next event when a cut falls between).
-fn fields(events: &[Event]) -> Vec<(&Option<String>, &Option<String>, &Option<String>, bool)> {
+fn fields(events: &[Event]) -> Vec<Fields<'_>> {
     events.iter().map(|e| (&e.event, &e.data, &e.id, e.is_comment_only)).collect()
 }
 

@@ -11,6 +11,7 @@ pub fn redacted(c: &Config) -> Config {
         if let Some(proxy) = &mut p.proxy {
             *proxy = proxy.to_redacted();
         }
+        p.headers.values_mut().for_each(|v| *v = v.to_redacted());
         for a in &mut p.accounts {
             a.api_key = a.api_key.to_redacted();
         }

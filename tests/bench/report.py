@@ -38,7 +38,7 @@ def fmt(v, digits=0, width=9):
 
 
 def load(path):
-    runs, soaks = [], []
+    runs = []
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -47,9 +47,7 @@ def load(path):
             rec = json.loads(line)
             if rec.get("kind") == "run":
                 runs.append(rec)
-            elif rec.get("kind") == "soak":
-                soaks.append(rec)
-    return runs, soaks
+    return runs
 
 
 def summarize(runs):
@@ -103,7 +101,7 @@ def verdict(ok):
 
 
 def report(path):
-    runs, soaks = load(path)
+    runs = load(path)
     if not runs:
         print(f"no runs in {path}")
         return 1
@@ -228,24 +226,6 @@ def report(path):
         p("")
         p("NOTE: /proc/PID/clear_refs was not writable: peak RSS is the peak since start")
 
-    for s in soaks:
-        first, last, peak = s["first_kb"] / 1024, s["last_kb"] / 1024, s["max_kb"] / 1024
-        done = sum(r.get("requests", 0) for r in s["loadgen"])
-        errs = sum(r.get("errors", 0) for r in s["loadgen"])
-        samples = s["rss_samples_kb"]
-        # Flat: once warmed up (the sample a quarter into the soak), RSS does
-        # not keep climbing: the last sample is within 10% + 2 MB of it.
-        loaded = samples[1:-1] or samples
-        warm = loaded[len(loaded) // 4][1] / 1024
-        flat = last <= warm * 1.10 + 2
-        p("")
-        p(f"Soak: {s['requests']} requests through a fresh proxy (c=32, half JSON, half streams), "
-          f"{done} done, {errs} errors, "
-          f"{len(samples)} RSS samples over {samples[-1][0]} s")
-        p(f"  VmRSS first {first:.1f} MB (idle, before), warm {warm:.1f} MB (a quarter in), "
-          f"last {last:.1f} MB (idle, after), "
-          f"max {peak:.1f} MB -> {'flat' if flat else 'GROWING'}")
-        p("  samples (s: MB): " + ", ".join(f"{t}: {kb / 1024:.1f}" for t, kb in samples))
     print("\n".join(lines))
     return 0
 

@@ -4,18 +4,17 @@
 # without: --usage-sink none), interleaved in one run. See README.md beside
 # this file. Not part of the test suite: CI never runs it.
 #
-#   tests/bench/run.sh [--rounds N] [--duration S] [--soak N_REQUESTS] [--quick]
+#   tests/bench/run.sh [--rounds N] [--duration S] [--quick]
+#
+# The soak (a million mixed requests, RSS and fds sampled) is tests/bench/soak.sh.
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tests/bench/run.sh [--rounds N] [--duration S] [--soak N_REQUESTS] [--quick]
+usage: tests/bench/run.sh [--rounds N] [--duration S] [--quick]
 
   --rounds N      rounds over every case and target (default 3)
   --duration S    seconds of load per run, after a 1 s warmup (default 10)
-  --soak N        afterwards, N requests through a fresh switchyard-proxy (c=32:
-                  16 workers send N/2 JSON requests while 16 send N/2 streams)
-                  while its RSS is sampled every 3 s (default 0 = skip)
   --quick         1 round of 3 s: a smoke test of the script
 
 Environment: BENCH_UPSTREAM_ARGS (extra bench-upstream flags, e.g.
@@ -27,7 +26,6 @@ EOF
 
 ROUNDS=3
 DURATION=10
-SOAK=0
 WARMUP=1
 
 need_int() {
@@ -41,7 +39,6 @@ while (($# > 0)); do
     case $1 in
         --rounds) need_int "$1" "${2:-}"; ROUNDS=$2; shift 2 ;;
         --duration) need_int "$1" "${2:-}"; DURATION=$2; shift 2 ;;
-        --soak) need_int "$1" "${2:-}"; SOAK=$2; shift 2 ;;
         --quick) ROUNDS=1; DURATION=3; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -455,49 +452,6 @@ print(f"{rps:>10.0f} rps  p50 {d.get('p50_us')} us  p99 {d.get('p99_us')} us"
 EOF
 }
 
-soak() {
-    local n=$1 half=$(($1 / 2)) lg samples="$TMP/soak-rss.txt" start last
-    : >"$samples"
-    log "soak: $n requests through a fresh switchyard-proxy (c=32: 16 workers send $((n - half)) JSON" \
-        "requests while 16 send $half streams), RSS every 3 s"
-    start=$SECONDS
-    echo "0 $(status_kb VmRSS "$PROXY_PID")" >>"$samples"
-    (
-        jobs=()
-        mapfile -t a < <(loadgen_args proxy 0 16)
-        "$BIN/loadgen" "${a[@]}" --requests $((n - half)) --warmup 0s &
-        jobs+=("$!")
-        if ((half > 0)); then
-            mapfile -t a < <(loadgen_args proxy 1 16)
-            "$BIN/loadgen" "${a[@]}" --requests "$half" --warmup 0s &
-            jobs+=("$!")
-        fi
-        for j in "${jobs[@]}"; do wait "$j"; done
-    ) >"$TMP/soak.out" 2>>"$TMP/loadgen.err" &
-    lg=$!
-    last=$SECONDS
-    while kill -0 "$lg" 2>/dev/null; do
-        sleep 0.5
-        if ((SECONDS - last >= 3)); then
-            last=$SECONDS
-            echo "$((SECONDS - start)) $(status_kb VmRSS "$PROXY_PID")" >>"$samples"
-        fi
-    done
-    wait "$lg" || die "soak loadgen failed: $(tail -n 5 "$TMP/loadgen.err")"
-    sleep 1
-    echo "$((SECONDS - start)) $(status_kb VmRSS "$PROXY_PID")" >>"$samples"
-    python3 - "$samples" "$TMP/soak.out" "$RESULTS" "$n" <<'EOF'
-import json, sys
-samples = [[int(x) for x in l.split()] for l in open(sys.argv[1]) if l.strip()]
-runs = [json.loads(l) for l in open(sys.argv[2]) if l.strip().startswith("{")]
-rss = [kb for _, kb in samples]
-rec = {"kind": "soak", "requests": int(sys.argv[4]), "loadgen": runs,
-       "rss_samples_kb": samples, "first_kb": rss[0], "last_kb": rss[-1], "max_kb": max(rss)}
-with open(sys.argv[3], "a") as f:
-    f.write(json.dumps(rec) + "\n")
-EOF
-}
-
 # ---------------------------------------------------------------- main
 
 log "results: $RESULTS"
@@ -515,12 +469,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
     stop_targets
 done
-
-if ((SOAK > 0)); then
-    start_targets soak
-    soak "$SOAK"
-    stop_targets
-fi
 
 python3 "$HERE/report.py" "$RESULTS"
 log "raw results: $RESULTS"

@@ -1,4 +1,8 @@
-//! Shared pieces of the load tools: a constant-memory latency histogram.
+//! Shared pieces of the load tools: a constant-memory latency histogram, the
+//! kinds of request of a mixed load ([`mix`]) and /proc sampling ([`watch`]).
+
+pub mod mix;
+pub mod watch;
 
 use std::time::Duration;
 

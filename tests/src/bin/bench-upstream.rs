@@ -2,7 +2,8 @@
 //! every reply is precomputed at start-up and nothing is recorded.
 //!
 //! ```text
-//! bench-upstream [--listen ADDR] [--events N] [--event-delay-us N] [--max-streams N]
+//! bench-upstream [--listen ADDR] [--events N] [--event-delay-us N] [--slow-event-delay-us N]
+//!                [--max-streams N]
 //! ```
 //!
 //! Prints its base URL (`http://IP:PORT`) on the first stdout line, then serves
@@ -11,7 +12,10 @@
 //! - Any `POST` has its body read to the end. If it contains `"stream":true` (or
 //!   `"stream": true`) the reply is an SSE stream of `--events` `chat.completion.chunk`
 //!   events, one body frame each, `--event-delay-us` apart, then `data: [DONE]`;
-//!   otherwise a fixed `chat.completion` with usage.
+//!   otherwise a fixed `chat.completion` with usage. A body with `"bench":"slow"`
+//!   gets its stream paced `--slow-event-delay-us` apart (a client can leave while
+//!   it is still being sent); one with `"bench":"error"` gets a 500 with an
+//!   OpenAI-shaped error body (`loadgen --mix` sends both).
 //! - `GET /v1/models` returns a small fixed model list; anything else is a 404.
 
 use std::convert::Infallible;
@@ -47,6 +51,9 @@ struct Args {
     /// Delay between two streamed events, in microseconds.
     #[arg(long, default_value_t = 0)]
     event_delay_us: u64,
+    /// Delay between two streamed events for a `"bench":"slow"` request, in microseconds.
+    #[arg(long, default_value_t = 2000)]
+    slow_event_delay_us: u64,
     /// The h2 server's max concurrent streams per connection.
     #[arg(long, default_value_t = 100)]
     max_streams: u32,
@@ -58,7 +65,9 @@ struct Replies {
     completion: Bytes,
     events: &'static [Bytes],
     models: Bytes,
+    error: Bytes,
     event_delay: Option<Duration>,
+    slow_event_delay: Duration,
 }
 
 const ID: &str = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG";
@@ -107,6 +116,11 @@ fn events(n: usize) -> &'static [Bytes] {
         .collect();
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     Box::leak(events.into_boxed_slice())
+}
+
+fn error() -> Bytes {
+    let body = r#"{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#;
+    Bytes::from_static(body.as_bytes())
 }
 
 fn models() -> Bytes {
@@ -187,11 +201,16 @@ fn wants_stream(body: &[u8]) -> bool {
 async fn handle(replies: &'static Replies, request: Request<Incoming>) -> Result<Response<Reply>, hyper::Error> {
     if request.method() == Method::POST {
         let body = request.into_body().collect().await?.to_bytes();
+        if contains(&body, br#""bench":"error""#) {
+            let error = Reply::Full(Some(replies.error.clone()));
+            return Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, "application/json", error));
+        }
         if !wants_stream(&body) {
             return Ok(reply(StatusCode::OK, "application/json", Reply::Full(Some(replies.completion.clone()))));
         }
-        let pacer =
-            replies.event_delay.map(|delay| Pacer { delay, sleep: Box::pin(tokio::time::sleep(delay)), armed: false });
+        let delay =
+            if contains(&body, br#""bench":"slow""#) { Some(replies.slow_event_delay) } else { replies.event_delay };
+        let pacer = delay.map(|delay| Pacer { delay, sleep: Box::pin(tokio::time::sleep(delay)), armed: false });
         let mut response =
             reply(StatusCode::OK, "text/event-stream", Reply::Events { events: replies.events, next: 0, pacer });
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -240,7 +259,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         completion: completion(),
         events: events(args.events),
         models: models(),
+        error: error(),
         event_delay: (args.event_delay_us > 0).then(|| Duration::from_micros(args.event_delay_us)),
+        slow_event_delay: Duration::from_micros(args.slow_event_delay_us),
     }));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http2().max_concurrent_streams(args.max_streams);

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! loadgen --url URL --concurrency N (--duration 10s | --requests N) [--warmup 1s]
-//!         [--stream] [--key KEY] [--model M] [--body-bytes N] [--http2]
-//!         [--connections N] [--timeout 30s]
+//!         [--stream | --mix KIND=WEIGHT,...] [--key KEY] [--model M] [--body-bytes N]
+//!         [--http2] [--connections N] [--timeout 30s] [--watch-pid PID [--watch-every 5s]]
 //! ```
 //!
 //! `--concurrency` workers each send `POST URL` back to back. Over HTTP/1.1 each
@@ -11,9 +11,19 @@
 //! the workers share `--connections` connections (default: one per 100 workers).
 //! Connections are opened on first use and reopened when the server closes them.
 //! Every response is read to the end; for `--stream` the time to the first body
-//! frame containing `data:` is the TTFT. Requests started during `--warmup` are
-//! not recorded; a non-2xx status, an I/O error or exceeding `--timeout` counts
-//! as an error and the run goes on.
+//! frame containing `data:` is the TTFT, and a stream must end with
+//! `data: [DONE]`. Requests started during `--warmup` are not recorded; a
+//! non-2xx status, an I/O error or exceeding `--timeout` counts as an error and
+//! the run goes on.
+//!
+//! `--mix` sends kinds of request in turn, each as often as its weight
+//! (`json=50,stream=30,disconnect=10,error=10`; see
+//! `switchyard_tests::load::mix`): JSON answers, streams, slow streams the
+//! client leaves after the first `data:` frame (closing its connection), and
+//! requests `bench-upstream` fails with a 500 (a 5xx with an OpenAI-shaped error
+//! body is their success). `--watch-pid` samples that process's VmRSS and open
+//! file descriptors every `--watch-every`, printing each sample to stderr with
+//! the requests done so far.
 //!
 //! To stay out of the way of what it measures, it runs a single-threaded tokio
 //! runtime per core (a worker and its connection share a thread), speaks
@@ -27,16 +37,21 @@
 //! "p90_us","p99_us","max_us","ttft_p50_us","ttft_p99_us"}` where `requests`
 //! counts the successful measured requests, `rps` is `requests / duration_s`,
 //! latencies (whole response, in µs) are over successful requests only, and a
-//! latency with no sample (the TTFT ones without `--stream`) is `null`. Error
-//! reasons and their counts go to stderr.
+//! latency with no sample (the TTFT ones without `--stream`) is `null`; then
+//! `"kinds"`: per kind of request, `{"requests","errors"}`; and with
+//! `--watch-pid`, `"samples"`: `[{"t_ms","requests","errors","rss_kb","fds"}]`.
+//! Error reasons and their counts go to stderr.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 use switchyard_tests::load::Histogram;
+use switchyard_tests::load::mix::{Kind, Mix};
+use switchyard_tests::load::watch::{self, Sample};
 
 use bytes::Bytes;
 use clap::{ArgGroup, Parser};
@@ -72,6 +87,11 @@ struct Args {
     /// Ask for a streamed reply (`"stream": true`) and record TTFT.
     #[arg(long)]
     stream: bool,
+    /// Send kinds of request in turn by weight: KIND=WEIGHT,... of json, stream,
+    /// disconnect (a slow stream left after its first data frame) and error
+    /// (bench-upstream answers 500; a 5xx with an OpenAI error body is expected).
+    #[arg(long, conflicts_with = "stream", value_parser = Mix::parse)]
+    mix: Option<Mix>,
     /// Send `Authorization: Bearer KEY`.
     #[arg(long)]
     key: Option<String>,
@@ -90,6 +110,12 @@ struct Args {
     /// Give up on a request (an error) after this long.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     timeout: Duration,
+    /// Sample this process's VmRSS and open file descriptors (/proc) with the request counts.
+    #[arg(long)]
+    watch_pid: Option<u32>,
+    /// How often --watch-pid samples.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", requires = "watch_pid")]
+    watch_every: Duration,
 }
 
 /// `10s`, `500ms`, `250us`, `2m`, `1.5s`; a bare number is seconds.
@@ -109,12 +135,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration {text:?}: {err}"))
 }
 
-/// The request body: `{"model":M,"messages":[{"role":"user","content":PAD}],"stream":S}`,
-/// with ASCII padding so it is `body_bytes` long (or as short as it can be).
-fn request_body(model: &str, stream: bool, body_bytes: usize) -> Result<Bytes, serde_json::Error> {
+/// The request body for `kind`:
+/// `{"model":M,"messages":[{"role":"user","content":PAD}],"stream":S}` (and the
+/// kind's directive to bench-upstream), with ASCII padding so it is
+/// `body_bytes` long (or as short as it can be).
+fn request_body(model: &str, kind: Kind, body_bytes: usize) -> Result<Bytes, serde_json::Error> {
     let model = serde_json::to_string(model)?;
+    let (stream, directive) = (kind.stream(), kind.directive());
     let build = |content: &str| {
-        format!(r#"{{"model":{model},"messages":[{{"role":"user","content":"{content}"}}],"stream":{stream}}}"#)
+        format!(
+            r#"{{"model":{model},"messages":[{{"role":"user","content":"{content}"}}],"stream":{stream}{directive}}}"#
+        )
     };
     let pad = body_bytes.saturating_sub(build("").len());
     let text = "Write a short story about a lighthouse keeper who finds a message in a bottle. ";
@@ -138,6 +169,15 @@ struct Report {
     max_us: Option<u64>,
     ttft_p50_us: Option<u64>,
     ttft_p99_us: Option<u64>,
+    kinds: BTreeMap<&'static str, KindReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    samples: Vec<Sample>,
+}
+
+#[derive(Serialize)]
+struct KindReport {
+    requests: u64,
+    errors: u64,
 }
 
 /// What a worker measured.
@@ -145,11 +185,13 @@ struct Stats {
     latency: Histogram,
     ttft: Histogram,
     errors: HashMap<String, u64>,
+    /// Per kind (by [`Kind::index`]): successful requests, failed ones.
+    kinds: [(u64, u64); Kind::ALL.len()],
 }
 
 impl Stats {
     fn new() -> Self {
-        Stats { latency: Histogram::new(), ttft: Histogram::new(), errors: HashMap::new() }
+        Stats { latency: Histogram::new(), ttft: Histogram::new(), errors: HashMap::new(), kinds: Default::default() }
     }
 
     fn merge(&mut self, other: Stats) {
@@ -157,6 +199,10 @@ impl Stats {
         self.ttft.merge(&other.ttft);
         for (reason, count) in other.errors {
             *self.errors.entry(reason).or_default() += count;
+        }
+        for (mine, theirs) in self.kinds.iter_mut().zip(other.kinds) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
         }
     }
 }
@@ -176,13 +222,20 @@ struct Plan {
     /// Its origin form (path and query), for HTTP/1.1 with `host`.
     path: Uri,
     host: HeaderValue,
-    body: Bytes,
+    /// The kinds in the order the workers send them (each from its own offset).
+    schedule: Vec<Kind>,
+    /// The body of each kind, by [`Kind::index`].
+    bodies: Vec<Bytes>,
+    /// More than one kind: error reasons name theirs.
+    mixed: bool,
     content_type: HeaderValue,
     authorization: Option<HeaderValue>,
-    stream: bool,
     timeout: Duration,
     warmup_end: Instant,
     limit: Limit,
+    /// Measured requests finished, and failed, so far (for --watch-pid).
+    finished: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Plan {
@@ -293,10 +346,21 @@ impl Connection {
     }
 }
 
-/// Sends one request and reads the response to the end; returns the TTFT
-/// (the first `data:` frame, when streaming).
-async fn send(connection: &mut Connection, plan: &Plan, start: Instant) -> Result<Option<Duration>, String> {
-    let mut request = Request::new(Full::new(plan.body.clone()));
+/// How a request went, when it went as its kind wants.
+struct Answer {
+    /// The first `data:` frame (streams).
+    ttft: Option<Duration>,
+    /// The client left mid-stream: the connection must not be reused.
+    left: bool,
+}
+
+/// The largest error body read for checking.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Sends one request of `kind` and reads the response as that kind wants (to
+/// the end, or for `Disconnect` to the first `data:` frame).
+async fn send(connection: &mut Connection, plan: &Plan, kind: Kind, start: Instant) -> Result<Answer, String> {
+    let mut request = Request::new(Full::new(plan.bodies[kind.index()].clone()));
     *request.method_mut() = Method::POST;
     let headers = request.headers_mut();
     headers.insert(CONTENT_TYPE, plan.content_type.clone());
@@ -305,30 +369,56 @@ async fn send(connection: &mut Connection, plan: &Plan, start: Instant) -> Resul
     }
     let response = connection.send(plan, request).await?;
     let status = response.status();
+    let wanted = if kind == Kind::Error { status.is_server_error() } else { status.is_success() };
     let mut body = response.into_body();
     let mut ttft = None;
+    // The last bytes of a stream (for its `[DONE]`), or an error body.
+    let mut kept = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| reason("body", &err))?;
-        if plan.stream
-            && ttft.is_none()
-            && let Some(data) = frame.data_ref()
-            && contains(data, b"data:")
-        {
+        let Some(data) = frame.data_ref() else { continue };
+        if kind.stream() && ttft.is_none() && contains(data, b"data:") {
             ttft = Some(start.elapsed());
+            if kind == Kind::Disconnect && wanted {
+                return Ok(Answer { ttft, left: true });
+            }
+        }
+        match kind {
+            Kind::Stream => {
+                kept.extend_from_slice(data);
+                kept.drain(..kept.len().saturating_sub(DONE.len()));
+            }
+            Kind::Error if kept.len() < MAX_ERROR_BODY => kept.extend_from_slice(data),
+            _ => {}
         }
     }
-    if !status.is_success() {
+    if !wanted {
         return Err(format!("status {}", status.as_u16()));
     }
-    Ok(ttft)
+    match kind {
+        Kind::Stream if kept != DONE => Err("a stream that did not end with data: [DONE]".into()),
+        Kind::Disconnect => Err("a stream that ended before its first data frame".into()),
+        Kind::Error if !is_openai_error(&kept) => {
+            Err(format!("status {} without an OpenAI error body", status.as_u16()))
+        }
+        _ => Ok(Answer { ttft, left: false }),
+    }
 }
 
-async fn worker(mut connection: Connection, plan: Arc<Plan>) -> Stats {
+const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// `{"error": {"message": "...", ...}}`.
+fn is_openai_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["error"]["message"].is_string())
+}
+
+async fn worker(index: usize, mut connection: Connection, plan: Arc<Plan>) -> Stats {
     let mut stats = Stats::new();
-    loop {
+    for n in index.. {
         let start = Instant::now();
         let Some(recorded) = plan.next(start) else { break };
-        let result = match tokio::time::timeout(plan.timeout, send(&mut connection, &plan, start)).await {
+        let kind = plan.schedule[n % plan.schedule.len()];
+        let result = match tokio::time::timeout(plan.timeout, send(&mut connection, &plan, kind, start)).await {
             Ok(result) => result,
             Err(_) => {
                 // An HTTP/1.1 connection is stuck on the abandoned request: drop it.
@@ -344,20 +434,57 @@ async fn worker(mut connection: Connection, plan: Arc<Plan>) -> Stats {
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // A client that left closes its connection (HTTP/1.1) or resets its stream (h2).
+        if let (Ok(Answer { left: true, .. }), Connection::Http1(slot)) = (&result, &mut connection) {
+            *slot = None;
+        }
         if !recorded {
             continue;
         }
+        plan.finished.fetch_add(1, Ordering::Relaxed);
+        let counts = &mut stats.kinds[kind.index()];
         match result {
-            Ok(ttft) => {
+            Ok(answer) => {
+                counts.0 += 1;
                 stats.latency.record_duration(start.elapsed());
-                if let Some(ttft) = ttft {
+                if let (Some(ttft), Kind::Stream) = (answer.ttft, kind) {
                     stats.ttft.record_duration(ttft);
                 }
             }
-            Err(reason) => *stats.errors.entry(reason).or_default() += 1,
+            Err(reason) => {
+                counts.1 += 1;
+                plan.failed.fetch_add(1, Ordering::Relaxed);
+                let reason = if plan.mixed { format!("{}: {reason}", kind.name()) } else { reason };
+                *stats.errors.entry(reason).or_default() += 1;
+            }
         }
     }
     stats
+}
+
+/// Samples `pid` every `every` until `stop` says so (or is dropped), then once more.
+fn watch(pid: u32, every: Duration, plan: &Plan, start: Instant, stop: &mpsc::Receiver<()>) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut take = || match watch::read(pid) {
+        Some((rss_kb, fds)) => {
+            let sample = Sample {
+                t_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                requests: plan.finished.load(Ordering::Relaxed),
+                errors: plan.failed.load(Ordering::Relaxed),
+                rss_kb,
+                fds,
+            };
+            eprintln!("{}", sample.line());
+            samples.push(sample);
+        }
+        None => eprintln!("loadgen: process {pid} is gone"),
+    };
+    take();
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+        take();
+    }
+    take();
+    samples
 }
 
 /// Runs workers `first`, `first + step`, ... on this thread's own runtime, so
@@ -380,7 +507,7 @@ fn run_thread(
                     Some(shared) => Connection::Http2(Arc::clone(shared), None),
                     None => Connection::Http1(None),
                 };
-                tokio::spawn(worker(connection, Arc::clone(&plan)))
+                tokio::spawn(worker(i, connection, Arc::clone(&plan)))
             })
             .collect();
         let mut stats = Stats::new();
@@ -433,19 +560,34 @@ fn main() -> Result<(), Box<dyn Error>> {
         (None, Some(total)) => Limit::Requests { total, started: AtomicU64::new(0) },
         (None, None) => return Err("give --duration or --requests".into()),
     };
+    let schedule = match &args.mix {
+        Some(mix) => mix.schedule(),
+        None if args.stream => vec![Kind::Stream],
+        None => vec![Kind::Json],
+    };
+    let bodies =
+        Kind::ALL.into_iter().map(|kind| request_body(&args.model, kind, args.body_bytes)).collect::<Result<_, _>>()?;
     let plan = Arc::new(Plan {
         concurrency,
         addr,
         url: args.url.clone(),
         path,
         host,
-        body: request_body(&args.model, args.stream, args.body_bytes)?,
+        mixed: args.mix.is_some(),
+        schedule,
+        bodies,
         content_type: HeaderValue::from_static("application/json"),
         authorization,
-        stream: args.stream,
         timeout: args.timeout,
         warmup_end,
         limit,
+        finished: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let (stop_watch, stopped) = mpsc::channel::<()>();
+    let watcher = args.watch_pid.map(|pid| {
+        let (plan, every) = (Arc::clone(&plan), args.watch_every);
+        std::thread::spawn(move || watch(pid, every, &plan, start, &stopped))
     });
 
     // A single-threaded runtime per core: a worker, its connection and their
@@ -465,6 +607,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         stats.merge(run.join().map_err(|_| "a loadgen thread panicked")??);
     }
     let duration = Instant::now().saturating_duration_since(warmup_end).as_secs_f64();
+    drop(stop_watch);
+    let samples = match watcher {
+        Some(watcher) => watcher.join().map_err(|_| "the --watch-pid thread panicked")?,
+        None => Vec::new(),
+    };
 
     let requests = stats.latency.count();
     let errors: u64 = stats.errors.values().sum();
@@ -473,7 +620,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (reason, count) in reasons {
         eprintln!("loadgen: {count} errors: {reason}");
     }
-    let ttft = |q| if args.stream { stats.ttft.quantile(q) } else { None };
+    let ttft = |q| if plan.schedule.contains(&Kind::Stream) { stats.ttft.quantile(q) } else { None };
+    let kinds = Kind::ALL
+        .into_iter()
+        .filter(|kind| plan.schedule.contains(kind))
+        .map(|kind| {
+            let (requests, errors) = stats.kinds[kind.index()];
+            (kind.name(), KindReport { requests, errors })
+        })
+        .collect();
     let report = Report {
         url: args.url.to_string(),
         concurrency: args.concurrency,
@@ -488,6 +643,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         max_us: stats.latency.max(),
         ttft_p50_us: ttft(0.50),
         ttft_p99_us: ttft(0.99),
+        kinds,
+        samples,
     };
     let report = serde_json::to_string(&report)?;
     println!("{report}");
@@ -500,12 +657,18 @@ mod tests {
 
     #[test]
     fn bodies_have_the_asked_size() {
-        let body = request_body("gpt-4o-mini", true, 200).unwrap();
+        let body = request_body("gpt-4o-mini", Kind::Stream, 200).unwrap();
         assert_eq!(body.len(), 200);
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["stream"], true);
         assert!(contains(&body, br#""stream":true"#));
-        assert!(request_body("m", false, 0).unwrap().len() < 100);
+        assert!(request_body("m", Kind::Json, 0).unwrap().len() < 100);
+        for (kind, directive) in [(Kind::Disconnect, Some("slow")), (Kind::Error, Some("error")), (Kind::Json, None)] {
+            let body = request_body("m", kind, 300).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!((body.len(), value["bench"].as_str()), (300, directive));
+            assert_eq!(value["stream"], kind.stream());
+        }
     }
 
     #[test]
