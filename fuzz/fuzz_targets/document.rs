@@ -5,7 +5,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard_fuzz::config::redacted;
 use switchyard_proto::document::{self, Resolver, emit};
 
 fuzz_target!(|data: &[u8]| {
@@ -21,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let out = emit(&config);
     let back = document::parse(&out, &resolver)
         .unwrap_or_else(|e| panic!("the export does not parse back:\n{e}\n--- export\n{out}\n--- input\n{text}"));
-    let expected = redacted(&config);
+    let expected = config.redacted();
     assert!(
         back == expected,
         "the export reads back differently:\n{out}\n--- read back\n{back:#?}\n--- expected\n{expected:#?}"

@@ -10,9 +10,7 @@
 use super::{AdminService, Caller, status};
 use crate::error::{invalid, required};
 use crate::store::{Change, ObjectMeta, Ownership, StoreError, resolve_channel, resolve_provider, resolve_secret};
-use switchyard_proto::model::{
-    AlertChannelKind, ClientKey, Config, ConfigError, ConfigErrors, KeyHash, Provider, Secret, Settings,
-};
+use switchyard_proto::model::{ClientKey, Config, ConfigError, ConfigErrors, KeyHash};
 use switchyard_proto::pb;
 use switchyard_proto::wire::objects as wire;
 use tonic::Status;
@@ -64,32 +62,6 @@ fn meta(m: Option<&ObjectMeta>) -> pb::ObjectMeta {
     pb::ObjectMeta { managed: m.managed, updated_at_ms: m.updated_at_ms }
 }
 
-/// The provider with every secret replaced by its `${redacted:FP}` marker.
-fn redact_provider(p: &Provider) -> Provider {
-    let mut p = p.clone();
-    p.proxy = p.proxy.as_ref().map(Secret::to_redacted);
-    p.headers.values_mut().for_each(|v| *v = v.to_redacted());
-    for a in &mut p.accounts {
-        a.api_key = a.api_key.to_redacted();
-    }
-    p
-}
-
-/// The settings with every alert channel secret replaced by its marker.
-pub(super) fn redact_settings(s: &Settings) -> Settings {
-    let mut s = s.clone();
-    for c in &mut s.alerts.channels {
-        match &mut c.kind {
-            AlertChannelKind::DingTalk { webhook, secret } => {
-                *webhook = webhook.to_redacted();
-                *secret = secret.as_ref().map(Secret::to_redacted);
-            }
-            AlertChannelKind::Webhook { url } => *url = url.to_redacted(),
-        }
-    }
-    s
-}
-
 /// Replaces the item at `at`, or appends it; returns where it went.
 fn upsert<T>(items: &mut Vec<T>, at: Option<usize>, item: T) -> usize {
     match at {
@@ -128,7 +100,7 @@ pub async fn list_providers(svc: &AdminService) -> Result<pb::ProviderList, Stat
         .providers
         .iter()
         .map(|p| pb::ProviderEntry {
-            provider: Some(pb::Provider::from(&redact_provider(p))),
+            provider: Some(pb::Provider::from(&p.redacted())),
             meta: Some(meta(listing.providers.get(&p.name))),
         })
         .collect();
@@ -453,7 +425,7 @@ pub async fn set_enabled(
 
 pub async fn get_settings(svc: &AdminService) -> Result<pb::Settings, Status> {
     let (_, config) = svc.store.load().await.map_err(status)?;
-    Ok(pb::Settings::from(&redact_settings(&config.settings)))
+    Ok(pb::Settings::from(&config.settings.redacted()))
 }
 
 pub async fn put_settings(

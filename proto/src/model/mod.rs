@@ -7,6 +7,7 @@
 mod error;
 mod key;
 mod provider;
+mod redact;
 mod route;
 mod runtime;
 mod secret;

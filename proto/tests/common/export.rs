@@ -41,32 +41,6 @@ pub fn secrets_of(c: &Config) -> Vec<(String, Secret)> {
     out
 }
 
-/// `c` with every secret replaced by its marker: what an export reads back as.
-pub fn redacted(c: &Config) -> Config {
-    let mut c = c.clone();
-    for p in &mut c.providers {
-        if let Some(proxy) = &mut p.proxy {
-            *proxy = proxy.to_redacted();
-        }
-        p.headers.values_mut().for_each(|v| *v = v.to_redacted());
-        for a in &mut p.accounts {
-            a.api_key = a.api_key.to_redacted();
-        }
-    }
-    for ch in &mut c.settings.alerts.channels {
-        match &mut ch.kind {
-            AlertChannelKind::DingTalk { webhook, secret } => {
-                *webhook = webhook.to_redacted();
-                if let Some(s) = secret {
-                    *s = s.to_redacted();
-                }
-            }
-            AlertChannelKind::Webhook { url } => *url = url.to_redacted(),
-        }
-    }
-    c
-}
-
 /// The contract, checked on one config; returns the text.
 #[track_caller]
 pub fn assert_round_trip(c: &Config) -> String {
@@ -74,7 +48,7 @@ pub fn assert_round_trip(c: &Config) -> String {
     // An export needs nothing from the environment or the file system.
     let back = document::parse(&text, &Resolver::with_env(HashMap::new()))
         .unwrap_or_else(|e| panic!("the export does not parse back:\n{e}\n---\n{text}"));
-    let expected = redacted(c);
+    let expected = c.redacted();
     if back != expected {
         panic!("the export reads back differently:\n{text}\n--- read back\n{back:#?}\n--- expected\n{expected:#?}");
     }
