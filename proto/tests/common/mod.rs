@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod export;
+pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
