@@ -90,7 +90,7 @@ pub async fn attempt(
     let started = Instant::now();
     let provider = &endpoint.provider;
     let account = endpoint.account();
-    let secret = account.secret.expose();
+    let secret = &account.scrub;
     let t = provider.timeouts;
     let deadline = deadline.min(started + t.total);
     let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };

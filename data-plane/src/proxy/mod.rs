@@ -21,7 +21,7 @@ mod passthrough;
 mod payload;
 mod request;
 mod route;
-mod scrub;
+pub(crate) mod scrub;
 mod stream;
 
 use crate::body::{ProxyBody, full};

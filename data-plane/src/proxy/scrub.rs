@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use memchr::memmem::Finder;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// What the key is replaced with.
@@ -21,17 +22,31 @@ pub const REDACTED: &[u8] = b"[redacted]";
 /// Shorter keys are not searched for (they would match ordinary text).
 const MIN_SECRET: usize = 4;
 
-/// `body` with every occurrence of `secret` masked.
-pub fn bytes(body: Bytes, secret: &str) -> Bytes {
-    if secret.len() < MIN_SECRET {
-        return body;
+/// What to look for: an account's key, its searcher built once per snapshot
+/// (not per request). Keys shorter than [`MIN_SECRET`] are not searched for.
+#[derive(Clone)]
+pub struct Secret(Option<Arc<Finder<'static>>>);
+
+impl Secret {
+    pub fn new(secret: &str) -> Self {
+        Self((secret.len() >= MIN_SECRET).then(|| Arc::new(Finder::new(secret.as_bytes()).into_owned())))
     }
-    let finder = Finder::new(secret.as_bytes());
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scrub::Secret(<redacted>)")
+    }
+}
+
+/// `body` with every occurrence of `secret` masked.
+pub fn bytes(body: Bytes, secret: &Secret) -> Bytes {
+    let Some(finder) = &secret.0 else { return body };
     if finder.find(&body).is_none() {
         return body;
     }
     let mut out = BytesMut::with_capacity(body.len());
-    let at = mask(&finder, &body, &mut out);
+    let at = mask(finder, &body, &mut out);
     out.extend_from_slice(&body[at..]);
     out.freeze()
 }
@@ -49,7 +64,7 @@ fn mask(finder: &Finder<'_>, data: &[u8], out: &mut BytesMut) -> usize {
 }
 
 /// `upstream` with every occurrence of `secret` masked, across chunk boundaries too.
-pub fn stream(upstream: Upstream, secret: &str) -> Upstream {
+pub fn stream(upstream: Upstream, secret: &Secret) -> Upstream {
     match Scrubber::new(secret) {
         Some(scrubber) => Box::pin(Scrubbed { upstream, scrubber, ended: false }),
         None => upstream,
@@ -58,15 +73,14 @@ pub fn stream(upstream: Upstream, secret: &str) -> Upstream {
 
 /// Masks a secret in a byte stream fed chunk by chunk.
 pub struct Scrubber {
-    finder: Finder<'static>,
+    finder: Arc<Finder<'static>>,
     /// The end of the last chunk, held back: the start of the secret.
     carry: Vec<u8>,
 }
 
 impl Scrubber {
-    pub fn new(secret: &str) -> Option<Self> {
-        (secret.len() >= MIN_SECRET)
-            .then(|| Self { finder: Finder::new(secret.as_bytes()).into_owned(), carry: Vec::new() })
+    pub fn new(secret: &Secret) -> Option<Self> {
+        secret.0.clone().map(|finder| Self { finder, carry: Vec::new() })
     }
 
     /// `chunk` with the secret masked, less a tail that may be the start of
@@ -151,16 +165,20 @@ mod tests {
 
     const KEY: &str = "sk-secret-123";
 
+    fn key() -> Secret {
+        Secret::new(KEY)
+    }
+
     #[test]
     fn a_body_has_every_occurrence_masked() {
         let body = Bytes::from_static(b"{\"error\":\"bad key sk-secret-123 given\",\"h\":\"Bearer sk-secret-123\"}");
         assert_eq!(
-            bytes(body.clone(), KEY),
+            bytes(body.clone(), &key()),
             Bytes::from_static(b"{\"error\":\"bad key [redacted] given\",\"h\":\"Bearer [redacted]\"}")
         );
-        assert_eq!(bytes(body.clone(), "other-key"), body);
+        assert_eq!(bytes(body.clone(), &Secret::new("other-key")), body);
         let clean = Bytes::from_static(b"{\"a\":\"sk-secret\"}");
-        assert_eq!(bytes(clean.clone(), KEY).as_ptr(), clean.as_ptr(), "untouched, not copied");
+        assert_eq!(bytes(clean.clone(), &key()).as_ptr(), clean.as_ptr(), "untouched, not copied");
     }
 
     #[tokio::test]
@@ -170,7 +188,7 @@ mod tests {
         for a in 0..=text.len() {
             for b in a..=text.len() {
                 let chunks = [&text[..a], &text[a..b], &text[b..]].map(|s| Ok(Bytes::copy_from_slice(s.as_bytes())));
-                let out: Vec<_> = stream(futures_util::stream::iter(chunks).boxed(), KEY).collect().await;
+                let out: Vec<_> = stream(futures_util::stream::iter(chunks).boxed(), &key()).collect().await;
                 let joined: Vec<u8> = out.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
                 assert_eq!(String::from_utf8(joined).unwrap(), expected, "split at {a}, {b}");
             }
@@ -179,7 +197,7 @@ mod tests {
 
     #[test]
     fn only_a_tail_that_starts_the_key_is_held_back() {
-        let mut s = Scrubber::new(KEY).unwrap();
+        let mut s = Scrubber::new(&key()).unwrap();
         assert_eq!(&s.push(Bytes::from_static(b"data: x\n\n"))[..], b"data: x\n\n");
         assert_eq!(&s.push(Bytes::from_static(b"Bearer sk-se"))[..], b"Bearer ");
         assert_eq!(&s.push(Bytes::from_static(b"ssion"))[..], b"sk-session");

@@ -189,6 +189,8 @@ pub struct AccountEntry {
     pub weight: u32,
     /// The auth header name and its value (marked sensitive).
     pub auth: (http::HeaderName, HeaderValue),
-    /// The raw key, to scrub from upstream error bodies.
+    /// The raw key (endpoints sharing an upstream account are told apart by it).
     pub secret: switchyard_proto::model::Secret,
+    /// The key's searcher, to mask it in every upstream body.
+    pub scrub: crate::proxy::scrub::Secret,
 }
