@@ -1,7 +1,9 @@
 //! Every error the proxy itself answers with, and the one place it becomes an
-//! HTTP response: OpenAI-shaped JSON `{"error": {"message", "type", "param",
+//! HTTP response: in the shape of the API the request came in on
+//! ([`Ingress`]); for OpenAI's, JSON `{"error": {"message", "type", "param",
 //! "code"}}` with all four fields present (`ErrorResponse` in OpenAI's schema).
-//! Messages never carry an upstream key or an upstream URL.
+//! Messages never carry an upstream key or an upstream URL, and quote what a
+//! client sent (model names, paths, methods) only up to [`MAX_ECHO`] characters.
 
 use crate::body::{ProxyBody, full};
 use crate::limit::Rate;
@@ -26,15 +28,15 @@ pub enum ProxyError {
     /// The key's `rpm` or `tpm` (this node's share of it) is used up for now.
     #[error("Rate limit reached for the key '{key}': {}. Retry in {retry_after_secs} s.", rate_words(*unit, rate))]
     RateLimited { key: Arc<str>, unit: Unit, rate: Rate, retry_after_secs: u64, remaining: u64 },
-    #[error("This API key may not use the model '{0}'.")]
+    #[error("This API key may not use the model '{}'.", echo(.0))]
     ModelNotAllowed(String),
-    #[error("The model '{0}' does not exist or you do not have access to it.")]
+    #[error("The model '{}' does not exist or you do not have access to it.", echo(.0))]
     ModelNotFound(String),
     #[error("No model given, and no default model is configured.")]
     NoModel,
-    #[error("We could not parse the JSON body of your request: {0}")]
+    #[error("We could not parse the JSON body of your request: {}", bounded(.0))]
     BadJson(String),
-    #[error("{0}")]
+    #[error("{}", bounded(.0))]
     BadRequest(String),
     #[error("Request body is larger than the limit of {0} bytes.")]
     BodyTooLarge(u64),
@@ -53,7 +55,7 @@ pub enum ProxyError {
         "The gateway has had no contact with its control plane for {0} s and refuses traffic (settings.snapshot.fail_closed_after)."
     )]
     Stale(u64),
-    #[error("Unknown path: {0}")]
+    #[error("Unknown path: {}", echo(.0))]
     UnknownPath(String),
     /// A passthrough path that could leave the provider's base path (the path echoed is bounded).
     #[error("The path '{path}' cannot be passed on: {why}.")]
@@ -61,9 +63,9 @@ pub enum ProxyError {
     /// A passthrough path the key's policy does not open; `fix` names the field to set.
     #[error("The key '{key}' may not call {method} /v1{path}: {fix}.")]
     PassthroughNotAllowed { key: Arc<str>, method: &'static str, path: String, fix: &'static str },
-    #[error("Method {0} is not allowed on this path.")]
+    #[error("Method {} is not allowed on this path.", echo(.0))]
     MethodNotAllowed(String),
-    #[error("No enabled upstream account serves the model '{0}'.")]
+    #[error("No enabled upstream account serves the model '{}'.", echo(.0))]
     NoEndpoint(String),
     #[error("Could not connect to the upstream provider '{0}'.")]
     UpstreamConnect(String),
@@ -71,13 +73,17 @@ pub enum ProxyError {
     UpstreamTimeout(String),
     #[error("The upstream provider '{0}' failed: {1}")]
     Upstream(String, &'static str),
+    /// A translated provider's own error answer (`kind` is the provider's API),
+    /// with the message it gave when there was one; the status is the upstream's.
+    #[error("{provider} ({kind}){}", message.as_deref().map_or_else(|| " answered with an error".to_owned(), |m| format!(": {}", bounded(m))))]
+    UpstreamAnswer { status: StatusCode, provider: String, kind: &'static str, message: Option<String> },
     #[error("The upstream provider '{0}' refused the gateway's credentials.")]
     UpstreamAuth(String),
     #[error("The gateway's account at the upstream provider '{0}' has no quota left.")]
     UpstreamQuota(String),
     #[error("{summary}")]
     AttemptsFailed { status: StatusCode, summary: String },
-    #[error("Every upstream endpoint of the model '{model}' is failing; retry in {retry_after_secs} s.")]
+    #[error("Every upstream endpoint of the model '{}' is failing; retry in {retry_after_secs} s.", echo(model))]
     AllOpen { model: String, retry_after_secs: u64 },
     /// An upstream answer (or SSE event) the gateway will not hold; the second field says why.
     #[error("The answer of the upstream provider '{0}' was refused: {1}.")]
@@ -109,7 +115,7 @@ impl ProxyError {
             }
             UpstreamConnect(_) | Upstream(..) | UpstreamAuth(_) | UpstreamQuota(_) | ResponseTooLarge(..)
             | StreamCut(..) => StatusCode::BAD_GATEWAY,
-            AttemptsFailed { status, .. } => *status,
+            AttemptsFailed { status, .. } | UpstreamAnswer { status, .. } => *status,
             AllOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -142,6 +148,7 @@ impl ProxyError {
             | UpstreamQuota(_)
             | ResponseTooLarge(..)
             | StreamCut(..)
+            | UpstreamAnswer { .. }
             | AttemptsFailed { .. }
             | AllOpen { .. } => "upstream_error",
         }
@@ -176,7 +183,7 @@ impl ProxyError {
             NoEndpoint(_) => "no_upstream_available",
             UpstreamConnect(_) => "upstream_connect_error",
             UpstreamTimeout(_) => "upstream_timeout",
-            Upstream(..) => "upstream_error",
+            Upstream(..) | UpstreamAnswer { .. } => "upstream_error",
             UpstreamAuth(_) => "upstream_auth_error",
             ResponseTooLarge(..) => "upstream_response_too_large",
             StreamCut(_, code) => code,
@@ -194,7 +201,7 @@ impl ProxyError {
         }
     }
 
-    /// The JSON body, shared with streams that fail after their first byte.
+    /// The body in OpenAI's shape, also used by streams that fail after their first byte.
     pub fn body_json(&self) -> String {
         serde_json::json!({
             "error": {"message": self.to_string(), "type": self.kind(), "param": self.param(), "code": self.code()}
@@ -202,8 +209,17 @@ impl ProxyError {
         .to_string()
     }
 
-    pub fn into_response(self) -> Response<ProxyBody> {
-        let mut response = Response::new(full(Bytes::from(self.body_json())));
+    /// The body in the shape of the client's API.
+    pub fn body(&self, ingress: Ingress) -> String {
+        match ingress {
+            Ingress::OpenAi => self.body_json(),
+        }
+    }
+
+    /// The response: status, the body in the client's API's shape, and the
+    /// headers that tell a client when to retry.
+    pub fn into_response(self, ingress: Ingress) -> Response<ProxyBody> {
+        let mut response = Response::new(full(Bytes::from(self.body(ingress))));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -229,8 +245,48 @@ impl ProxyError {
     }
 }
 
-/// The most characters of a client's path an error message quotes.
-pub const MAX_ECHO: usize = 64;
+/// The API a client called, whose error shape it expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// OpenAI's (`/v1/chat/completions`, `/v1/embeddings`, ... and every passthrough path).
+    OpenAi,
+}
+
+/// An error leaving the request path, and whether an endpoint's own
+/// `switchyard_requests_total` series already counted it (a failed upstream
+/// attempt); the boundary counts every other one once, unlabelled.
+#[derive(Debug)]
+pub struct Rejection {
+    pub error: ProxyError,
+    pub counted: bool,
+}
+
+impl Rejection {
+    /// An error an upstream attempt's endpoint counters already hold.
+    pub fn counted(error: ProxyError) -> Self {
+        Self { error, counted: true }
+    }
+}
+
+impl From<ProxyError> for Rejection {
+    fn from(error: ProxyError) -> Self {
+        Self { error, counted: false }
+    }
+}
+
+/// The most characters of a client's model name, path or method an error message quotes.
+pub const MAX_ECHO: usize = 128;
+
+/// The most characters of a free-text message (a parse or translation error) a response carries.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `text` cut at [`MAX_MESSAGE`] characters (then `...`).
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_MESSAGE) {
+        None => text.into(),
+        Some((at, _)) => format!("{}...", &text[..at]).into(),
+    }
+}
 
 /// The first [`MAX_ECHO`] characters of `text` (then `...`), control characters shown as `?`.
 pub fn echo(text: &str) -> String {

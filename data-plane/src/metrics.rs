@@ -147,7 +147,12 @@ impl Metrics {
             )
         };
 
-        header(&mut out, "switchyard_requests_total", "counter", "Requests answered, by endpoint and HTTP status.");
+        header(
+            &mut out,
+            "switchyard_requests_total",
+            "counter",
+            "Upstream attempts by endpoint and HTTP status; requests refused before any attempt, with empty labels.",
+        );
         for e in endpoints {
             let l = labels(e);
             for (status, c) in STATUSES.iter().zip(&e.stats.requests) {

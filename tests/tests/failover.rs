@@ -267,6 +267,12 @@ async fn every_endpoint_open_is_a_503_at_once_with_retry_after() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_unavailable");
     assert_eq!(f.a.requests().len() + f.b.requests().len(), 2, "no upstream was asked again");
+    let metrics = client().get(format!("{}/metrics", f.proxy.admin_url())).send().await.unwrap().text().await.unwrap();
+    let unlabelled =
+        |status: u16| format!(r#"switchyard_requests_total{{model="",provider="",account="",status="{status}"}}"#);
+    assert!(metrics.contains(&format!("{} 1\n", unlabelled(503))), "the 503 is counted:\n{metrics}");
+    // The 502 was counted once, on the endpoints its attempts went to.
+    assert!(!metrics.contains(&unlabelled(502)), "{metrics}");
 }
 
 #[tokio::test]

@@ -326,3 +326,42 @@ async fn unknown_paths_and_admin_endpoints() {
     assert_eq!(endpoint["requests"], 1);
     assert!(!status.to_string().contains(UPSTREAM_KEY_A));
 }
+
+#[tokio::test]
+async fn refusals_are_counted_once_and_quote_the_client_briefly() {
+    let main = FakeUpstream::start().await;
+    let yaml = gateway_yaml(&main.base_url(), &main.base_url())
+        .replace(r#"- {name: b, api_key: ""#, r#"- {name: b, enabled: false, api_key: ""#);
+    let proxy = Proxy::start(&yaml).await;
+    let url = format!("{}/chat/completions", proxy.url());
+    // Every account of the model is disabled: a 503 before any endpoint.
+    let body = expect_error(
+        client().post(&url).bearer_auth(APP_KEY).json(&chat("router-model")).send().await.unwrap(),
+        503,
+        "no_upstream_available",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("'router-model'"), "{body}");
+    // A model name of 100,000 characters is quoted, cut, in the error.
+    let long = "m".repeat(100_000);
+    let body = expect_error(
+        client().post(&url).bearer_auth(APP_KEY).json(&chat(&long)).send().await.unwrap(),
+        404,
+        "model_not_found",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 300 && message.contains("mmm..."), "{message}");
+    let body = expect_error(
+        client().request(reqwest::Method::PATCH, &url).bearer_auth(APP_KEY).send().await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("PATCH"), "{body}");
+    let metrics = client().get(format!("{}/metrics", proxy.admin_url())).send().await.unwrap().text().await.unwrap();
+    for status in [503, 404, 405] {
+        let line = format!(r#"switchyard_requests_total{{model="",provider="",account="",status="{status}"}} 1"#);
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+}

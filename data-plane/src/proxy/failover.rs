@@ -15,17 +15,19 @@
 //! spent, the client gets one error listing each of them.
 //!
 //! Every way out finishes the request's usage [`Meter`]: here for refusals,
-//! failures and JSON answers, in [`super::stream`] for streamed bodies.
+//! failures and JSON answers, in [`super::stream`] for streamed bodies. An
+//! error is returned, never answered here: [`super::handle`] answers it.
 
+use super::Call;
 use super::forward::{self, Answer, Answered, Failed, Request};
 use super::payload::Payload;
-use super::stream::{self, Accounting, Tail};
+use super::stream::{self, Accounting, Source, Tail};
 use crate::balance;
-use crate::body::{ProxyBody, full};
+use crate::body::ProxyBody;
 use crate::breaker::{Failure, Permit};
-use crate::error::ProxyError;
-use crate::runtime::{Endpoint, RouteEntry, Runtime};
-use crate::state::{InflightGuard, Shared};
+use crate::error::{ProxyError, Rejection};
+use crate::runtime::{Endpoint, RouteEntry};
+use crate::state::InflightGuard;
 use crate::usage::Meter;
 use crate::usage::tap::{Tap, Text};
 use http::{Response, StatusCode};
@@ -35,15 +37,14 @@ use switchyard_proto::model::{RetryCondition, StreamUsage};
 use tokio::time::Instant;
 
 pub async fn run(
-    shared: &Shared,
-    rt: &Runtime,
+    call: &Call<'_>,
     route: &RouteEntry,
     req: Request<'_>,
     mut payload: Payload,
     guard: InflightGuard,
     mut meter: Meter,
-) -> Response<ProxyBody> {
-    let settings = &rt.config.settings;
+) -> Result<Response<ProxyBody>, Rejection> {
+    let (shared, settings) = (call.shared, &call.rt.config.settings);
     let started = Instant::now();
     // No attempt outlives the route's longest total timeout.
     let deadline = started + route_total(route);
@@ -54,9 +55,9 @@ pub async fn run(
     for n in 0..settings.retry.max_attempts {
         let Some((endpoint, permit)) = choose(route, &tried) else {
             if n == 0 {
-                let response = all_open(route);
-                meter.reject(response.status().as_u16());
-                return response;
+                let error = all_open(route);
+                meter.reject(error.status().as_u16());
+                return Err(error.into());
             }
             break;
         };
@@ -84,7 +85,7 @@ pub async fn run(
                     endpoint.stats.first_token.observe(answered.latency);
                 }
                 let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
-                return respond(answered, &endpoint, deadline, tail, Ending { meter, injected, text: req.text });
+                return respond(answered, deadline, tail, Ending { meter, injected, text: req.text });
             }
             Err(failed) => {
                 endpoint.stats.count(failed.status.as_u16());
@@ -107,7 +108,8 @@ pub async fn run(
     let error = aggregate(&failures);
     let status = error.status();
     meter.failed(status.as_u16(), status == StatusCode::GATEWAY_TIMEOUT);
-    error.into_response()
+    // Each attempt was counted under its endpoint; with none, this is a refusal of its own.
+    Err(if failures.is_empty() { error.into() } else { Rejection::counted(error) })
 }
 
 /// Whether this attempt asks for stream usage on the client's behalf: a
@@ -173,14 +175,14 @@ fn may_resend(req: &Request<'_>, failed: &Failed) -> bool {
 }
 
 /// 503 at once when every endpoint is Open, with the earliest reopen.
-fn all_open(route: &RouteEntry) -> Response<ProxyBody> {
+fn all_open(route: &RouteEntry) -> ProxyError {
+    if route.tiers.iter().flatten().all(|e| !e.enabled()) {
+        return ProxyError::NoEndpoint(route.name.to_string());
+    }
     let now = Instant::now();
     let reopen = route.tiers.iter().flatten().filter(|e| e.enabled()).filter_map(|e| e.breaker.reopen_at()).min();
     let secs = reopen.map_or(1, |at| at.saturating_duration_since(now).as_secs_f64().ceil() as u64).max(1);
-    if route.tiers.iter().flatten().all(|e| !e.enabled()) {
-        return ProxyError::NoEndpoint(route.name.to_string()).into_response();
-    }
-    ProxyError::AllOpen { model: route.name.to_string(), retry_after_secs: secs }.into_response()
+    ProxyError::AllOpen { model: route.name.to_string(), retry_after_secs: secs }
 }
 
 /// The last attempt's own answer, when it is not retried.
@@ -191,17 +193,18 @@ fn finish(
     guard: InflightGuard,
     started: Instant,
     mut ending: Ending,
-) -> Response<ProxyBody> {
+) -> Result<Response<ProxyBody>, Rejection> {
     match failed.outcome {
         Ok(answered) => {
             let inflight = endpoint.load.start();
             let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
-            respond(answered, endpoint, deadline, tail, ending)
+            respond(answered, deadline, tail, ending)
         }
         Err(error) => {
             let status = error.status().as_u16();
             ending.meter.failed(status, matches!(error, ProxyError::UpstreamTimeout(_)));
-            error.into_response()
+            // The endpoint counted the attempt.
+            Err(Rejection::counted(error))
         }
     }
 }
@@ -225,42 +228,43 @@ fn aggregate(failures: &[(Failure, String)]) -> ProxyError {
     ProxyError::AttemptsFailed { status, summary }
 }
 
+/// The response for an answer that goes to the client (its body streamed by
+/// [`stream::body`] or whole); the gateway's own refusal is an error.
 fn respond(
     answered: Answered,
-    endpoint: &Endpoint,
     deadline: Instant,
     tail: Tail,
     ending: Ending,
-) -> Response<ProxyBody> {
-    let t = endpoint.provider.timeouts;
-    let provider = endpoint.provider.name.clone();
+) -> Result<Response<ProxyBody>, Rejection> {
+    let provider = &tail.endpoint.provider;
+    let (t, on_disconnect, client_write) = (provider.timeouts, provider.on_disconnect, provider.client_write);
     let Ending { mut meter, injected, text } = ending;
     let http_status = answered.status.as_u16();
-    let on_disconnect = endpoint.provider.on_disconnect;
     let body = match answered.answer {
         Answer::Full(body) => {
             meter.answered(http_status, answered.usage, &body);
             drop(tail);
-            super::outlet::whole(body, endpoint.provider.client_write)
+            super::outlet::whole(body, client_write)
         }
-        Answer::Refused(bytes) => {
+        Answer::Refused(error) => {
             meter.reject(http_status);
-            drop(tail);
-            full(bytes)
+            return Err(error.into());
         }
         Answer::Sse { upstream, parser, first } => {
             meter.first_token();
             let tap = meter.is_on().then(|| Tap::new(injected, text));
             let account = Accounting { meter, tap, on_disconnect, http_status };
-            stream::body(upstream, Some(parser), first, t.idle, deadline, provider, tail, account)
+            let source = Source { upstream, events: Some(parser), first };
+            stream::body(source, t.idle, deadline, tail, account)
         }
         Answer::Passthrough(upstream) => {
             let account = Accounting { meter, tap: None, on_disconnect, http_status };
-            stream::body(upstream, None, Vec::new(), t.total, deadline, provider, tail, account)
+            let source = Source { upstream, events: None, first: Vec::new() };
+            stream::body(source, t.total, deadline, tail, account)
         }
     };
     let mut response = Response::new(body);
     *response.status_mut() = answered.status;
     *response.headers_mut() = answered.headers;
-    response
+    Ok(response)
 }

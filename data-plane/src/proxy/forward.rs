@@ -54,8 +54,8 @@ pub enum Answer {
     Full(Held),
     /// Passed through as it arrives (audio, files).
     Passthrough(Upstream),
-    /// The gateway's own refusal (an error body): this endpoint cannot take the request as asked.
-    Refused(Bytes),
+    /// The gateway's own refusal: this endpoint cannot take the request as asked.
+    Refused(ProxyError),
 }
 
 pub struct Answered {
@@ -81,6 +81,7 @@ pub struct Failed {
     pub outcome: Result<Answered, ProxyError>,
 }
 
+/// One attempt: build the upstream request, send it, judge the answer.
 pub async fn attempt(
     endpoint: &Endpoint,
     req: &Request<'_>,
@@ -88,36 +89,59 @@ pub async fn attempt(
     deadline: Instant,
 ) -> Result<Answered, Failed> {
     let started = Instant::now();
-    let provider = &endpoint.provider;
-    let account = endpoint.account();
-    let secret = &account.scrub;
-    let t = provider.timeouts;
+    let t = endpoint.provider.timeouts;
     let deadline = deadline.min(started + t.total);
     let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };
+    let Prepared { adapter, url, headers, body } = match prepare(endpoint, req, body) {
+        Ok(prepared) => prepared,
+        Err(error) => return Ok(refused(error, started)),
+    };
+    let at = Attempt { endpoint, req, adapter: adapter.as_ref(), started, deadline, first_deadline };
+    let (status, response_headers, upstream) = at.send(url, headers, body).await?;
+    let client_headers = forwardable_response_headers(&response_headers);
+    if !status.is_success() {
+        return at.error_status(status, &response_headers, client_headers, upstream).await;
+    }
+    let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = content_type.trim_start().to_ascii_lowercase();
+    if content_type.starts_with("text/event-stream") {
+        return at.sse(status, client_headers, upstream).await;
+    }
+    if content_type.starts_with("application/json") || content_type.is_empty() {
+        return at.json(status, client_headers, upstream).await;
+    }
+    let answer = Answer::Passthrough(scrub::stream(upstream, &endpoint.account().scrub));
+    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed(), usage: None })
+}
 
-    let mut headers = upstream::request_headers(req.client_headers, provider, account);
+/// The upstream request, in the provider's API.
+struct Prepared {
+    /// The translation, for providers that speak another API.
+    adapter: Option<(Adapter, Translated)>,
+    url: String,
+    headers: HeaderMap,
+    body: OutgoingBody,
+}
+
+/// Headers, URL and body for `endpoint`; an error is the client's (the endpoint cannot take it).
+fn prepare(endpoint: &Endpoint, req: &Request<'_>, body: OutBody) -> Result<Prepared, ProxyError> {
+    let provider = &endpoint.provider;
+    let mut headers = upstream::request_headers(req.client_headers, provider, endpoint.account());
     // Providers that speak another API get the request in theirs (and answer in OpenAI's below).
     let (adapter, body) = match Adapter::for_request(provider, req.api_path) {
         Route::Native => (None, body),
-        Route::Unsupported(why) => return Ok(refused(ProxyError::BadRequest(why), started)),
-        Route::Translated(adapter) => match translate_request(adapter, provider, body) {
-            Ok((translated, body)) => {
-                adapter.headers(&mut headers);
-                (Some((adapter, translated)), body)
-            }
-            Err(error) => return Ok(refused(error, started)),
-        },
+        Route::Unsupported(why) => return Err(ProxyError::BadRequest(why)),
+        Route::Translated(adapter) => {
+            let (translated, body) = translate_request(adapter, provider, body)?;
+            adapter.headers(&mut headers);
+            (Some((adapter, translated)), body)
+        }
     };
     let url = match &adapter {
         Some((adapter, translated)) => adapter.url(&provider.base_url, translated),
-        None => {
-            let model = req.model_in_url.then_some(&*endpoint.upstream_model);
-            match upstream::url(provider, req.api_path, model, req.query) {
-                Ok(url) => url,
-                // The path was checked already; an azure deployment named `..` ends here.
-                Err(why) => return Ok(refused(ProxyError::bad_path(req.api_path, why), started)),
-            }
-        }
+        // The path was checked already; an azure deployment named `..` ends here.
+        None => upstream::url(provider, req.api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query)
+            .map_err(|why| ProxyError::bad_path(req.api_path, why))?,
     };
     let body = match body {
         OutBody::Empty => OutgoingBody::Empty,
@@ -133,160 +157,180 @@ pub async fn attempt(
             OutgoingBody::Stream(incoming)
         }
     };
-    let name = || provider.name.to_string();
-    let sent = upstream::send(provider, req.method.clone(), url, headers, body);
-    let (status, response_headers, mut upstream) = match tokio::time::timeout_at(first_deadline, sent).await {
-        Ok(Err(SendError::Timeout)) => {
-            let error = ProxyError::UpstreamTimeout(name());
-            return Err(Failed {
-                unsent: true,
-                ..failed(Failure::Timeout, "timed out", StatusCode::GATEWAY_TIMEOUT, error)
-            });
-        }
-        Err(_) => {
-            return Err(failed(
-                Failure::Timeout,
-                "timed out",
-                StatusCode::GATEWAY_TIMEOUT,
-                ProxyError::UpstreamTimeout(name()),
-            ));
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(provider = %provider.name, account = %account.name, error = %e, "upstream request failed");
-            return Err(if matches!(e, SendError::Connect(_)) {
-                let error = ProxyError::UpstreamConnect(name());
-                Failed { unsent: true, ..failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, error) }
-            } else {
-                let error = ProxyError::Upstream(name(), "the connection failed");
-                failed(Failure::Connect, "connection failed", StatusCode::BAD_GATEWAY, error)
-            });
-        }
-        Ok(Ok(response)) => response,
-    };
+    Ok(Prepared { adapter, url, headers, body })
+}
 
-    let mut client_headers = forwardable_response_headers(&response_headers);
-    if !status.is_success() {
-        let retry_after = retry_after(&response_headers);
-        let raw = answer::read_bounded(upstream, deadline, MAX_ERROR_BODY).await.unwrap_or_default();
-        let raw = scrub::bytes(raw, secret);
-        let body = match &adapter {
+/// What judging one attempt's answer reads.
+struct Attempt<'a> {
+    endpoint: &'a Endpoint,
+    req: &'a Request<'a>,
+    adapter: Option<&'a (Adapter, Translated)>,
+    started: Instant,
+    /// The attempt's end: the request's deadline or the provider's `total`, whichever is first.
+    deadline: Instant,
+    /// The first token's (streams) or else `deadline`.
+    first_deadline: Instant,
+}
+
+impl Attempt<'_> {
+    fn provider(&self) -> String {
+        self.endpoint.provider.name.to_string()
+    }
+
+    fn timed_out(&self, reason: &str) -> Failed {
+        let error = ProxyError::UpstreamTimeout(self.provider());
+        failed(Failure::Timeout, reason, StatusCode::GATEWAY_TIMEOUT, error)
+    }
+
+    /// Sends the request and waits for the response head, until the first deadline.
+    async fn send(
+        &self,
+        url: String,
+        headers: HeaderMap,
+        body: OutgoingBody,
+    ) -> Result<(StatusCode, HeaderMap, Upstream), Failed> {
+        let provider = &self.endpoint.provider;
+        let sent = upstream::send(provider, self.req.method.clone(), url, headers, body);
+        match tokio::time::timeout_at(self.first_deadline, sent).await {
+            Ok(Ok(response)) => Ok(response),
+            // The connect timeout: nothing was sent.
+            Ok(Err(SendError::Timeout)) => Err(Failed { unsent: true, ..self.timed_out("timed out") }),
+            Err(_) => Err(self.timed_out("timed out")),
+            Ok(Err(e)) => {
+                let account = &self.endpoint.account().name;
+                tracing::debug!(provider = %provider.name, %account, error = %e, "upstream request failed");
+                Err(if matches!(e, SendError::Connect(_)) {
+                    let error = ProxyError::UpstreamConnect(self.provider());
+                    Failed { unsent: true, ..failed(Failure::Connect, "connect error", StatusCode::BAD_GATEWAY, error) }
+                } else {
+                    let error = ProxyError::Upstream(self.provider(), "the connection failed");
+                    failed(Failure::Connect, "connection failed", StatusCode::BAD_GATEWAY, error)
+                })
+            }
+        }
+    }
+
+    /// A non-2xx answer: the breaker's lesson, and the (scrubbed, translated) body if it reaches the client.
+    async fn error_status(
+        &self,
+        status: StatusCode,
+        response_headers: &HeaderMap,
+        mut client_headers: HeaderMap,
+        upstream: Upstream,
+    ) -> Result<Answered, Failed> {
+        let raw = answer::read_bounded(upstream, self.deadline, MAX_ERROR_BODY).await.unwrap_or_default();
+        let raw = scrub::bytes(raw, &self.endpoint.account().scrub);
+        let body = match self.adapter {
             Some((adapter, _)) => {
                 client_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                adapter.error_body(provider, &raw)
+                Bytes::from(adapter.error(&self.endpoint.provider, status, &raw).body_json())
             }
             None => raw.clone(),
         };
-        let answered = |healthy| Answered {
+        let answered = Answered {
             status,
             headers: client_headers,
-            answer: Answer::Full(Held::unreserved(body.clone())),
-            healthy,
-            latency: started.elapsed(),
+            answer: Answer::Full(Held::unreserved(body)),
+            healthy: false,
+            latency: self.started.elapsed(),
             usage: None,
         };
         let http = format!("HTTP {}", status.as_u16());
-        return match status.as_u16() {
+        let quota = || failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(self.provider()));
+        let passed_on =
+            |failure, answered| Failed { failure, unsent: false, reason: http.clone(), status, outcome: Ok(answered) };
+        match status.as_u16() {
             // The body may quote the gateway's key, and the client cannot fix it anyway.
-            401 | 403 => Err(failed(Failure::Auth, &http, status, ProxyError::UpstreamAuth(name()))),
-            402 => Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name()))),
-            429 if is_quota(&raw) => {
-                Err(failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(name())))
-            }
-            429 => Err(Failed {
-                failure: Failure::RateLimited { retry_after },
-                unsent: false,
-                reason: http,
-                status,
-                outcome: Ok(answered(false)),
-            }),
-            500..=599 => Err(Failed {
-                failure: Failure::Server,
-                unsent: false,
-                reason: http,
-                status,
-                outcome: Ok(answered(false)),
-            }),
-            _ => Ok(answered(false)),
-        };
+            401 | 403 => Err(failed(Failure::Auth, &http, status, ProxyError::UpstreamAuth(self.provider()))),
+            402 => Err(quota()),
+            429 if is_quota(&raw) => Err(quota()),
+            429 => Err(passed_on(Failure::RateLimited { retry_after: retry_after(response_headers) }, answered)),
+            500..=599 => Err(passed_on(Failure::Server, answered)),
+            _ => Ok(answered),
+        }
     }
 
-    let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let content_type = content_type.trim_start().to_ascii_lowercase();
-    if content_type.starts_with("text/event-stream") {
-        if let Some((adapter, translated)) = &adapter {
-            upstream = adapter.stream(upstream, translated, req.budget);
-        }
-        let mut upstream = scrub::stream(upstream, secret);
-        return match stream::first_event(&mut upstream, first_deadline, req.budget).await {
+    /// A stream: translated and scrubbed, judged by its first event.
+    async fn sse(&self, status: StatusCode, mut headers: HeaderMap, upstream: Upstream) -> Result<Answered, Failed> {
+        let upstream = match self.adapter {
+            Some((adapter, translated)) => adapter.stream(upstream, translated, self.req.budget),
+            None => upstream,
+        };
+        let mut upstream = scrub::stream(upstream, &self.endpoint.account().scrub);
+        match stream::first_event(&mut upstream, self.first_deadline, self.req.budget).await {
             Ok((first, parser)) => {
-                client_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 let answer = Answer::Sse { upstream, parser, first };
-                let latency = started.elapsed();
-                Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage: None })
+                let latency = self.started.elapsed();
+                Ok(Answered { status, headers, answer, healthy: true, latency, usage: None })
             }
-            Err(FirstEventError::Timeout) => Err(failed(
-                Failure::Timeout,
-                "no first token in time",
-                StatusCode::GATEWAY_TIMEOUT,
-                ProxyError::UpstreamTimeout(name()),
-            )),
+            Err(FirstEventError::Timeout) => Err(self.timed_out("no first token in time")),
             Err(FirstEventError::Ended | FirstEventError::Broken) => {
-                let error = ProxyError::Upstream(name(), "the stream ended before its first event");
+                let error = ProxyError::Upstream(self.provider(), "the stream ended before its first event");
                 Err(failed(Failure::Server, "stream broke before its first event", StatusCode::BAD_GATEWAY, error))
             }
-            Err(FirstEventError::TooLarge(e)) => too_large(provider, started, e),
-        };
+            Err(FirstEventError::TooLarge(e)) => self.too_large(e),
+        }
     }
-    if content_type.starts_with("application/json") || content_type.is_empty() {
-        let latency = started.elapsed();
-        return match answer::read(&mut upstream, deadline, req.budget).await {
-            Err(ReadError::Timeout) => Err(failed(
-                Failure::Timeout,
-                "timed out",
-                StatusCode::GATEWAY_TIMEOUT,
-                ProxyError::UpstreamTimeout(name()),
-            )),
-            Err(ReadError::Broken) => Err(failed(
-                Failure::Server,
-                "body cut off",
-                StatusCode::BAD_GATEWAY,
-                ProxyError::Upstream(name(), "the response was cut off"),
-            )),
-            Err(ReadError::TooLarge) => too_large(provider, started, EventsError::TooLarge),
-            Err(ReadError::Budget) => too_large(provider, started, EventsError::Budget),
-            Ok((body, mut reserved)) => {
-                let body = translate_answer(adapter.as_ref(), body).map(|body| scrub::bytes(body, secret));
-                // A translation may have grown it.
-                let over = |b: &Bytes| b.len() > FREE_BYTES && req.budget.reserve(&mut reserved, b.len()).is_err();
-                if body.as_ref().is_ok_and(over) {
-                    return too_large(provider, started, EventsError::Budget);
-                }
-                match body.and_then(|body| Ok((usage_span(&body)?, body))) {
-                    Err(()) => Err(failed(
-                        Failure::Malformed,
-                        "invalid JSON",
-                        StatusCode::BAD_GATEWAY,
-                        ProxyError::Upstream(
-                            name(),
-                            match adapter {
-                                None => "the response was not valid JSON",
-                                Some(_) => "the response was not the provider's documented JSON",
-                            },
-                        ),
-                    )),
-                    Ok((span, body)) => {
-                        let usage = span
-                            .filter(|span| req.accounted && span.len() <= crate::usage::MAX_USAGE_BYTES)
-                            .map(|span| Bytes::copy_from_slice(&body[span]));
-                        let answer = Answer::Full(Held::new(body, reserved));
-                        Ok(Answered { status, headers: client_headers, answer, healthy: true, latency, usage })
-                    }
-                }
+
+    /// A JSON answer: read whole, translated, scrubbed and validated, its `usage` found.
+    async fn json(&self, status: StatusCode, headers: HeaderMap, mut upstream: Upstream) -> Result<Answered, Failed> {
+        let latency = self.started.elapsed();
+        let budget = self.req.budget;
+        let (body, mut reserved) = match answer::read(&mut upstream, self.deadline, budget).await {
+            Ok(read) => read,
+            Err(ReadError::Timeout) => return Err(self.timed_out("timed out")),
+            Err(ReadError::Broken) => {
+                let error = ProxyError::Upstream(self.provider(), "the response was cut off");
+                return Err(failed(Failure::Server, "body cut off", StatusCode::BAD_GATEWAY, error));
             }
+            Err(ReadError::TooLarge) => return self.too_large(EventsError::TooLarge),
+            Err(ReadError::Budget) => return self.too_large(EventsError::Budget),
         };
+        let body = translate_answer(self.adapter, body).map(|body| scrub::bytes(body, &self.endpoint.account().scrub));
+        // A translation may have grown it.
+        let over = |b: &Bytes| b.len() > FREE_BYTES && budget.reserve(&mut reserved, b.len()).is_err();
+        if body.as_ref().is_ok_and(over) {
+            return self.too_large(EventsError::Budget);
+        }
+        let Ok((span, body)) = body.and_then(|body| Ok((usage_span(&body)?, body))) else {
+            let why = match self.adapter {
+                None => "the response was not valid JSON",
+                Some(_) => "the response was not the provider's documented JSON",
+            };
+            let error = ProxyError::Upstream(self.provider(), why);
+            return Err(failed(Failure::Malformed, "invalid JSON", StatusCode::BAD_GATEWAY, error));
+        };
+        let usage = span
+            .filter(|span| self.req.accounted && span.len() <= crate::usage::MAX_USAGE_BYTES)
+            .map(|span| Bytes::copy_from_slice(&body[span]));
+        let answer = Answer::Full(Held::new(body, reserved));
+        Ok(Answered { status, headers, answer, healthy: true, latency, usage })
     }
-    let answer = Answer::Passthrough(scrub::stream(upstream, secret));
-    Ok(Answered { status, headers: client_headers, answer, healthy: true, latency: started.elapsed(), usage: None })
+
+    /// An answer or event larger than the gateway holds: 502 and a log line.
+    /// Over a cap the endpoint is at fault (a failure, retried like a 5xx); a
+    /// full body budget is the gateway's own limit (the endpoint is not blamed,
+    /// nothing is retried).
+    #[allow(clippy::result_large_err, reason = "a failed attempt is moved once, on the cold path")]
+    fn too_large(&self, why: EventsError) -> Result<Answered, Failed> {
+        let (reason, what) = match why {
+            EventsError::Budget => (
+                "body budget exhausted",
+                "the gateway's memory budget for buffered bodies (limits.max_buffered_bodies) is used up",
+            ),
+            EventsError::TooLarge => {
+                ("answer too large", "it exceeds the gateway's size limit for one answer or event")
+            }
+            EventsError::Malformed => ("malformed stream", "it is not a valid event stream"),
+        };
+        tracing::warn!(provider = %self.endpoint.provider.name, reason, "upstream answer refused");
+        let error = ProxyError::ResponseTooLarge(self.provider(), what);
+        match why {
+            EventsError::Budget => Ok(refused(error, self.started)),
+            _ => Err(failed(Failure::Malformed, reason, StatusCode::BAD_GATEWAY, error)),
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -343,37 +387,13 @@ fn translate_answer(adapter: Option<&(Adapter, Translated)>, body: Bytes) -> Res
 
 /// A request this endpoint cannot take, answered as the client's error (the endpoint is not at fault).
 fn refused(error: ProxyError, started: Instant) -> Answered {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Answered {
         status: error.status(),
-        headers,
-        answer: Answer::Refused(Bytes::from(error.body_json())),
+        headers: HeaderMap::new(),
+        answer: Answer::Refused(error),
         healthy: false,
         latency: started.elapsed(),
         usage: None,
-    }
-}
-
-/// An answer or event larger than the gateway holds: 502 and a log line.
-/// Over a cap the endpoint is at fault (a failure, retried like a 5xx); a
-/// full body budget is the gateway's own limit (the endpoint is not blamed,
-/// nothing is retried).
-#[allow(clippy::result_large_err)] // What `attempt` itself returns.
-fn too_large(provider: &ProviderEntry, started: Instant, why: EventsError) -> Result<Answered, Failed> {
-    let (reason, what) = match why {
-        EventsError::Budget => (
-            "body budget exhausted",
-            "the gateway's memory budget for buffered bodies (limits.max_buffered_bodies) is used up",
-        ),
-        EventsError::TooLarge => ("answer too large", "it exceeds the gateway's size limit for one answer or event"),
-        EventsError::Malformed => ("malformed stream", "it is not a valid event stream"),
-    };
-    tracing::warn!(provider = %provider.name, reason, "upstream answer refused");
-    let error = ProxyError::ResponseTooLarge(provider.name.to_string(), what);
-    match why {
-        EventsError::Budget => Ok(refused(error, started)),
-        _ => Err(failed(Failure::Malformed, reason, StatusCode::BAD_GATEWAY, error)),
     }
 }
 

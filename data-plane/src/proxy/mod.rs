@@ -5,7 +5,9 @@
 //! response or stream back)`.
 //!
 //! Each request loads the current [`Runtime`] once and uses it to its end.
-//! Errors become responses in one place: [`ProxyError::into_response`].
+//! Every step returns its error; [`handle`] is the one place an error becomes
+//! a response (in the shape of the client's API, [`Ingress`]) and is counted
+//! in `switchyard_requests_total`.
 //! Once the key is known the request carries a usage [`Meter`]: an error
 //! returned from here finishes it as a refusal; the attempts and the answer
 //! finish it otherwise (see [`crate::usage`]).
@@ -25,8 +27,8 @@ pub(crate) mod scrub;
 mod stream;
 
 use crate::body::{ProxyBody, full};
-use crate::error::ProxyError;
-use crate::runtime::Runtime;
+use crate::error::{Ingress, ProxyError, Rejection};
+use crate::runtime::{KeyEntry, Runtime};
 use crate::state::{InflightGuard, Shared};
 use crate::usage::Meter;
 use crate::usage::tap::Text;
@@ -39,17 +41,31 @@ use std::sync::Arc;
 
 /// Serves one client request; never fails (errors are responses).
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
+    // Every path served today is OpenAI's API (passthrough included).
+    let ingress = Ingress::OpenAi;
     match serve(&shared, req).await {
         Ok(response) => response,
-        Err(e) => {
-            shared.metrics.reject(e.status().as_u16());
-            tracing::debug!(code = e.code(), status = e.status().as_u16(), "request refused");
-            e.into_response()
+        Err(Rejection { error, counted }) => {
+            let status = error.status().as_u16();
+            if !counted {
+                shared.metrics.reject(status);
+            }
+            tracing::debug!(code = error.code(), status, "request refused");
+            error.into_response(ingress)
         }
     }
 }
 
-async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+/// One request by a known key, as every step after authentication reads it.
+struct Call<'a> {
+    shared: &'a Arc<Shared>,
+    rt: &'a Arc<Runtime>,
+    key: &'a KeyEntry,
+    /// The path after `/v1`, e.g. `/chat/completions`.
+    api_path: &'a str,
+}
+
+async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Rejection> {
     let path = req.uri().path();
     match path {
         "/healthz" => return Ok(text(StatusCode::OK, "ok")),
@@ -64,7 +80,7 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     };
     let rt = shared.runtime.load_full().ok_or(ProxyError::NotReady)?;
     if shared.closed_by_staleness(&rt) {
-        return Err(ProxyError::Stale(shared.staleness().as_secs()));
+        return Err(ProxyError::Stale(shared.staleness().as_secs()).into());
     }
     let guard = InflightGuard::admit(shared, rt.config.settings.limits.max_concurrency)?;
     let arrived = tokio::time::Instant::now();
@@ -72,23 +88,23 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let now = now_ms / 1000;
     let key = auth::authenticate(&rt, req.headers(), req.uri().query(), now)?;
     let mut meter = shared.usage.meter(&key.name, rt.version, arrived, now_ms);
-    let served = serve_key(shared, &rt, &key, req, &api_path, guard, &mut meter).await;
+    let call = Call { shared, rt: &rt, key: &key, api_path: &api_path };
+    let served = serve_key(&call, req, guard, &mut meter).await;
     if let Err(e) = &served {
-        meter.reject(e.status().as_u16());
+        // A no-op once the meter went on to the attempts, which finish it themselves.
+        meter.reject(e.error.status().as_u16());
     }
     served
 }
 
 /// A request by a known key; an error here is recorded as a refusal.
 async fn serve_key(
-    shared: &Arc<Shared>,
-    rt: &Arc<Runtime>,
-    key: &crate::runtime::KeyEntry,
+    call: &Call<'_>,
     req: Request<Incoming>,
-    api_path: &str,
     guard: InflightGuard,
     meter: &mut Meter,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<Response<ProxyBody>, Rejection> {
+    let Call { shared, rt, key, api_path } = *call;
     auth::admit(rt, key, &shared.metrics)?;
     meter.charge_tokens(key.token_limit.as_ref(), rt.clock);
     match api_path {
@@ -100,16 +116,16 @@ async fn serve_key(
         p if p.starts_with("/models/") => {
             meter.cancel();
             require_method(&req, &Method::GET)?;
-            model_object(rt, key, &p["/models/".len()..])
+            Ok(model_object(rt, key, &p["/models/".len()..])?)
         }
         "/chat/completions" | "/completions" | "/embeddings" => {
             require_method(&req, &Method::POST)?;
-            proxied(shared, rt, key, req, api_path, guard, Kind::Inference, meter).await
+            proxied(call, req, Kind::Inference, guard, meter).await
         }
-        "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned())),
+        "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned()).into()),
         _ => {
             passthrough::admit(key, req.method(), req.uri().path(), api_path)?;
-            proxied(shared, rt, key, req, api_path, guard, Kind::Passthrough, meter).await
+            proxied(call, req, Kind::Passthrough, guard, meter).await
         }
     }
 }
@@ -126,17 +142,15 @@ enum Kind {
     Passthrough,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Read, route and send on: the request goes to [`failover::run`].
 async fn proxied(
-    shared: &Arc<Shared>,
-    rt: &Arc<Runtime>,
-    key: &crate::runtime::KeyEntry,
+    call: &Call<'_>,
     req: Request<Incoming>,
-    api_path: &str,
-    guard: InflightGuard,
     kind: Kind,
+    guard: InflightGuard,
     meter: &mut Meter,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<Response<ProxyBody>, Rejection> {
+    let Call { shared, rt, key, api_path } = *call;
     let (parts, body) = req.into_parts();
     let length = content_length(&parts.headers);
     let has_body = length.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
@@ -185,11 +199,11 @@ async fn proxied(
         budget: &shared.bodies,
     };
     let meter = std::mem::replace(meter, Meter::off());
-    Ok(failover::run(shared, rt, &route, req, payload, guard, meter).await)
+    failover::run(call, &route, req, payload, guard, meter).await
 }
 
 /// `GET /v1/models/{id}`: the model object, if this key may use it.
-fn model_object(rt: &Runtime, key: &crate::runtime::KeyEntry, id: &str) -> Result<Response<ProxyBody>, ProxyError> {
+fn model_object(rt: &Runtime, key: &KeyEntry, id: &str) -> Result<Response<ProxyBody>, ProxyError> {
     let route = rt.route(id).ok_or_else(|| ProxyError::ModelNotFound(id.to_owned()))?;
     if !key.may_use(route) {
         return Err(ProxyError::ModelNotFound(id.to_owned()));

@@ -123,19 +123,21 @@ fn forward(tap: Option<&mut Tap>, events: Vec<Event>) -> Option<Bytes> {
     (!out.is_empty()).then(|| out.freeze())
 }
 
+/// What a streamed body is read from.
+pub struct Source {
+    pub upstream: Upstream,
+    /// The SSE parser, for streams (`None`: bytes passed through as they come).
+    pub events: Option<Events>,
+    /// The events already read (to judge the stream's start).
+    pub first: Vec<Event>,
+}
+
 /// The client's body: the `first` events (already read) then the rest of
-/// `upstream` (SSE when `events` is given), pumped by a task of its own.
-#[allow(clippy::too_many_arguments)]
-pub fn body(
-    upstream: Upstream,
-    events: Option<Events>,
-    first: Vec<Event>,
-    idle: Duration,
-    deadline: Instant,
-    provider: Arc<str>,
-    tail: Tail,
-    mut account: Accounting,
-) -> ProxyBody {
+/// `upstream` (SSE when `events` is given), pumped by a task of its own, with
+/// `idle` allowed between chunks and nothing after `deadline`.
+pub fn body(source: Source, idle: Duration, deadline: Instant, tail: Tail, mut account: Accounting) -> ProxyBody {
+    let Source { upstream, events, first } = source;
+    let provider = tail.endpoint.provider.name.clone();
     let (outlet, client) = outlet::pair(tail.endpoint.provider.client_write);
     let pending = forward(account.tap.as_mut(), first);
     let pump = Pump { upstream, events, idle, deadline, provider, account, _tail: Some(tail) };

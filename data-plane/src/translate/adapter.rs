@@ -5,6 +5,7 @@
 
 use super::{StreamTranslator, TranslateError, Translated, anthropic, gemini};
 use crate::budget::BodyBudget;
+use crate::error::ProxyError;
 use crate::runtime::ProviderEntry;
 use crate::sse::bounded::Events;
 use crate::upstream::{Broken, Upstream};
@@ -90,19 +91,19 @@ impl Adapter {
         }
     }
 
-    /// An upstream error body, OpenAI-shaped: `{"error": {"message", "type", "param", "code"}}`.
-    pub fn error_body(self, provider: &ProviderEntry, body: &[u8]) -> Bytes {
-        let text = match self {
+    /// An upstream error answer as the gateway's error (OpenAI-shaped when it
+    /// reaches the client): the provider's message, when its body has one.
+    pub fn error(self, provider: &ProviderEntry, status: http::StatusCode, body: &[u8]) -> ProxyError {
+        let message = match self {
             Adapter::Anthropic => anthropic::error_message(body),
             Adapter::Gemini => gemini::error_message(body),
         };
-        let message = match text {
-            Some(text) => format!("{} ({}): {text}", provider.name, provider.kind.as_str()),
-            None => format!("{} ({}) answered with an error", provider.name, provider.kind.as_str()),
-        };
-        let error =
-            serde_json::json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": null}});
-        Bytes::from(error.to_string())
+        ProxyError::UpstreamAnswer {
+            status,
+            provider: provider.name.to_string(),
+            kind: provider.kind.as_str(),
+            message,
+        }
     }
 
     /// The provider's SSE stream as OpenAI's (its events capped and, while
