@@ -1,0 +1,45 @@
+//! The client APIs served besides OpenAI's chat completions: Anthropic's
+//! Messages (`POST /v1/messages`) and OpenAI's Responses (`POST /v1/responses`).
+//!
+//! Each is translated to chat completions on the way in and back on the way
+//! out, so routing, failover, breakers, key limits and usage accounting stay
+//! one path: the proxy sees a chat-completions request, and the answer (a
+//! `chat.completion`, or `chat.completion.chunk` events ending with a usage
+//! chunk, as [`crate::translate`] also produces for translated providers)
+//! is turned into the client's API at the edge. A provider that speaks the
+//! client's API natively (an `anthropic` provider for `/v1/messages`, an
+//! `openai` one for `/v1/responses`) gets the client's body as it came and
+//! streams back byte for byte instead.
+//!
+//! Each API module offers the same things: `request` (the client's body in,
+//! an [`Inbound`] out), `response` (a whole `chat.completion` in, the
+//! client's answer out) and a [`ClientStream`].
+
+use crate::translate::TranslateError;
+
+/// A client's request as chat completions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    /// The chat-completions JSON body, naming the client's `model` as given.
+    /// A stream always asks for `stream_options.include_usage` (the client's
+    /// API reports usage at the end of a stream, so the chat stream must too).
+    pub chat: Vec<u8>,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// The model the client named (answers name it back).
+    pub model: String,
+}
+
+/// Turns chat-completion chunks into the client's API's SSE events, one
+/// chunk at a time. Everything returned is framed SSE, ready for the client
+/// (`event: NAME\ndata: JSON\n\n`).
+pub trait ClientStream: Send {
+    /// One `chat.completion.chunk` (the `data:` payload; `[DONE]` is never passed).
+    fn chunk(&mut self, data: &str) -> Result<Vec<u8>, TranslateError>;
+    /// The chat stream ended after `[DONE]`: the closing events.
+    fn finish(&mut self) -> Result<Vec<u8>, TranslateError>;
+    /// The stream broke after it started: the error event the client's API
+    /// documents, which ends the stream (`kind`: the error's type in that API,
+    /// e.g. `overloaded_error`; `message`: a sentence for the client).
+    fn error(&mut self, kind: &str, message: &str) -> Vec<u8>;
+}
