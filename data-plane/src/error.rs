@@ -213,7 +213,17 @@ impl ProxyError {
     pub fn body(&self, ingress: Ingress) -> String {
         match ingress {
             Ingress::OpenAi => self.body_json(),
+            Ingress::Anthropic => {
+                serde_json::json!({"type": "error", "error": {"type": self.anthropic_type(), "message": self.to_string()}})
+                    .to_string()
+            }
         }
+    }
+
+    /// Anthropic's error `type` for this error's status (docs.claude.com/en/api/errors):
+    /// any other 4xx is `invalid_request_error`; the gateway's own 503s are `overloaded_error`.
+    pub fn anthropic_type(&self) -> &'static str {
+        anthropic_error_type(self.status())
     }
 
     /// The response: status, the body in the client's API's shape, and the
@@ -248,8 +258,37 @@ impl ProxyError {
 /// The API a client called, whose error shape it expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingress {
-    /// OpenAI's (`/v1/chat/completions`, `/v1/embeddings`, ... and every passthrough path).
+    /// OpenAI's (`/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, ... and every passthrough path):
+    /// `{"error": {"message", "type", "param", "code"}}`.
     OpenAi,
+    /// Anthropic's Messages API (`/v1/messages`): `{"type": "error", "error": {"type", "message"}}`.
+    Anthropic,
+}
+
+impl Ingress {
+    /// The API of a request path (after `/v1`).
+    pub fn of(api_path: &str) -> Self {
+        match api_path {
+            "/messages" | "/messages/count_tokens" => Ingress::Anthropic,
+            _ => Ingress::OpenAi,
+        }
+    }
+}
+
+/// Anthropic's error `type` for an HTTP status.
+pub fn anthropic_error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
 }
 
 /// An error leaving the request path, and whether an endpoint's own

@@ -365,3 +365,24 @@ async fn refusals_are_counted_once_and_quote_the_client_briefly() {
         assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn errors_on_the_messages_api_are_anthropic_shaped() {
+    let (main, proxy) = setup().await;
+    let url = format!("{}/messages", proxy.url());
+    let body = json!({"model": "smart", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let response = client().post(&url).header("x-api-key", "sk-wrong").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["error"]["type"], "authentication_error", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("Incorrect API key"), "{error}");
+    let response = client().post(&url).header("x-api-key", APP_KEY).body("{").send().await.unwrap();
+    let status = response.status();
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        status.is_client_error() && error["type"] == "error" && error["error"]["type"].is_string(),
+        "{status} {error}"
+    );
+    assert!(main.requests().is_empty());
+}

@@ -41,8 +41,7 @@ use std::sync::Arc;
 
 /// Serves one client request; never fails (errors are responses).
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
-    // Every path served today is OpenAI's API (passthrough included).
-    let ingress = Ingress::OpenAi;
+    let ingress = Ingress::of(api_path(req.uri().path()));
     match serve(&shared, req).await {
         Ok(response) => response,
         Err(Rejection { error, counted }) => {
@@ -53,6 +52,14 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Pro
             tracing::debug!(code = error.code(), status, "request refused");
             error.into_response(ingress)
         }
+    }
+}
+
+/// The path after `/v1`: both `/v1/chat/completions` and `/chat/completions` are served.
+fn api_path(path: &str) -> &str {
+    match path.strip_prefix("/v1") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => path,
     }
 }
 
@@ -73,11 +80,7 @@ async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         "/readyz" => return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "not ready")),
         _ => {}
     }
-    // Both `/v1/chat/completions` and `/chat/completions`.
-    let api_path = match path.strip_prefix("/v1") {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
-        _ => path.to_owned(),
-    };
+    let api_path = api_path(path).to_owned();
     let rt = shared.runtime.load_full().ok_or(ProxyError::NotReady)?;
     if shared.closed_by_staleness(&rt) {
         return Err(ProxyError::Stale(shared.staleness().as_secs()).into());
