@@ -33,6 +33,7 @@ use crate::usage::tap::{Tap, Text};
 use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 use switchyard_proto::model::{RetryCondition, StreamUsage};
 use tokio::time::Instant;
 
@@ -51,6 +52,8 @@ pub async fn run(
     // Tried endpoints, by address (compared, never dereferenced).
     let mut tried: Vec<usize> = Vec::new();
     let mut failures: Vec<(Failure, String)> = Vec::new();
+    // Attempts that went to an endpoint already tried.
+    let mut repeats = 0;
 
     for n in 0..settings.retry.max_attempts {
         let Some((endpoint, permit)) = choose(route, &tried) else {
@@ -64,11 +67,21 @@ pub async fn run(
         let Some((body, injected)) = payload.for_endpoint(&endpoint.upstream_model, inject(&req, &endpoint)) else {
             break;
         };
+        let id = Arc::as_ptr(&endpoint) as usize;
+        if tried.contains(&id) {
+            // The same endpoint again: pause first, unless that would pass the deadline.
+            let pause = backoff(repeats);
+            repeats += 1;
+            if Instant::now() + pause >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
         meter.attempt(&endpoint);
         if n > 0 {
             shared.metrics.failovers.fetch_add(1, Relaxed);
         }
-        tried.push(Arc::as_ptr(&endpoint) as usize);
+        tried.push(id);
         let inflight = endpoint.load.start();
         match forward::attempt(&endpoint, &req, body, deadline).await {
             Ok(answered) => {
@@ -110,6 +123,21 @@ pub async fn run(
     meter.failed(status.as_u16(), status == StatusCode::GATEWAY_TIMEOUT);
     // Each attempt was counted under its endpoint; with none, this is a refusal of its own.
     Err(if failures.is_empty() { error.into() } else { Rejection::counted(error) })
+}
+
+/// The first pause before trying an endpoint again, doubled for each further repeat up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The pause before the `repeat`-th (from 0) attempt on an endpoint this
+/// request already tried: between half and all of the doubled step, so that
+/// clients failing together do not retry together. Moving on to another
+/// endpoint never waits; a 429's `Retry-After` holds its endpoint Open (the
+/// breaker) rather than making the request wait.
+fn backoff(repeat: u32) -> Duration {
+    let step = BACKOFF_BASE.saturating_mul(1 << repeat.min(16)).min(BACKOFF_MAX);
+    let half = step / 2;
+    half + Duration::from_micros(fastrand::u64(0..=half.as_micros() as u64))
 }
 
 /// Whether this attempt asks for stream usage on the client's behalf: a
@@ -267,4 +295,22 @@ fn respond(
     *response.status_mut() = answered.status;
     *response.headers_mut() = answered.headers;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_bounded() {
+        for (repeat, step) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1600), (5, 2000), (40, 2000)] {
+            let step = Duration::from_millis(step);
+            for _ in 0..200 {
+                let pause = backoff(repeat);
+                assert!(pause >= step / 2 && pause <= step, "repeat {repeat}: {pause:?}");
+            }
+        }
+        let pauses: std::collections::HashSet<Duration> = (0..50).map(|_| backoff(3)).collect();
+        assert!(pauses.len() > 10, "jittered: {pauses:?}");
+    }
 }
