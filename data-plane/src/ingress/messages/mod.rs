@@ -21,7 +21,7 @@
 //! | `max_tokens` (required) | `max_completion_tokens` (OpenAI's current name; reasoning models refuse `max_tokens`) |
 //! | `system`: a string or text blocks | a first `system` message, blocks joined by a blank line |
 //! | user `text`, `image` blocks | a user message: a string for one text, else `text` / `image_url` parts (base64 sources as `data:` URLs, `url` sources as they are) |
-//! | user `tool_result` (string or text/image blocks) | a `tool` message each (`tool_call_id`), before the turn's other content so they follow the assistant's `tool_calls`; texts joined by a newline; images (a `tool` message holds text only) go first in the user message after them; `is_error: true` prefixes the text with `Error: ` |
+//! | user `tool_result` (string or text/image blocks) | a `tool` message each (`tool_call_id`), before the turn's other content so they follow the assistant's `tool_calls`; texts joined by a newline; images (a `tool` message holds text only) go first in the user message after them; `is_error: true` prefixes the text with `Error: ` (is `Error` without text) |
 //! | assistant `text` blocks | `content`, joined by a blank line |
 //! | assistant `tool_use` | `tool_calls` (`input` as the `arguments` JSON text) |
 //! | assistant `thinking`, `redacted_thinking` | dropped: chat has no field to send earlier reasoning back in |
@@ -58,7 +58,8 @@
 //! ## Stream
 //!
 //! `message_start` (empty content; input tokens when the first chunk carries
-//! usage, else 0) and `ping` on the first chunk; a block per run of thinking,
+//! usage, else 0) and `ping` on the first chunk (not on Azure's id-less
+//! `prompt_filter_results` chunk); a block per run of thinking,
 //! of text, and per tool call, started when the kind or the tool index
 //! changes; `message_delta` (stop reason as above, cumulative usage from the
 //! last usage chunk, else an estimate of `output_tokens`) and `message_stop`

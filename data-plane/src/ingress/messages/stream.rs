@@ -285,14 +285,23 @@ impl ClientStream for Stream {
             let message = error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
             return Err(TranslateError::Response(message));
         }
+        let choices = chunk.get("choices").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let usage = chunk.get("usage").and_then(Usage::from_chat);
         let mut out = Vec::new();
         if !self.started {
+            // Azure's first chunk (its prompt_filter_results) has no id and no choices:
+            // the message starts with the next, which names the answer's id.
+            if choices.is_empty()
+                && usage.is_none()
+                && chunk.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
+            {
+                return Ok(out);
+            }
             self.start(Some(&chunk), &mut out)?;
         }
-        if let Some(usage) = chunk.get("usage").and_then(Usage::from_chat) {
-            self.usage = Some(usage);
+        if usage.is_some() {
+            self.usage = usage;
         }
-        let choices = chunk.get("choices").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
         // One answer: the first choice (the gateway never asks for `n`); nothing after its finish_reason.
         let choice = choices.iter().find(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0);
         if let Some(choice) = choice

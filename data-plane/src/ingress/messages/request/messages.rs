@@ -129,6 +129,7 @@ fn tool_result(block: &Value, path: &str, images: &mut Vec<Value>) -> Result<Val
     match block.get("is_error") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => {}
         // Chat has no error flag on a tool result: the model reads it in the text.
+        Some(Value::Bool(true)) if content.is_empty() => content.push_str("Error"),
         Some(Value::Bool(true)) => content.insert_str(0, "Error: "),
         Some(_) => return Err(invalid(&format!("{path}.is_error"), "a boolean is required")),
     }

@@ -173,6 +173,15 @@ fn tool_round_trip_with_results_before_text_and_empty_parts_dropped() {
 }
 
 #[test]
+fn an_error_result_without_content_says_error() {
+    let out = chat(json!({"model": "m", "max_tokens": 1, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "is_error": true, "content": []}]},
+    ]}));
+    assert_eq!(out["messages"][1], json!({"role": "tool", "tool_call_id": "t", "content": "Error"}));
+}
+
+#[test]
 fn tool_choice_forms() {
     let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
     let with = |choice: Value| {

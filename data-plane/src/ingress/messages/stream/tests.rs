@@ -333,6 +333,17 @@ fn a_call_without_arguments_waits_for_the_stream_to_say_it_ended() {
 }
 
 #[test]
+fn azures_prompt_filter_chunk_does_not_start_the_message() {
+    let filter = json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]});
+    let mut stream = Stream::new("m");
+    assert!(stream.chunk(&filter.to_string()).unwrap().is_empty());
+    let events = events(&stream.chunk(&chunk(json!({"role": "assistant", "content": ""}), Value::Null)).unwrap());
+    assert_eq!(names(&events), ["message_start", "ping"]);
+    assert_eq!(events[0].1["message"]["id"], json!("msg_abc123"));
+}
+
+#[test]
 fn no_text_at_all() {
     let events = run(&[
         chunk(json!({"role": "assistant", "content": ""}), Value::Null),
