@@ -17,6 +17,8 @@
 
 use crate::translate::TranslateError;
 
+pub mod messages;
+
 /// A client's request as chat completions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
