@@ -113,6 +113,12 @@ impl Held {
         Self { bytes, _reserved: reserved.map(Arc::new) }
     }
 
+    /// Other bytes in place of these (a translation of them, about as large),
+    /// under the same reservation.
+    pub fn replace(self, bytes: Bytes) -> Self {
+        Self { bytes, _reserved: self._reserved }
+    }
+
     /// Bytes that need no reservation (small, or bounded by their own cap).
     pub fn unreserved(bytes: Bytes) -> Self {
         Self { bytes, _reserved: None }

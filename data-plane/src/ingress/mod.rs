@@ -45,3 +45,67 @@ pub trait ClientStream: Send {
     /// e.g. `overloaded_error`; `message`: a sentence for the client).
     fn error(&mut self, kind: &str, message: &str) -> Vec<u8>;
 }
+
+/// A client API served by translation (or natively, by providers that speak it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Anthropic's Messages API: `POST /v1/messages`.
+    Messages,
+}
+
+impl Api {
+    /// The API served at `api_path` (the path after `/v1`), if it is one of these.
+    pub fn of(api_path: &str) -> Option<Self> {
+        match api_path {
+            "/messages" => Some(Api::Messages),
+            _ => None,
+        }
+    }
+
+    /// The path after `/v1`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::Messages => "/messages",
+        }
+    }
+
+    /// Whether a provider of `kind` speaks this API itself (then it gets the
+    /// client's body as it came, and its answer goes back untouched).
+    pub fn native(self, kind: switchyard_proto::model::ProviderKind) -> bool {
+        use switchyard_proto::model::ProviderKind;
+        match self {
+            Api::Messages => kind == ProviderKind::Anthropic,
+        }
+    }
+}
+
+/// A request made in one of these APIs: which, and the model the client
+/// named (a translated answer names it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked<'a> {
+    pub api: Api,
+    pub model: &'a str,
+}
+
+impl Api {
+    /// The client's body as chat completions.
+    pub fn request(self, body: &[u8]) -> Result<Inbound, TranslateError> {
+        match self {
+            Api::Messages => messages::request(body),
+        }
+    }
+
+    /// A whole `chat.completion` as the client's answer.
+    pub fn response(self, chat: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
+        match self {
+            Api::Messages => messages::response(chat, model),
+        }
+    }
+
+    /// The translator of a chat stream into the client's events.
+    pub fn stream(self, model: &str) -> Box<dyn ClientStream> {
+        match self {
+            Api::Messages => Box::new(messages::Stream::new(model)),
+        }
+    }
+}

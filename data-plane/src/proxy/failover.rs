@@ -25,11 +25,14 @@ use super::stream::{self, Accounting, Source, Tail};
 use crate::balance;
 use crate::body::ProxyBody;
 use crate::breaker::{Failure, Permit};
-use crate::error::{ProxyError, Rejection};
-use crate::runtime::{Endpoint, RouteEntry};
+use crate::budget::Held;
+use crate::error::{Ingress, ProxyError, Rejection};
+use crate::ingress::Api;
+use crate::runtime::{Endpoint, ProviderEntry, RouteEntry};
 use crate::state::InflightGuard;
 use crate::usage::Meter;
 use crate::usage::tap::{Tap, Text};
+use bytes::Bytes;
 use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -64,7 +67,9 @@ pub async fn run(
             }
             break;
         };
-        let Some((body, injected)) = payload.for_endpoint(&endpoint.upstream_model, inject(&req, &endpoint)) else {
+        let native = req.asked.is_some_and(|asked| asked.api.native(endpoint.provider.kind));
+        let Some((body, injected)) = payload.for_endpoint(&endpoint.upstream_model, inject(&req, &endpoint), native)
+        else {
             break;
         };
         let id = Arc::as_ptr(&endpoint) as usize;
@@ -83,7 +88,14 @@ pub async fn run(
         }
         tried.push(id);
         let inflight = endpoint.load.start();
-        match forward::attempt(&endpoint, &req, body, deadline).await {
+        let ending = |meter| Ending {
+            meter,
+            injected,
+            text: req.text_for(native),
+            back: req.asked.filter(|_| !native).map(|asked| (asked.api, asked.model.to_owned())),
+            ingress: Ingress::of(req.api_path),
+        };
+        match forward::attempt(&endpoint, &req, body, deadline, native).await {
             Ok(answered) => {
                 if !matches!(answered.answer, Answer::Refused(_)) {
                     endpoint.stats.count(answered.status.as_u16());
@@ -98,7 +110,7 @@ pub async fn run(
                     endpoint.stats.first_token.observe(answered.latency);
                 }
                 let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
-                return respond(answered, deadline, tail, Ending { meter, injected, text: req.text });
+                return respond(answered, deadline, tail, ending(meter));
             }
             Err(failed) => {
                 endpoint.stats.count(failed.status.as_u16());
@@ -109,8 +121,7 @@ pub async fn run(
                 let retry =
                     retryable(failed.failure, &settings.retry.on) && payload.resendable() && may_resend(&req, &failed);
                 if !retry {
-                    let ending = Ending { meter, injected, text: req.text };
-                    return finish(failed, &endpoint, deadline, guard, started, ending);
+                    return finish(failed, &endpoint, deadline, guard, started, ending(meter));
                 }
             }
         }
@@ -152,6 +163,10 @@ struct Ending {
     meter: Meter,
     /// This attempt's body had `include_usage` injected.
     injected: bool,
+    /// The client's API and model, when the answer is chat completions translated from it.
+    back: Option<(Api, String)>,
+    /// The client's API, for the shape of an error that ends a stream.
+    ingress: Ingress,
     text: Text,
 }
 
@@ -257,7 +272,8 @@ fn aggregate(failures: &[(Failure, String)]) -> ProxyError {
 }
 
 /// The response for an answer that goes to the client (its body streamed by
-/// [`stream::body`] or whole); the gateway's own refusal is an error.
+/// [`stream::body`] or whole, translated back into the client's API when it
+/// came in another); the gateway's own refusal is an error.
 fn respond(
     answered: Answered,
     deadline: Instant,
@@ -266,11 +282,16 @@ fn respond(
 ) -> Result<Response<ProxyBody>, Rejection> {
     let provider = &tail.endpoint.provider;
     let (t, on_disconnect, client_write) = (provider.timeouts, provider.on_disconnect, provider.client_write);
-    let Ending { mut meter, injected, text } = ending;
+    let Ending { mut meter, injected, text, back, ingress } = ending;
     let http_status = answered.status.as_u16();
+    let mut headers = answered.headers;
     let body = match answered.answer {
         Answer::Full(body) => {
             meter.answered(http_status, answered.usage, &body);
+            let body = match &back {
+                Some((api, model)) => translate_back(*api, model, answered.status, body, &mut headers, provider)?,
+                None => body,
+            };
             drop(tail);
             super::outlet::whole(body, client_write)
         }
@@ -282,19 +303,56 @@ fn respond(
             meter.first_token();
             let tap = meter.is_on().then(|| Tap::new(injected, text));
             let account = Accounting { meter, tap, on_disconnect, http_status };
-            let source = Source { upstream, events: Some(parser), first };
+            let client = back.map(|(api, model)| api.stream(&model));
+            let source = Source { upstream, events: Some(parser), first, ingress, client };
             stream::body(source, t.idle, deadline, tail, account)
         }
         Answer::Passthrough(upstream) => {
             let account = Accounting { meter, tap: None, on_disconnect, http_status };
-            let source = Source { upstream, events: None, first: Vec::new() };
+            let source = Source { upstream, events: None, first: Vec::new(), ingress, client: None };
             stream::body(source, t.total, deadline, tail, account)
         }
     };
     let mut response = Response::new(body);
     *response.status_mut() = answered.status;
-    *response.headers_mut() = answered.headers;
+    *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// A whole chat-completions answer in the client's API: a success
+/// translated (keeping its budget share), an error as the gateway's error in
+/// the client's shape (Anthropic's for `/v1/messages`).
+fn translate_back(
+    api: Api,
+    model: &str,
+    status: StatusCode,
+    body: Held,
+    headers: &mut http::HeaderMap,
+    provider: &ProviderEntry,
+) -> Result<Held, Rejection> {
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body.bytes)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned));
+        let error = ProxyError::UpstreamAnswer {
+            status,
+            provider: provider.name.to_string(),
+            kind: provider.kind.as_str(),
+            message,
+        };
+        return Err(Rejection::counted(error));
+    }
+    match api.response(&body.bytes, model) {
+        Ok(translated) => {
+            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            Ok(body.replace(Bytes::from(translated)))
+        }
+        Err(e) => {
+            tracing::warn!(provider = %provider.name, error = %e, "an answer that could not be translated back");
+            let why = "its answer could not be translated into the client's API";
+            Err(Rejection::counted(ProxyError::Upstream(provider.name.to_string(), why)))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::budget::{BodyBudget, FREE_BYTES, Held};
 use crate::error::ProxyError;
+use crate::ingress::{Api, Asked};
 use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
-use crate::translate::{Adapter, Route, Translated};
+use crate::translate::{self, Adapter, Route, Translated};
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use crate::usage::tap::Text;
 use bytes::Bytes;
@@ -42,8 +43,31 @@ pub struct Request<'a> {
     /// Where streamed text is (for the estimate); `Text::None` also means the
     /// path takes no `stream_options` (nothing is injected).
     pub text: Text,
+    /// The request came in another client API ([`crate::ingress`]).
+    pub asked: Option<Asked<'a>>,
     /// Where answers read whole and large SSE events are held.
     pub budget: &'a BodyBudget,
+}
+
+impl Request<'_> {
+    /// The path an attempt sends to: the client's API's own for a provider
+    /// that speaks it (`native`), chat completions for a translated client API.
+    pub fn path_for(&self, native: bool) -> &str {
+        match self.asked {
+            Some(asked) if native => asked.api.path(),
+            Some(_) => "/chat/completions",
+            None => self.api_path,
+        }
+    }
+
+    /// Where an attempt's streamed text is.
+    pub fn text_for(&self, native: bool) -> Text {
+        match self.asked {
+            Some(_) if native => Text::None,
+            Some(_) => Text::Chat,
+            None => self.text,
+        }
+    }
 }
 
 /// An upstream answer that may go to the client.
@@ -82,17 +106,19 @@ pub struct Failed {
 }
 
 /// One attempt: build the upstream request, send it, judge the answer.
+/// `native`: the provider speaks the client's API ([`Request::path_for`]).
 pub async fn attempt(
     endpoint: &Endpoint,
     req: &Request<'_>,
     body: OutBody,
     deadline: Instant,
+    native: bool,
 ) -> Result<Answered, Failed> {
     let started = Instant::now();
     let t = endpoint.provider.timeouts;
     let deadline = deadline.min(started + t.total);
     let first_deadline = if req.stream { (started + t.first_token).min(deadline) } else { deadline };
-    let Prepared { adapter, url, headers, body } = match prepare(endpoint, req, body) {
+    let Prepared { adapter, url, headers, body } = match prepare(endpoint, req, body, native) {
         Ok(prepared) => prepared,
         Err(error) => return Ok(refused(error, started)),
     };
@@ -124,11 +150,13 @@ struct Prepared {
 }
 
 /// Headers, URL and body for `endpoint`; an error is the client's (the endpoint cannot take it).
-fn prepare(endpoint: &Endpoint, req: &Request<'_>, body: OutBody) -> Result<Prepared, ProxyError> {
+fn prepare(endpoint: &Endpoint, req: &Request<'_>, body: OutBody, native: bool) -> Result<Prepared, ProxyError> {
     let provider = &endpoint.provider;
+    let api_path = req.path_for(native);
     let mut headers = upstream::request_headers(req.client_headers, provider, endpoint.account());
     // Providers that speak another API get the request in theirs (and answer in OpenAI's below).
-    let (adapter, body) = match Adapter::for_request(provider, req.api_path) {
+    let route = if native { Route::Native } else { Adapter::for_request(provider, api_path) };
+    let (adapter, body) = match route {
         Route::Native => (None, body),
         Route::Unsupported(why) => return Err(ProxyError::BadRequest(why)),
         Route::Translated(adapter) => {
@@ -139,9 +167,12 @@ fn prepare(endpoint: &Endpoint, req: &Request<'_>, body: OutBody) -> Result<Prep
     };
     let url = match &adapter {
         Some((adapter, translated)) => adapter.url(&provider.base_url, translated),
+        None if native && api_path == Api::Messages.path() => {
+            translate::anthropic_native(&provider.base_url, &mut headers)
+        }
         // The path was checked already; an azure deployment named `..` ends here.
-        None => upstream::url(provider, req.api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query)
-            .map_err(|why| ProxyError::bad_path(req.api_path, why))?,
+        None => upstream::url(provider, api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query)
+            .map_err(|why| ProxyError::bad_path(api_path, why))?,
     };
     let body = match body {
         OutBody::Empty => OutgoingBody::Empty,

@@ -28,6 +28,7 @@ mod stream;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{Ingress, ProxyError, Rejection};
+use crate::ingress::{Api, Asked, messages};
 use crate::runtime::{KeyEntry, Runtime};
 use crate::state::{InflightGuard, Shared};
 use crate::usage::Meter;
@@ -36,7 +37,8 @@ use bytes::Bytes;
 use forward::Request as Outgoing;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use payload::Payload;
+use payload::{JsonBody, Payload};
+use request::Buffered;
 use std::sync::Arc;
 
 /// Serves one client request; never fails (errors are responses).
@@ -125,6 +127,16 @@ async fn serve_key(
             require_method(&req, &Method::POST)?;
             proxied(call, req, Kind::Inference, guard, meter).await
         }
+        "/messages/count_tokens" => {
+            meter.cancel();
+            require_method(&req, &Method::POST)?;
+            count_tokens(call, req).await
+        }
+        "/messages" => {
+            require_method(&req, &Method::POST)?;
+            let api = Api::of(api_path).ok_or_else(|| ProxyError::UnknownPath(api_path.to_owned()))?;
+            proxied(call, req, Kind::Api(api), guard, meter).await
+        }
         "" | "/" => Err(ProxyError::UnknownPath(req.uri().path().to_owned()).into()),
         _ => {
             passthrough::admit(key, req.method(), req.uri().path(), api_path)?;
@@ -143,6 +155,9 @@ enum Kind {
     /// the same way; other bodies (file and audio uploads) stream through
     /// unbuffered to the default model's endpoint.
     Passthrough,
+    /// Another client API ([`crate::ingress`]): routed on its `model`, sent
+    /// as it came to providers that speak it and as chat completions to the others.
+    Api(Api),
 }
 
 /// Read, route and send on: the request goes to [`failover::run`].
@@ -163,8 +178,28 @@ async fn proxied(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
 
-    let (route, payload, stream, model_in_url) = if kind == Kind::Inference || (is_json && has_body) {
-        let body = request::read(shared, body, length, rt.config.settings.limits.max_body).await?;
+    let max_body = rt.config.settings.limits.max_body;
+    let mut client_model = None;
+    let (route, payload, stream, model_in_url) = if let Kind::Api(api) = kind {
+        let body = request::read(shared, body, length, max_body).await?;
+        let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+        let inbound = api.request(&body.bytes).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let route = route::resolve(rt, key, Some(&inbound.model))?;
+        let stream = inbound.stream;
+        client_model = Some(inbound.model);
+        let chat = translated_body(shared, inbound.chat)?;
+        meter.request_body(&chat.body);
+        meter.stream(stream);
+        let native = JsonBody {
+            body,
+            model: probe.model.map(|(_, span)| span),
+            insert_model: true,
+            open: probe.open,
+            usage_edit: None,
+        };
+        (route, Payload::Ingress { native, chat }, stream, true)
+    } else if kind == Kind::Inference || (is_json && has_body) {
+        let body = request::read(shared, body, length, max_body).await?;
         meter.request_body(&body);
         let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
         meter.stream(probe.stream);
@@ -172,13 +207,13 @@ async fn proxied(
         let inference = kind == Kind::Inference;
         // Azure needs a deployment in the URL only for model-bearing calls.
         let model_in_url = inference || probe.model.is_some();
-        let payload = Payload::Json {
+        let payload = Payload::Json(JsonBody {
             body,
             model: probe.model.map(|(_, span)| span),
             insert_model: inference,
             open: probe.open,
             usage_edit: probe.usage_edit,
-        };
+        });
         (route, payload, probe.stream, model_in_url)
     } else {
         let route = route::resolve(rt, key, None)?;
@@ -188,7 +223,7 @@ async fn proxied(
     meter.route(&route);
     let query = parts.uri.query().and_then(auth::strip_key_from_query);
     // Inference is the documented failover; a passthrough POST or DELETE may create or delete objects.
-    let idempotent = kind == Kind::Inference || parts.method == Method::GET;
+    let idempotent = kind != Kind::Passthrough || parts.method == Method::GET;
     let req = Outgoing {
         idempotent,
         method: parts.method,
@@ -198,11 +233,45 @@ async fn proxied(
         model_in_url,
         stream,
         accounted: meter.is_on(),
+        asked: match (kind, &client_model) {
+            (Kind::Api(api), Some(model)) => Some(Asked { api, model }),
+            _ => None,
+        },
         text: Text::for_path(api_path),
         budget: &shared.bodies,
     };
     let meter = std::mem::replace(meter, Meter::off());
     failover::run(call, &route, req, payload, guard, meter).await
+}
+
+/// `POST /v1/messages/count_tokens`, for a model the key may use: an
+/// estimate made here (no upstream is asked), said so in
+/// `x-switchyard-token-count: estimated`.
+async fn count_tokens(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Rejection> {
+    let Call { shared, rt, key, .. } = *call;
+    let length = content_length(req.headers());
+    let body = request::read(shared, req.into_body(), length, rt.config.settings.limits.max_body).await?;
+    let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+    route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
+    let tokens = messages::estimate_input_tokens(&body.bytes).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let mut response = json_response(Bytes::from(messages::count_tokens_body(tokens)));
+    response.headers_mut().insert("x-switchyard-token-count", HeaderValue::from_static("estimated"));
+    Ok(response)
+}
+
+/// A client API's chat translation, held under the body budget like the body it came from.
+fn translated_body(shared: &Shared, chat: Vec<u8>) -> Result<JsonBody, ProxyError> {
+    let mut reserved = None;
+    shared.bodies.reserve(&mut reserved, chat.len()).map_err(|_| ProxyError::BufferBudget)?;
+    let body = Buffered::new(Bytes::from(chat), reserved);
+    let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
+    Ok(JsonBody {
+        body,
+        model: probe.model.map(|(_, span)| span),
+        insert_model: true,
+        open: probe.open,
+        usage_edit: None,
+    })
 }
 
 /// `GET /v1/models/{id}`: the model object, if this key may use it.

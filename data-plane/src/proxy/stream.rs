@@ -28,7 +28,8 @@ use super::outlet::{self, Outlet, Stop};
 use crate::balance::InFlight;
 use crate::body::ProxyBody;
 use crate::budget::BodyBudget;
-use crate::error::ProxyError;
+use crate::error::{Ingress, ProxyError};
+use crate::ingress::ClientStream;
 use crate::runtime::Endpoint;
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
@@ -123,26 +124,30 @@ fn forward(tap: Option<&mut Tap>, events: Vec<Event>) -> Option<Bytes> {
     (!out.is_empty()).then(|| out.freeze())
 }
 
-/// What a streamed body is read from.
+/// What a streamed body is read from, and in which API it leaves.
 pub struct Source {
     pub upstream: Upstream,
     /// The SSE parser, for streams (`None`: bytes passed through as they come).
     pub events: Option<Events>,
     /// The events already read (to judge the stream's start).
     pub first: Vec<Event>,
+    /// The client's API, for the error event that ends a stream cut short.
+    pub ingress: Ingress,
+    /// Turns the chat chunks into the client's API's events (a client API
+    /// translated to chat completions); `None`: the events pass as they are.
+    pub client: Option<Box<dyn ClientStream>>,
 }
 
 /// The client's body: the `first` events (already read) then the rest of
 /// `upstream` (SSE when `events` is given), pumped by a task of its own, with
 /// `idle` allowed between chunks and nothing after `deadline`.
-pub fn body(source: Source, idle: Duration, deadline: Instant, tail: Tail, mut account: Accounting) -> ProxyBody {
-    let Source { upstream, events, first } = source;
+pub fn body(source: Source, idle: Duration, deadline: Instant, tail: Tail, account: Accounting) -> ProxyBody {
+    let Source { upstream, events, first, ingress, client } = source;
     let provider = tail.endpoint.provider.name.clone();
-    let (outlet, client) = outlet::pair(tail.endpoint.provider.client_write);
-    let pending = forward(account.tap.as_mut(), first);
-    let pump = Pump { upstream, events, idle, deadline, provider, account, _tail: Some(tail) };
-    tokio::spawn(pump.run(outlet, pending));
-    client
+    let (outlet, body) = outlet::pair(tail.endpoint.provider.client_write);
+    let pump = Pump { upstream, events, idle, deadline, provider, account, ingress, client, _tail: Some(tail) };
+    tokio::spawn(pump.run(outlet, first));
+    body
 }
 
 /// Everything a streamed body holds, owned by its task.
@@ -154,6 +159,8 @@ struct Pump {
     deadline: Instant,
     provider: Arc<str>,
     account: Accounting,
+    ingress: Ingress,
+    client: Option<Box<dyn ClientStream>>,
     _tail: Option<Tail>,
 }
 
@@ -181,23 +188,28 @@ impl From<Stop> for Ending {
 }
 
 impl Pump {
-    async fn run(mut self, mut outlet: Outlet, pending: Option<Bytes>) {
-        match self.pass(&mut outlet, pending).await {
+    async fn run(mut self, mut outlet: Outlet, first: Vec<Event>) {
+        let ending = match self.outgoing(first) {
+            Ok(pending) => self.pass(&mut outlet, pending).await,
+            Err(code) => Ending::Failed(code),
+        };
+        match ending {
             Ending::Ended => {
-                self.finish(Status::Ok);
-                // An unterminated last event, if any.
-                outlet.close(self.events.take().and_then(Events::finish));
-            }
-            Ending::Failed(code) => {
-                let timeout = matches!(code, "upstream_idle_timeout" | "upstream_total_timeout");
-                self.finish(if timeout { Status::Timeout } else { Status::StreamError });
-                tracing::warn!(provider = %self.provider, code, "upstream stream ended early");
-                if self.events.take().is_none() {
-                    return outlet.abort("upstream stream failed");
+                // An unterminated last event, if any; for a client API, the events owed after the chat stream.
+                let last = self.events.take().and_then(Events::finish);
+                let last = match self.client.as_mut() {
+                    None => Ok(last),
+                    Some(client) => client.finish().map(|b| (!b.is_empty()).then(|| Bytes::from(b))),
+                };
+                match last {
+                    Ok(last) => {
+                        self.finish(Status::Ok);
+                        outlet.close(last);
+                    }
+                    Err(_) => self.cut(outlet, "upstream_stream_broken"),
                 }
-                let json = ProxyError::StreamCut(self.provider.to_string(), code).body_json();
-                outlet.close(Some(Bytes::from(format!("data: {json}\n\ndata: [DONE]\n\n"))));
             }
+            Ending::Failed(code) => self.cut(outlet, code),
             Ending::Left => self.left().await,
             Ending::Stalled => {
                 tracing::warn!(provider = %self.provider, "the client accepted nothing for limits.client_write_timeout; stream ended");
@@ -206,6 +218,47 @@ impl Pump {
             }
         }
         // Dropping `self` closes the upstream request and frees the in-flight slot.
+    }
+
+    /// Ends a stream cut short (`code` says why): with the error event of the
+    /// client's API when it is an event stream, broken otherwise.
+    fn cut(&mut self, outlet: Outlet, code: &'static str) {
+        let timeout = matches!(code, "upstream_idle_timeout" | "upstream_total_timeout");
+        self.finish(if timeout { Status::Timeout } else { Status::StreamError });
+        tracing::warn!(provider = %self.provider, code, "upstream stream ended early");
+        if self.events.take().is_none() {
+            return outlet.abort("upstream stream failed");
+        }
+        let error = ProxyError::StreamCut(self.provider.to_string(), code);
+        let last = match (self.client.as_mut(), self.ingress) {
+            (Some(client), _) => client.error(error.anthropic_type(), &error.to_string()),
+            (None, Ingress::Anthropic) => {
+                format!("event: error\ndata: {}\n\n", error.body(Ingress::Anthropic)).into_bytes()
+            }
+            (None, Ingress::OpenAi) => format!("data: {}\n\ndata: [DONE]\n\n", error.body_json()).into_bytes(),
+        };
+        outlet.close(Some(Bytes::from(last)));
+    }
+
+    /// The events' bytes for the client: tapped, and turned into the client's
+    /// API's events when there is a [`ClientStream`]; `Err` (a code) when
+    /// they cannot be.
+    fn outgoing(&mut self, events: Vec<Event>) -> Result<Option<Bytes>, &'static str> {
+        let tap = self.account.tap.as_mut();
+        let Some(client) = self.client.as_mut() else { return Ok(forward(tap, events)) };
+        let mut tap = tap;
+        let mut out = Vec::new();
+        for event in events {
+            if let Some(tap) = tap.as_deref_mut() {
+                tap.observe(&event);
+            }
+            match event.data.as_deref() {
+                // `[DONE]`: the closing events come at the body's end ([`Pump::run`]).
+                None | Some("[DONE]") => {}
+                Some(data) => out.extend(client.chunk(data).map_err(|_| "upstream_stream_untranslatable")?),
+            }
+        }
+        Ok((!out.is_empty()).then(|| Bytes::from(out)))
     }
 
     /// Forwards the upstream to the client until one of them ends it.
@@ -234,9 +287,9 @@ impl Pump {
             let (chunk, ended) = coalesce(&mut self.upstream, chunk);
             let bytes = match self.events.as_mut() {
                 None => Some(chunk),
-                Some(events) => match events.push(&chunk) {
-                    Ok(events) => forward(self.account.tap.as_mut(), events),
-                    Err(e) => return Ending::Failed(e.code()),
+                Some(events) => match events.push(&chunk).map_err(|e| e.code()).and_then(|e| self.outgoing(e)) {
+                    Ok(bytes) => bytes,
+                    Err(code) => return Ending::Failed(code),
                 },
             };
             if let Some(bytes) = bytes
@@ -359,11 +412,11 @@ mod tests {
         total: Duration,
     ) -> (ProxyBody, tokio::sync::mpsc::Receiver<Draft>) {
         let (meter, rx) = metered();
-        let mut tap = Tap::new(true, Text::Chat);
+        let tap = Tap::new(true, Text::Chat);
         let budget = BodyBudget::new();
         budget.resize(1 << 20);
         let mut events = Events::new(&budget);
-        let pending = tap.forward(events.push(CONTENT).unwrap());
+        let first = events.push(CONTENT).unwrap();
         let account = Accounting { meter, tap: Some(tap), on_disconnect, http_status: 200 };
         let pump = Pump {
             upstream: rest,
@@ -372,10 +425,12 @@ mod tests {
             deadline: Instant::now() + total,
             provider: Arc::from("main"),
             account,
+            ingress: Ingress::OpenAi,
+            client: None,
             _tail: None,
         };
         let (outlet, client) = outlet::pair(WRITE);
-        tokio::spawn(pump.run(outlet, pending));
+        tokio::spawn(pump.run(outlet, first));
         (client, rx)
     }
 

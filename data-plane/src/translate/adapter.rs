@@ -19,6 +19,23 @@ use switchyard_proto::model::ProviderKind;
 /// The `anthropic-version` header sent: the Messages API version translated to.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// A Messages API request passed to an `anthropic` provider as it came
+/// (`/v1/messages` ingress): its URL, and the `anthropic-version` header the
+/// API requires when the client sent none (a client's own, and its
+/// `anthropic-beta`, go as they are).
+pub fn anthropic_native(base_url: &str, headers: &mut http::HeaderMap) -> String {
+    let version = http::HeaderName::from_static("anthropic-version");
+    if !headers.contains_key(&version) {
+        headers.insert(version, http::HeaderValue::from_static(ANTHROPIC_VERSION));
+    }
+    messages_url(base_url)
+}
+
+/// `{base}/v1/messages`, for a base URL given with or without its `/v1`.
+fn messages_url(base_url: &str) -> String {
+    format!("{}/v1/messages", base_url.trim_end_matches("/v1"))
+}
+
 /// A provider kind that needs translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adapter {
@@ -66,7 +83,7 @@ impl Adapter {
     /// (with or without the API version it names: `/v1`, `/v1beta`).
     pub fn url(self, base_url: &str, translated: &Translated) -> String {
         match self {
-            Adapter::Anthropic => format!("{}/v1/messages", base_url.trim_end_matches("/v1")),
+            Adapter::Anthropic => messages_url(base_url),
             Adapter::Gemini => {
                 let origin = base_url.trim_end_matches("/v1beta").trim_end_matches("/v1");
                 format!("{origin}{}", gemini::path(&translated.model, translated.stream))

@@ -17,7 +17,7 @@ mod adapter;
 pub mod anthropic;
 pub mod gemini;
 
-pub use adapter::{Adapter, Route};
+pub use adapter::{Adapter, Route, anthropic_native};
 
 /// An OpenAI request translated for a provider.
 #[derive(Debug, Clone, PartialEq)]
