@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::admin::{ADMIN, KEY, client, eventually};
+use common::admin::{ADMIN, KEY, client};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchyard_control::{ConnectionOptions, ControlPlane, Handle, Options};
 use switchyard_proto::pb;
-use switchyard_tests::eventually_some;
+use switchyard_tests::{eventually, eventually_some};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

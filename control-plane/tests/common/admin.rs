@@ -97,9 +97,6 @@ pub async fn control_planes(document: &str) -> Vec<(super::Db, Handle)> {
     out
 }
 
-/// The test kit's polling helper.
-pub use switchyard_tests::eventually;
-
 pub fn refused<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, message: &str) -> Status {
     let status = result.expect_err("the call should fail");
     assert_eq!(status.code(), code, "{status:?}");
