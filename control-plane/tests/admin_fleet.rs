@@ -9,6 +9,7 @@ use std::time::Duration;
 use switchyard_control::Handle;
 use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{self, ObjectKind};
+use switchyard_tests::eventually;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};

@@ -4,6 +4,7 @@
 //! nothing resent to a node that already holds the snapshot.
 
 use std::time::Duration;
+use switchyard_control::nodes::NodeState;
 use switchyard_control::store::{Balance, Change, Ownership};
 use switchyard_control::{ControlPlane, Handle, Options};
 use switchyard_proto::model::{Config, RuntimeState};
@@ -11,6 +12,7 @@ use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{
     self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion, discovery_request,
 };
+use switchyard_tests::eventually_some;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
@@ -98,10 +100,13 @@ async fn a_node_gets_both_resources_acks_and_follows_writes() {
     assert_eq!(model.providers[0].accounts[0].api_key.expose(), "sk-upstream-000000");
     node.ack(&config).await;
     node.ack(&runtime).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let state = handle.nodes.get("edge-1").unwrap();
+    let acked =
+        |state: &NodeState| state.acked.iter().any(|v| v.r#type == ResourceType::Config as i32 && v.version == 1);
+    let state = eventually_some("edge-1's ACK of config 1 registered", async || {
+        handle.nodes.get("edge-1").filter(|state| acked(state))
+    })
+    .await;
     assert!(state.connected);
-    assert!(state.acked.iter().any(|v| v.r#type == ResourceType::Config as i32 && v.version == 1));
 
     // A write reaches the connected node (a Config change; Runtime is not re-sent).
     handle
@@ -175,9 +180,11 @@ async fn a_node_that_holds_the_snapshot_gets_nothing_and_a_nack_is_recorded() {
         held: None,
     };
     node.tx.send(DiscoveryRequest { kind: Some(discovery_request::Kind::Nack(nack)) }).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let state = handle.nodes.get("edge-3").unwrap();
-    assert!(state.last_nack.unwrap().error_detail.contains("unknown provider"));
+    let nack = eventually_some("edge-3's NACK registered", async || {
+        handle.nodes.get("edge-3").and_then(|state| state.last_nack)
+    })
+    .await;
+    assert!(nack.error_detail.contains("unknown provider"));
     assert!(node.silent().await, "a refused version is not sent again until the snapshot changes");
     drop(node);
     handle.shutdown().await;
@@ -318,8 +325,14 @@ async fn the_runtime_carries_live_node_counts_and_remaining_budgets_without_rese
     a.ack(&update).await;
 
     // The registry in the store: what each node ACKed, whether it is connected.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let fleet = handle.store.fleet().await.unwrap();
+    let runtime = update.version.as_ref().unwrap().version;
+    let fleet = eventually_some("edge-a's last ACK and edge-b's leaving in the store's registry", async || {
+        let fleet = handle.store.fleet().await.unwrap();
+        let a_acked = fleet.iter().any(|n| n.id == "edge-a" && n.runtime.0 == runtime);
+        let b_left = fleet.iter().any(|n| n.id == "edge-b" && !n.connected);
+        (a_acked && b_left).then_some(fleet)
+    })
+    .await;
     let edge_a = fleet.iter().find(|n| n.id == "edge-a").unwrap();
     assert!(edge_a.connected);
     assert_eq!(edge_a.config, (1, hex::encode(handle.publisher.current().config.hash.as_bytes())));

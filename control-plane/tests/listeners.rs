@@ -8,11 +8,12 @@
 
 mod common;
 
-use common::admin::{ADMIN, KEY, client, eventually};
+use common::admin::{ADMIN, KEY, client};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchyard_control::{ConnectionOptions, ControlPlane, Handle, Options};
 use switchyard_proto::pb;
+use switchyard_tests::{eventually, eventually_some};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -152,19 +153,14 @@ async fn past_the_http_bound_new_connections_get_a_503() {
 
 /// `/metrics` once a slot of the http listener is free again.
 async fn eventually_metrics(addr: SocketAddr) -> String {
-    let mut text = String::new();
-    eventually("the http listener takes a connection again", async || {
+    eventually_some("the http listener takes a connection again", async || {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         match client.get(format!("http://{addr}/metrics")).send().await {
-            Ok(response) if response.status() == 200 => {
-                text = response.text().await.unwrap();
-                true
-            }
-            _ => false,
+            Ok(response) if response.status() == 200 => Some(response.text().await.unwrap()),
+            _ => None,
         }
     })
-    .await;
-    text
+    .await
 }
 
 #[tokio::test]

@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::admin::{NODE_TOKEN, eventually};
+use common::admin::NODE_TOKEN;
 use common::telemetry::*;
 use std::collections::BTreeMap;
 use switchyard_control::store::UsageGroup;
 use switchyard_proto::pb::{self, RequestStatus, UsageRecord};
+use switchyard_tests::eventually;
 use tonic::Code;
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use common::{Cp, NODE_TOKEN};
 use std::time::Duration;
 use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{self, DiscoveryRequest, ResourceType, discovery_request};
+use switchyard_tests::eventually_value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -58,14 +59,8 @@ async fn status_shows_nodes_acks_and_nacks() {
 
     let _node = node(&cp).await;
     // The registry is written when a node changes; wait for the NACK to land.
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = cp.run(&["status"]).await.ok().to_owned();
-        if text.contains("refused for the test") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = async || cp.run(&["status"]).await.ok().to_owned();
+    let text = eventually_value("the NACK in the registry", status, |t| t.contains("refused for the test")).await;
     let lines: Vec<&str> = text.lines().collect();
     let header = lines.iter().position(|l| l.starts_with("NODE")).unwrap_or_else(|| panic!("{text}"));
     assert!(

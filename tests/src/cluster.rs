@@ -5,6 +5,7 @@
 
 use crate::FakeUpstream;
 use crate::harness::{APP_KEY, client};
+use crate::wait::eventually_value;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,24 +78,7 @@ pub async fn chat(dp: &Handle, model: &str) -> u16 {
     client().post(url).bearer_auth(APP_KEY).json(&body).send().await.unwrap().status().as_u16()
 }
 
-/// Polls (for up to 10 s) until `model` answers `status`: config arrives asynchronously.
+/// Waits until `model` answers `status`: config arrives asynchronously.
 pub async fn until(dp: &Handle, model: &str, status: u16) {
-    for _ in 0..400 {
-        if chat(dp, model).await == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{model} never answered {status}");
-}
-
-/// Polls (for up to 10 s) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("never: {what}");
+    eventually_value(&format!("{model} answers {status}"), async || chat(dp, model).await, |s| *s == status).await;
 }

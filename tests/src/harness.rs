@@ -102,16 +102,10 @@ impl Proxy {
         self.dir.path()
     }
 
-    /// The `version` in /status, once it differs from `from` (hot reload), within 10 s.
+    /// The `version` in /status, once it differs from `from` (hot reload).
     pub async fn wait_for_version_change(&self, from: u64) -> u64 {
-        for _ in 0..200 {
-            let v = self.config_version().await;
-            if v != from {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("config version stayed at {from}");
+        let what = format!("the config version moves on from {from}");
+        crate::wait::eventually_value(&what, async || self.config_version().await, |v| *v != from).await
     }
 
     pub async fn status(&self) -> serde_json::Value {

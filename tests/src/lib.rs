@@ -3,12 +3,19 @@
 //!
 //! This crate is never published or shipped; it exists only so tests across the
 //! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
-//! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]).
+//! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]),
+//! or a whole fleet ([`Topology`]), and wait for what they assert on with
+//! [`eventually`] ([`wait`]).
 
 pub mod cluster;
 pub mod fake_upstream;
 pub mod harness;
 pub mod load;
 pub mod schema;
+pub mod sockets;
+pub mod topology;
+pub mod wait;
 
 pub use fake_upstream::{Chunk, FakeUpstream, RecordedRequest, Reply};
+pub use topology::{Fleet, Started, Topology};
+pub use wait::{eventually, eventually_some, eventually_value, stays, within};

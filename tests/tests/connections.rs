@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchyard_tests::FakeUpstream;
-use switchyard_tests::cluster::eventually;
+use switchyard_tests::eventually;
 use switchyard_tests::harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -12,13 +12,13 @@ use rcgen::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use switchyard_control::{ControlPlane, Options as CpOptions, TlsFiles};
 use switchyard_proxy::control::ControlPlaneTls;
 use switchyard_proxy::{DataPlane, Handle, Options, Source};
-use switchyard_tests::FakeUpstream;
-use switchyard_tests::cluster::*;
+use switchyard_tests::cluster::{NODE_TOKEN, chat, control_plane_options, data_plane_options, document, until};
 use switchyard_tests::harness::client;
+use switchyard_tests::topology::Fleet;
+use switchyard_tests::{FakeUpstream, Started, Topology, eventually_some};
 
 /// PEM files in a temporary directory.
 struct Pki {
@@ -93,8 +93,10 @@ fn cp_options(dir: &Path, upstream: &FakeUpstream, tls: Option<TlsFiles>) -> CpO
     options
 }
 
-async fn control_plane(dir: &Path, upstream: &FakeUpstream, tls: TlsFiles) -> switchyard_control::Handle {
-    ControlPlane::start(cp_options(dir, upstream, Some(tls))).await.unwrap()
+/// A control plane serving gRPC over `tls`, with nodes `ids` to start with [`node`].
+async fn tls_fleet(tls: TlsFiles, ids: &[&str]) -> Started {
+    let topology = Topology::new().control_plane(move |o| o.tls = Some(tls.clone())).node_ids(ids.iter().copied());
+    topology.start_control_plane().await
 }
 
 fn dp_options(url: &str, cache: &Path, id: &str, tls: ControlPlaneTls) -> Options {
@@ -105,13 +107,16 @@ fn dp_options(url: &str, cache: &Path, id: &str, tls: ControlPlaneTls) -> Option
     options
 }
 
-async fn data_plane(url: &str, cache: &Path, id: &str, tls: ControlPlaneTls) -> Handle {
-    DataPlane::start(dp_options(url, cache, id, tls)).await.unwrap()
-}
-
-/// `https://localhost:PORT`: the name the server certificate carries.
-fn https(cp: &switchyard_control::Handle) -> String {
-    format!("https://localhost:{}", cp.grpc_addr.port())
+/// Node `i` of `fleet`, subscribed over `https://localhost:PORT` (the name the
+/// server certificate carries), trusting and presenting what `tls` says.
+async fn node(fleet: &Fleet, i: usize, tls: ControlPlaneTls) -> Handle {
+    fleet
+        .data_plane_with(i, |o| {
+            let Source::ControlPlane(cp) = &mut o.source else { unreachable!() };
+            cp.urls = vec![format!("https://localhost:{}", fleet.grpc().port())];
+            cp.tls = tls;
+        })
+        .await
 }
 
 async fn ready(dp: &Handle) -> u16 {
@@ -155,13 +160,8 @@ impl Logs {
 
     /// Waits for the data plane's first failed session and returns its log line.
     async fn failed_session(&self) -> String {
-        for _ in 0..200 {
-            if let Some(line) = self.text().lines().find(|l| l.contains("control plane unavailable")) {
-                return line.to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no failed session logged:\n{}", self.text());
+        let line = async || self.text().lines().find(|l| l.contains("control plane unavailable")).map(str::to_owned);
+        eventually_some("a failed session logged", line).await
     }
 }
 
@@ -178,12 +178,11 @@ async fn assert_refused(logs: &Logs, dp: &Handle, cp: &switchyard_control::Handl
 
 #[tokio::test]
 async fn tls_a_node_trusting_the_ca_subscribes_over_https_and_serves_the_config() {
-    let (pki, upstream) = (Pki::new(), FakeUpstream::start().await);
-    let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let cp = control_plane(cp_dir.path(), &upstream, pki.server(None)).await;
-    let dp = data_plane(&https(&cp), cache.path(), "edge-1", pki.node("ca.pem", None)).await;
+    let pki = Pki::new();
+    let Started { fleet, cp, .. } = tls_fleet(pki.server(None), &["edge-1"]).await;
+    let dp = node(&fleet, 0, pki.node("ca.pem", None)).await;
     until(&dp, "m", 200).await;
-    assert_eq!(upstream.requests()[0].json()["model"], "up-m");
+    assert_eq!(fleet.upstream.requests()[0].json()["model"], "up-m");
     assert_eq!(ready(&dp).await, 200);
     assert!(cp.nodes.get("edge-1").is_some());
     dp.shutdown().await;
@@ -193,11 +192,10 @@ async fn tls_a_node_trusting_the_ca_subscribes_over_https_and_serves_the_config(
 #[tokio::test]
 async fn tls_a_node_that_does_not_trust_the_ca_never_gets_a_config() {
     let (logs, _guard) = Logs::capture();
-    let (pki, upstream) = (Pki::new(), FakeUpstream::start().await);
-    let (cp_dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let cp = control_plane(cp_dir.path(), &upstream, pki.server(None)).await;
+    let pki = Pki::new();
+    let Started { fleet, cp, .. } = tls_fleet(pki.server(None), &["edge-1"]).await;
     // It trusts another CA (and the platform's roots), not the one that issued the server's certificate.
-    let dp = data_plane(&https(&cp), cache.path(), "edge-1", pki.node("other-ca.pem", None)).await;
+    let dp = node(&fleet, 0, pki.node("other-ca.pem", None)).await;
     assert_refused(&logs, &dp, &cp, "edge-1").await;
     dp.shutdown().await;
     cp.shutdown().await;
@@ -206,27 +204,23 @@ async fn tls_a_node_that_does_not_trust_the_ca_never_gets_a_config() {
 #[tokio::test]
 async fn mtls_admits_a_node_with_a_client_certificate_and_refuses_others() {
     let (logs, _guard) = Logs::capture();
-    let (pki, upstream) = (Pki::new(), FakeUpstream::start().await);
-    let cp_dir = tempfile::tempdir().unwrap();
-    let cp = control_plane(cp_dir.path(), &upstream, pki.server(Some("ca.pem"))).await;
+    let pki = Pki::new();
+    let Started { fleet, cp, .. } = tls_fleet(pki.server(Some("ca.pem")), &["edge-1", "edge-2", "edge-3"]).await;
 
-    let cache = tempfile::tempdir().unwrap();
-    let dp = data_plane(&https(&cp), cache.path(), "edge-1", pki.node("ca.pem", Some("client"))).await;
+    let dp = node(&fleet, 0, pki.node("ca.pem", Some("client"))).await;
     until(&dp, "m", 200).await;
     assert!(cp.nodes.get("edge-1").is_some());
     dp.shutdown().await;
 
     // Without a client certificate.
     logs.clear();
-    let cache = tempfile::tempdir().unwrap();
-    let dp = data_plane(&https(&cp), cache.path(), "edge-2", pki.node("ca.pem", None)).await;
+    let dp = node(&fleet, 1, pki.node("ca.pem", None)).await;
     assert_refused(&logs, &dp, &cp, "edge-2").await;
     dp.shutdown().await;
 
     // With one the control plane's client CA did not issue.
     logs.clear();
-    let cache = tempfile::tempdir().unwrap();
-    let dp = data_plane(&https(&cp), cache.path(), "edge-3", pki.node("ca.pem", Some("other-client"))).await;
+    let dp = node(&fleet, 2, pki.node("ca.pem", Some("other-client"))).await;
     assert_refused(&logs, &dp, &cp, "edge-3").await;
     dp.shutdown().await;
     cp.shutdown().await;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_proxy::usage::{MAX_TOKENS, Source, Status};
-use switchyard_tests::cluster::eventually;
+use switchyard_tests::eventually;
 use switchyard_tests::harness::*;
 use switchyard_tests::{Chunk, FakeUpstream, Reply};
 use tokio::io::AsyncWriteExt;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchyard_tests::harness::*;
-use switchyard_tests::{Chunk, FakeUpstream, Reply, schema};
+use switchyard_tests::{Chunk, FakeUpstream, Reply, eventually_value, schema};
 
 /// Providers `a` (priority 0) and `b` (priority 1), optionally `c` (priority 1),
 /// each on its own fake upstream, behind model `m`.
@@ -194,7 +194,8 @@ async fn consecutive_failures_open_then_a_probe_closes() {
     assert_eq!(f.a.requests().len(), 2);
     assert_eq!(f.b.requests().len(), 3);
     // After the cooldown one probe goes to a; its success closes the breaker and a serves again.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let reopen = async || f.breaker("a").await["reopen_in_seconds"].clone();
+    eventually_value("a's cooldown over", reopen, |r| *r == 0.0).await;
     let text = f.chat(false).await.text().await.unwrap();
     assert!(text.contains("up-a"), "{text}");
     assert_eq!(f.breaker("a").await["state"], "closed");

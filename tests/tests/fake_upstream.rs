@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use switchyard_tests::{Chunk, FakeUpstream, Reply};
+use switchyard_tests::{Chunk, FakeUpstream, Reply, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -31,15 +31,6 @@ async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
         Ok(output) => output,
         Err(_) => panic!("still waiting after {BOUND:?}: {what}"),
     }
-}
-
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
-    bounded(what, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
 }
 
 fn http1() -> HttpClient {
@@ -368,7 +359,7 @@ async fn hangup_closes_the_connection_without_an_answer() {
     // The request was read and recorded before the hang-up.
     assert_eq!(up.requests().len(), 1);
     assert_eq!(up.requests()[0].body, "x");
-    eventually("connection closed", || up.open_connections() == 0).await;
+    eventually("connection closed", async || up.open_connections() == 0).await;
 
     // The next request is answered normally.
     let (status, _, _) = post_json(&up, "/models", json!({})).await;
@@ -457,7 +448,7 @@ async fn keep_alive_reuses_one_connection_and_close_is_seen() {
     assert_eq!(up.requests().len(), 2);
     assert_eq!(up.open_connections(), 1);
     drop(tcp);
-    eventually("connection closed", || up.open_connections() == 0).await;
+    eventually("connection closed", async || up.open_connections() == 0).await;
 }
 
 async fn client_leaving_mid_stream_counts_as_aborted(client: HttpClient) {
@@ -469,8 +460,8 @@ async fn client_leaving_mid_stream_counts_as_aborted(client: HttpClient) {
     assert_eq!(up.aborted_responses(), 0);
     drop(body);
     drop(client);
-    eventually("aborted response counted", || up.aborted_responses() == 1).await;
-    eventually("connection closed", || up.open_connections() == 0).await;
+    eventually("aborted response counted", async || up.aborted_responses() == 1).await;
+    eventually("connection closed", async || up.open_connections() == 0).await;
 }
 
 #[tokio::test]
@@ -509,13 +500,8 @@ async fn dropping_the_fake_stops_it() {
     let addr = up.addr();
     assert_eq!(up.base_url(), format!("http://127.0.0.1:{}/v1", addr.port()));
     let idle = TcpStream::connect(addr).await.unwrap();
-    eventually("connection counted", || up.open_connections() == 1).await;
+    eventually("connection counted", async || up.open_connections() == 1).await;
     drop(up);
-    bounded("listener closed", async {
-        while TcpStream::connect(addr).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    eventually("listener closed", async || TcpStream::connect(addr).await.is_err()).await;
     drop(idle);
 }

@@ -5,14 +5,13 @@
 //! refuses is NACKed with its reason while the node keeps serving.
 
 use std::time::Duration;
-use switchyard_control::ControlPlane;
 use switchyard_control::store::{Change, Ownership, StoreError};
 use switchyard_proto::document::{self, Resolver};
 use switchyard_proto::pb::config_discovery_server::{ConfigDiscovery, ConfigDiscoveryServer};
 use switchyard_proto::pb::{self, DiscoveryRequest, DiscoveryResponse, ResourceType, ResourceVersion};
-use switchyard_tests::FakeUpstream;
-use switchyard_tests::cluster::*;
+use switchyard_tests::cluster::{NODE_TOKEN, chat, data_plane, document, until};
 use switchyard_tests::harness::client;
+use switchyard_tests::{FakeUpstream, Started, Topology, eventually};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
@@ -39,23 +38,12 @@ async fn all_acked(cp: &switchyard_control::Handle, nodes: &[&str], version: u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_data_plane_gets_each_change_and_acks_it_and_a_restored_backup_converges_them() {
-    let upstream = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cp = control_plane(dir.path(), &document(&upstream, "")).await;
-    let url = format!("http://{}", cp.grpc_addr);
+    let Started { fleet, cp, dps } = Topology::new().data_planes(3).start().await;
     let ids = ["edge-1", "edge-2", "edge-3"];
-    let caches: Vec<_> = ids.iter().map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut dps = Vec::new();
-    for (id, cache) in ids.iter().zip(&caches) {
-        dps.push(data_plane(&url, cache.path(), NODE_TOKEN, id).await);
-    }
-    for dp in &dps {
-        until(dp, "m", 200).await;
-    }
     all_acked(&cp, &ids, 1).await;
 
     // A backup taken now, at revision 1.
-    let backup = dir.path().join("backup.db");
+    let backup = fleet.dir().join("backup.db");
     sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", backup.display())))
         .execute(cp.store.pool())
         .await
@@ -80,17 +68,15 @@ async fn every_data_plane_gets_each_change_and_acks_it_and_a_restored_backup_con
     assert_eq!(status["config"]["version"], 2, "{status}");
 
     // The control plane stops; its database is restored from the older backup.
-    let grpc = cp.grpc_addr;
     cp.shutdown().await;
     for dp in &dps {
         assert_eq!(chat(dp, "fresh").await, 200, "nodes keep serving without a control plane");
     }
     for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(format!("cp.db{suffix}")));
+        let _ = std::fs::remove_file(fleet.dir().join(format!("cp.db{suffix}")));
     }
-    std::fs::copy(&backup, dir.path().join("cp.db")).unwrap();
-    let options = control_plane_options(dir.path(), &document(&upstream, ""), grpc);
-    let cp = ControlPlane::start(options).await.unwrap();
+    std::fs::copy(&backup, fleet.dir().join("cp.db")).unwrap();
+    let cp = fleet.control_plane().await;
     assert_eq!(cp.store.revision().await.unwrap(), 1, "restored");
 
     // Version 1 is "behind" what the nodes hold, yet its hash differs: they converge to it.

@@ -9,9 +9,9 @@ use futures_util::StreamExt;
 use http::Version;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_tests::FakeUpstream;
 use switchyard_tests::fake_upstream::Options;
 use switchyard_tests::harness::*;
+use switchyard_tests::{FakeUpstream, eventually, eventually_some, sockets};
 use tokio::sync::Semaphore;
 
 /// [`gateway_yaml`] with `http2` on the `main` provider and room for many requests.
@@ -104,23 +104,14 @@ async fn a_restarted_upstream_gets_a_new_connection() {
     let proxy = Proxy::start(&yaml(&upstream.base_url(), true)).await;
     assert_eq!(chat(&proxy).await.status(), 200);
     assert_eq!(upstream.accepted_connections(), 1);
+    assert_eq!(sockets::open_to(addr), 1, "the proxy keeps its connection");
 
     // The upstream restarts on the same port: its connections are gone.
     drop(upstream);
-    let mut restarted = None;
-    for _ in 0..100 {
-        match FakeUpstream::start_on(addr).await {
-            Ok(u) => {
-                restarted = Some(u);
-                break;
-            }
-            // The old listener is still letting go.
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-    let upstream = restarted.expect("the port stayed taken");
-    // The proxy learns of the closed connection from its FIN, asynchronously.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The old listener may still be letting go of the port.
+    let upstream = eventually_some("the port free again", async || FakeUpstream::start_on(addr).await.ok()).await;
+    // The proxy learns of the closed connection from its FIN, asynchronously, and closes its end.
+    eventually("the proxy let go of the old connection", async || sockets::open_to(addr) == 0).await;
 
     let response = chat(&proxy).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use switchyard_proto::model::{KeyRuntime, RuntimeState};
 use switchyard_proxy::runtime::Overlay;
 use switchyard_tests::harness::*;
-use switchyard_tests::{FakeUpstream, Reply, schema};
+use switchyard_tests::{FakeUpstream, Reply, eventually_value, schema};
 
 /// The harness's config with `extra` fields on the key `app`.
 fn yaml_with(upstream: &FakeUpstream, extra: &str) -> String {
@@ -234,13 +234,8 @@ fn answer_with_tokens(total: u64) -> Reply {
 
 /// Waits until the sink task has made `n` records (and so charged their tokens).
 async fn records(proxy: &Proxy, n: u64) {
-    for _ in 0..400 {
-        if proxy.status().await["usage"]["records"] == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("never {n} records");
+    let what = format!("{n} usage records");
+    eventually_value(&what, async || proxy.status().await["usage"]["records"].clone(), |r| *r == n).await;
 }
 
 #[tokio::test]

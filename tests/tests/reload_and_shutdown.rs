@@ -4,8 +4,8 @@
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use switchyard_tests::FakeUpstream;
 use switchyard_tests::harness::*;
+use switchyard_tests::{FakeUpstream, eventually, eventually_value};
 
 fn chat(model: &str) -> Value {
     chat_body(model, false)
@@ -52,14 +52,8 @@ async fn an_invalid_change_is_refused_and_the_old_config_keeps_serving() {
         yaml.replace("provider: main, model: gpt-4o-mini-2024-07-18", "provider: mian, model: x"),
     )
     .unwrap();
-    let mut error = Value::Null;
-    for _ in 0..200 {
-        error = proxy.status().await["last_config_error"].clone();
-        if !error.is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let error = async || proxy.status().await["last_config_error"].clone();
+    let error = eventually_value("the change refused", error, |e| !e.is_null()).await;
     assert_eq!(error, "models[0].targets[0].provider: unknown provider \"mian\"");
     assert_eq!(proxy.config_version().await, 1);
     assert_eq!(status_of(&proxy, "smart").await, 200);
@@ -148,29 +142,16 @@ async fn shutdown_lets_an_open_stream_finish() {
     let handle = proxy.handle.take().unwrap();
     handle.begin_shutdown();
     // Not ready any more, and no new connections.
-    let mut refused = false;
-    for _ in 0..100 {
-        if client().get(format!("{admin}/readyz")).send().await.map(|r| r.status() == 503).unwrap_or(true) {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(refused, "readiness went false");
+    eventually("readiness went false", async || {
+        client().get(format!("{admin}/readyz")).send().await.map(|r| r.status() == 503).unwrap_or(true)
+    })
+    .await;
     let wait = tokio::spawn(handle.wait());
-    for _ in 0..100 {
-        if client()
-            .post(format!("{url}/chat/completions"))
-            .bearer_auth(APP_KEY)
-            .json(&chat("smart"))
-            .send()
-            .await
-            .is_err()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("new connections refused", async || {
+        let request = client().post(format!("{url}/chat/completions")).bearer_auth(APP_KEY).json(&chat("smart"));
+        request.send().await.is_err()
+    })
+    .await;
     assert!(
         client()
             .post(format!("{url}/chat/completions"))

@@ -9,17 +9,16 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use switchyard_control::ControlPlane;
 use switchyard_proxy::telemetry::TelemetryOptions;
-use switchyard_proxy::{DataPlane, Handle, Source};
-use switchyard_tests::FakeUpstream;
-use switchyard_tests::Reply;
-use switchyard_tests::cluster::*;
+use switchyard_proxy::{Handle, Source};
+use switchyard_tests::cluster::{chat, document};
 use switchyard_tests::harness::client;
+use switchyard_tests::topology::Fleet;
+use switchyard_tests::wait::{Wait, within};
+use switchyard_tests::{FakeUpstream, Reply, Started, Topology};
 
 const ADMIN: &str = "admin-token-0123456789";
 
@@ -32,52 +31,30 @@ fn priced(upstream: &FakeUpstream) -> String {
     )
 }
 
-async fn start_cp(dir: &Path, document: &str, grpc: SocketAddr) -> switchyard_control::Handle {
-    let mut options = control_plane_options(dir, document, grpc);
-    options.admin_token = Some(ADMIN.to_owned());
-    ControlPlane::start(options).await.unwrap()
+/// The priced route on a control plane with the admin token, nodes `ids`
+/// whose batches are sealed every 20 ms, with heartbeats only at start (so
+/// counts are exact), at most `max_bytes` unacked.
+fn topology(ids: &[&str], max_bytes: u64) -> Topology {
+    Topology::new()
+        .document(priced)
+        .control_plane(|o| o.admin_token = Some(ADMIN.to_owned()))
+        .node_ids(ids.iter().copied())
+        .data_plane(move |o| {
+            let Source::ControlPlane(cp) = &mut o.source else { unreachable!() };
+            cp.telemetry =
+                TelemetryOptions { max_bytes, flush: Duration::from_millis(20), heartbeat: Duration::from_secs(3600) };
+        })
 }
 
-/// A data plane on `grpc` as `node_id`, batches sealed every 20 ms, heartbeats
-/// only at start (so counts are exact), at most `max_bytes` unacked.
-async fn start_dp(grpc: SocketAddr, cache: &Path, node_id: &str, max_bytes: u64) -> Handle {
-    let mut options = data_plane_options(&[format!("http://{grpc}")], cache, NODE_TOKEN, node_id);
-    let Source::ControlPlane(cp) = &mut options.source else { unreachable!() };
-    cp.telemetry =
-        TelemetryOptions { max_bytes, flush: Duration::from_millis(20), heartbeat: Duration::from_secs(3600) };
-    DataPlane::start(options).await.unwrap()
+/// The control plane and node `edge-1`, serving (the probes that show it make records too).
+async fn start(max_bytes: u64) -> (Fleet, switchyard_control::Handle, Handle) {
+    let Started { fleet, cp, mut dps } = topology(&["edge-1"], max_bytes).start().await;
+    (fleet, cp, dps.remove(0))
 }
 
-/// What outlives restarts of either process: the upstream, the control
-/// plane's database and gRPC address, the node's cache.
-struct Fleet {
-    upstream: FakeUpstream,
-    dir: tempfile::TempDir,
-    cache: tempfile::TempDir,
-    grpc: SocketAddr,
-}
-
-impl Fleet {
-    /// The fleet, its control plane started.
-    async fn start() -> (Fleet, switchyard_control::Handle) {
-        let upstream = FakeUpstream::start().await;
-        let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let cp = start_cp(dir.path(), &priced(&upstream), "127.0.0.1:0".parse().unwrap()).await;
-        let grpc = cp.grpc_addr;
-        (Fleet { upstream, dir, cache, grpc }, cp)
-    }
-
-    /// The control plane (again), on the same address and database.
-    async fn control_plane(&self) -> switchyard_control::Handle {
-        start_cp(self.dir.path(), &priced(&self.upstream), self.grpc).await
-    }
-
-    /// A node `edge-1` on the fleet's cache, serving (the probes that show it make records too).
-    async fn node(&self, max_bytes: u64) -> Handle {
-        let dp = start_dp(self.grpc, self.cache.path(), "edge-1", max_bytes).await;
-        until(&dp, "m", 200).await;
-        dp
-    }
+/// Waits of up to 60 s: reconnect backoff after an outage may take a while.
+fn patiently() -> Wait {
+    within(Duration::from_secs(60))
 }
 
 /// A chat request answered with this usage.
@@ -108,20 +85,9 @@ async fn request_ids(cp: &switchyard_control::Handle) -> Vec<String> {
     ids
 }
 
-/// Polls for up to 60 s (reconnect backoff after an outage may take a while).
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..1200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never: {what}");
-}
-
 async fn acked(dp: &Handle) {
     let queue = dp.reporter().unwrap().queue().clone();
-    wait_for("every batch acked", async || queue.depth().batches == 0).await;
+    patiently().eventually("every batch acked", async || queue.depth().batches == 0).await;
 }
 
 /// Records the node made so far (through its sink task).
@@ -129,8 +95,10 @@ fn made(dp: &Handle) -> i64 {
     dp.shared().usage.totals.records.load(Relaxed) as i64
 }
 
-/// Waits until every record the node made is stored (as its boot's) and nothing is queued.
-async fn settled(cp: &switchyard_control::Handle, dp: &Handle) {
+/// Waits until the node made a record of every request the upstream saw (it is
+/// the upstream's only client, and nothing was retried), every record is stored
+/// (as its boot's), and nothing is queued.
+async fn settled(fleet: &Fleet, cp: &switchyard_control::Handle, dp: &Handle) {
     let reporter = dp.reporter().unwrap();
     let stored = async || -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE boot_id = $1")
@@ -139,14 +107,12 @@ async fn settled(cp: &switchyard_control::Handle, dp: &Handle) {
             .await
             .unwrap()
     };
-    wait_for("every record stored", async || {
-        if stored().await != made(dp) || reporter.queue().depth().batches > 0 {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        stored().await == made(dp)
-    })
-    .await;
+    let asked = || fleet.upstream.requests().len() as i64;
+    patiently()
+        .eventually("every record made and stored", async || {
+            made(dp) == asked() && stored().await == made(dp) && reporter.queue().depth().batches == 0
+        })
+        .await;
 }
 
 fn spooled(cache: &Path) -> Vec<std::path::PathBuf> {
@@ -177,9 +143,8 @@ async fn syctl(cp: &switchyard_control::Handle, args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_upstream_reported() {
-    let (fleet, cp) = Fleet::start().await;
-    let dp = fleet.node(1 << 20).await;
-    settled(&cp, &dp).await;
+    let (fleet, cp, dp) = start(1 << 20).await;
+    settled(&fleet, &cp, &dp).await;
     let before = rows(&cp).await;
 
     let (mut prompt, mut completion) = (0, 0);
@@ -187,7 +152,7 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
         chat_with_usage(&fleet.upstream, &dp, 100 * i, 7 * i).await;
         (prompt, completion) = (prompt + 100 * i, completion + 7 * i);
     }
-    wait_for("20 more rows", async || rows(&cp).await == before + 20).await;
+    patiently().eventually("20 more rows", async || rows(&cp).await == before + 20).await;
 
     // The until() probes used the default answer; only the 20 are priced on top of them.
     let report = syctl(&cp, &["usage", "--by", "key", "-o", "json"]).await;
@@ -209,23 +174,25 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
     // A bad upstream key opens the breaker: the control plane learns why.
     fleet.upstream.push(Reply::error(401, "invalid_request_error", "Incorrect API key provided"));
     assert_ne!(chat(&dp, "m").await, 200);
-    wait_for("the breaker's opening stored", async || {
-        cp.store.endpoint_health().await.unwrap().iter().any(|h| {
-            (h.node_id.as_str(), h.provider.as_str(), h.route.as_str(), h.state.as_str(), h.reason.as_str())
-                == ("edge-1", "main", "m", "open", "auth")
+    patiently()
+        .eventually("the breaker's opening stored", async || {
+            cp.store.endpoint_health().await.unwrap().iter().any(|h| {
+                (h.node_id.as_str(), h.provider.as_str(), h.route.as_str(), h.state.as_str(), h.reason.as_str())
+                    == ("edge-1", "main", "m", "open", "auth")
+            })
         })
-    })
-    .await;
+        .await;
     // Had that transition been lost, the next heartbeat (it lists the open breakers) would restore it.
     sqlx::query("DELETE FROM endpoint_health").execute(cp.store.pool()).await.unwrap();
     dp.reporter().unwrap().heartbeat();
-    wait_for("the open breaker restored by a heartbeat", async || {
-        cp.store.endpoint_health().await.unwrap().iter().any(|h| {
-            (h.node_id.as_str(), h.state.as_str(), h.reason.as_str(), h.upstream_model.as_str())
-                == ("edge-1", "open", "auth", "up-m")
+    patiently()
+        .eventually("the open breaker restored by a heartbeat", async || {
+            cp.store.endpoint_health().await.unwrap().iter().any(|h| {
+                (h.node_id.as_str(), h.state.as_str(), h.reason.as_str(), h.upstream_model.as_str())
+                    == ("edge-1", "open", "auth", "up-m")
+            })
         })
-    })
-    .await;
+        .await;
 
     // The start's heartbeat arrived; `syctl status` shows it, and the open endpoint.
     assert!(scalar(&cp, "SELECT last_heartbeat_ms FROM nodes WHERE id = 'edge-1'").await > 0);
@@ -241,15 +208,14 @@ async fn usage_and_health_reach_the_control_plane_and_syctl_adds_up_what_the_ups
     dp.shutdown().await;
     let records = shared.usage.totals.records.load(Relaxed) as i64;
     assert_eq!(rows(&cp).await, records, "every record the node made is stored");
-    assert!(spooled(fleet.cache.path()).is_empty());
+    assert!(spooled(fleet.cache(0)).is_empty());
     request_ids(&cp).await;
     cp.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
-    let (fleet, cp) = Fleet::start().await;
-    let dp = fleet.node(1 << 20).await;
+    let (fleet, cp, dp) = start(1 << 20).await;
     for _ in 0..10 {
         assert_eq!(chat(&dp, "m").await, 200);
     }
@@ -259,33 +225,32 @@ async fn a_control_plane_away_and_back_loses_nothing_and_doubles_nothing() {
         let status = client().get(format!("http://{}/status", dp.admin_addr.unwrap())).send().await.unwrap();
         status.json::<Value>().await.unwrap()["telemetry"]["connected"] == true
     };
-    wait_for("/status says connected", async || connected(&dp).await).await;
+    patiently().eventually("/status says connected", async || connected(&dp).await).await;
 
     // Away: the node serves on, its batches wait on disk.
     cp.shutdown().await;
-    wait_for("/status says not connected", async || !connected(&dp).await).await;
+    patiently().eventually("/status says not connected", async || !connected(&dp).await).await;
     for _ in 0..30 {
         assert_eq!(chat(&dp, "m").await, 200);
     }
     let queue = dp.reporter().unwrap().queue().clone();
-    wait_for("30 records queued", async || queue.depth().items >= 30).await;
-    assert!(!spooled(fleet.cache.path()).is_empty(), "unacked batches are on disk");
+    patiently().eventually("30 records queued", async || queue.depth().items >= 30).await;
+    assert!(!spooled(fleet.cache(0)).is_empty(), "unacked batches are on disk");
 
     // Back, on the same address and database.
     let cp = fleet.control_plane().await;
-    settled(&cp, &dp).await;
+    settled(&fleet, &cp, &dp).await;
     assert_eq!(request_ids(&cp).await.len() as i64, made(&dp));
     assert_eq!(queue.dropped.load(Relaxed), 0);
-    assert!(spooled(fleet.cache.path()).is_empty());
+    assert!(spooled(fleet.cache(0)).is_empty());
     dp.shutdown().await;
     cp.shutdown().await;
 }
 
 #[tokio::test]
 async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once() {
-    let (fleet, cp) = Fleet::start().await;
-    let dp = fleet.node(1 << 20).await;
-    settled(&cp, &dp).await;
+    let (fleet, cp, dp) = start(1 << 20).await;
+    settled(&fleet, &cp, &dp).await;
     let stored_before = rows(&cp).await;
     cp.shutdown().await;
 
@@ -296,17 +261,17 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
     let shared = dp.shared().clone();
     dp.shutdown().await;
     let made = shared.usage.totals.records.load(Relaxed) as i64;
-    let files = spooled(fleet.cache.path());
+    let files = spooled(fleet.cache(0));
     assert!(!files.is_empty(), "shutdown spooled what was not acked");
     let copies: Vec<(std::path::PathBuf, Vec<u8>)> =
         files.iter().map(|f| (f.clone(), std::fs::read(f).unwrap())).collect();
 
     // The control plane and a new start of the node (same cache): each record stored once.
     let cp = fleet.control_plane().await;
-    let dp = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
+    let dp = fleet.data_plane(0).await;
     acked(&dp).await;
     assert_eq!(rows(&cp).await, made);
-    assert!(spooled(fleet.cache.path()).is_empty());
+    assert!(spooled(fleet.cache(0)).is_empty());
     dp.shutdown().await;
 
     // The same batches again (as if their acks had been lost): acked as duplicates, nothing doubled.
@@ -314,7 +279,7 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
         std::fs::write(path, data).unwrap();
     }
     let duplicates = cp.telemetry.duplicate.load(Relaxed);
-    let dp = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
+    let dp = fleet.data_plane(0).await;
     acked(&dp).await;
     assert_eq!(cp.telemetry.duplicate.load(Relaxed) - duplicates, copies.len() as u64);
     assert_eq!(rows(&cp).await, made);
@@ -326,13 +291,9 @@ async fn spooled_batches_are_sent_by_the_next_start_and_a_resend_is_stored_once(
 
 #[tokio::test]
 async fn two_boots_with_one_node_id_keep_their_own_batches() {
-    let (fleet, cp) = Fleet::start().await;
-    let other_cache = tempfile::tempdir().unwrap();
-    let dp1 = start_dp(fleet.grpc, fleet.cache.path(), "edge-1", 1 << 20).await;
-    let dp2 = start_dp(fleet.grpc, other_cache.path(), "edge-1", 1 << 20).await;
+    let Started { fleet: _fleet, cp, dps } = topology(&["edge-1", "edge-1"], 1 << 20).start().await;
+    let [dp1, dp2] = <[Handle; 2]>::try_from(dps).ok().unwrap();
     assert_ne!(dp1.reporter().unwrap().boot_id(), dp2.reporter().unwrap().boot_id());
-    until(&dp1, "m", 200).await;
-    until(&dp2, "m", 200).await;
     for _ in 0..15 {
         assert_eq!(chat(&dp1, "m").await, 200);
         assert_eq!(chat(&dp2, "m").await, 200);
@@ -351,10 +312,9 @@ async fn two_boots_with_one_node_id_keep_their_own_batches() {
 
 #[tokio::test]
 async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
-    let (fleet, cp) = Fleet::start().await;
     const MAX: u64 = 3000;
-    let dp = fleet.node(MAX).await;
-    settled(&cp, &dp).await;
+    let (fleet, cp, dp) = start(MAX).await;
+    settled(&fleet, &cp, &dp).await;
     let stored_before = rows(&cp).await;
     cp.shutdown().await;
 
@@ -364,14 +324,16 @@ async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
         assert_eq!(chat(&dp, "m").await, 200);
     }
     let queue = dp.reporter().unwrap().queue().clone();
-    wait_for("every record sealed or dropped", async || queue.depth().items + queue.dropped.load(Relaxed) == N).await;
+    patiently()
+        .eventually("every record sealed or dropped", async || queue.depth().items + queue.dropped.load(Relaxed) == N)
+        .await;
     let dropped = queue.dropped.load(Relaxed);
     assert!(dropped > 0 && dropped < N, "dropped {dropped} of {N}");
     assert!(queue.depth().bytes <= MAX || queue.depth().batches == 1);
     let metrics = client().get(format!("http://{}/metrics", dp.admin_addr.unwrap())).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains(&format!("switchyard_telemetry_dropped_total {dropped}\n")), "{metrics}");
-    let spool_bytes: u64 = spooled(fleet.cache.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let spool_bytes: u64 = spooled(fleet.cache(0)).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     assert_eq!(spool_bytes, queue.depth().bytes, "dropped batches left the disk too");
 
     let cp = fleet.control_plane().await;
@@ -394,9 +356,9 @@ async fn past_its_bound_the_queue_drops_the_oldest_and_counts_them() {
 #[tokio::test]
 async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_still_arrive() {
     use switchyard_proto::pb;
-    let (fleet, cp) = Fleet::start().await;
+    let Started { fleet, cp, .. } = topology(&["edge-1"], 1 << 20).start_control_plane().await;
     // Left in the spool by an earlier boot: one malformed batch (sequence 0), then a good one.
-    let spool = switchyard_proxy::telemetry::spool::Spool::open(fleet.cache.path()).unwrap();
+    let spool = switchyard_proxy::telemetry::spool::Spool::open(fleet.cache(0)).unwrap();
     let record = |id: &str| pb::UsageRecord {
         request_id: id.into(),
         key: "app".into(),
@@ -414,18 +376,19 @@ async fn a_batch_the_control_plane_refuses_is_dropped_and_counted_and_the_rest_s
     spool.write(&batch(0, &["bad-1", "bad-2"]), 2).unwrap();
     spool.write(&batch(1, &["old-1"]), 1).unwrap();
 
-    let dp = fleet.node(1 << 20).await;
+    let dp = fleet.data_plane_serving(0).await;
     let queue = dp.reporter().unwrap().queue().clone();
-    wait_for("the good spooled batch stored", async || {
-        scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id = 'old-1'").await == 1
-    })
-    .await;
+    patiently()
+        .eventually("the good spooled batch stored", async || {
+            scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id = 'old-1'").await == 1
+        })
+        .await;
     assert_eq!(queue.dropped.load(Relaxed), 2, "the refused batch's records");
     assert_eq!(scalar(&cp, "SELECT COUNT(*) FROM usage_events WHERE request_id LIKE 'bad-%'").await, 0);
     assert_eq!(cp.telemetry.refused.load(Relaxed), 1, "refused once, not resent");
-    settled(&cp, &dp).await;
+    settled(&fleet, &cp, &dp).await;
     assert_eq!(rows(&cp).await, made(&dp) + 1);
     dp.shutdown().await;
-    assert!(spooled(fleet.cache.path()).is_empty());
+    assert!(spooled(fleet.cache(0)).is_empty());
     cp.shutdown().await;
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 use switchyard_tests::harness::*;
-use switchyard_tests::{Chunk, FakeUpstream, Reply, schema};
+use switchyard_tests::{Chunk, FakeUpstream, Reply, eventually_value, schema};
 
 fn chat(model: &str, stream: bool) -> Value {
     chat_body(model, stream)
@@ -145,11 +145,6 @@ async fn a_client_that_leaves_mid_stream_closes_the_upstream_request() {
     let mut stream = futures_util::StreamExt::boxed(response.bytes_stream());
     futures_util::StreamExt::next(&mut stream).await.unwrap().unwrap();
     drop(stream);
-    for _ in 0..200 {
-        if main.aborted_responses() == 1 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("the upstream response was not closed after the client left");
+    let what = "the upstream response closed after the client left";
+    eventually_value(what, async || main.aborted_responses(), |n| *n == 1).await;
 }

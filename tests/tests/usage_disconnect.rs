@@ -15,7 +15,7 @@ use std::time::Duration;
 use switchyard_proxy::usage::{Source, Status, Tokens, estimate};
 use switchyard_tests::fake_upstream::openai::{ChatStream, Format};
 use switchyard_tests::harness::*;
-use switchyard_tests::{Chunk, FakeUpstream, Reply};
+use switchyard_tests::{Chunk, FakeUpstream, Reply, stays};
 
 const USAGE: &str = r#"{"prompt_tokens":31,"completion_tokens":250,"total_tokens":281,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":64}}"#;
 
@@ -87,9 +87,8 @@ async fn drain_reads_on_for_the_exact_usage() {
     let (reply, gate) = gated(&completion);
     upstream.push(reply);
     read_first_and_leave(&proxy, &chat_body("smart", true)).await;
-    // The upstream goes on generating after the client left.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(capture.records().is_empty(), "still draining");
+    // The upstream goes on generating after the client left: no record while it does.
+    stays("still draining: no record", Duration::from_millis(100), async || capture.records().is_empty()).await;
     gate.notify_one();
 
     let r = capture.only().await;
@@ -156,9 +155,8 @@ async fn a_stream_being_drained_at_shutdown_still_gets_its_exact_usage() {
     read_first_and_leave(&proxy, &chat_body("smart", true)).await;
     // SIGTERM while the upstream still generates for the client that left.
     let stopping = tokio::spawn(proxy.handle.take().unwrap().shutdown());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!stopping.is_finished(), "shutdown waits for the drain (within the grace period)");
-    assert!(capture.records().is_empty(), "still draining");
+    let what = "shutdown waits for the drain (within the grace period), which makes no record yet";
+    stays(what, Duration::from_millis(200), async || !stopping.is_finished() && capture.records().is_empty()).await;
     gate.notify_one();
     stopping.await.unwrap();
     let r = capture.only().await;

@@ -3,7 +3,6 @@
 //! builders the Admin tests share.
 
 use super::databases;
-use std::time::Duration;
 use switchyard_control::store::Role;
 use switchyard_control::{ControlPlane, Handle, Options};
 use switchyard_proto::model::Secret;
@@ -96,17 +95,6 @@ pub async fn control_planes(document: &str) -> Vec<(super::Db, Handle)> {
         out.push((db, handle));
     }
     out
-}
-
-/// Polls (for up to 15 s) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never: {what}");
 }
 
 pub fn refused<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, message: &str) -> Status {
