@@ -17,6 +17,7 @@ pub mod discovery;
 mod error;
 mod http;
 pub mod nodes;
+mod outbound;
 pub mod snapshot;
 mod start;
 pub mod store;

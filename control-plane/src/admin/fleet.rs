@@ -42,6 +42,7 @@ pub async fn set_balance(
         currency: r.currency,
         amount_micros: r.amount_micros,
         source: "manual".into(),
+        poller: None,
         updated_at_ms: now_ms(),
     };
     svc.store.set_balance(&balance, &caller.name).await.map_err(super::status)?;
