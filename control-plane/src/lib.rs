@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod balance;
 pub mod crypto;
 pub mod discovery;
 mod error;

@@ -34,8 +34,8 @@ pub use prices::{Cost, Pricing, RoutePricing, TargetPricing};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use usage::{
-    BalanceDelta, BreakerEvent, EndpointHealth, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, SpendDelta,
-    UsageGroup, UsageTotals,
+    AccountCost, BalanceDelta, BreakerEvent, EndpointHealth, HeartbeatInfo, IngestBatch, Ingested, PricedUsage,
+    SpendDelta, UsageGroup, UsageTotals,
 };
 pub use write::{Change, Ownership, Written};
 

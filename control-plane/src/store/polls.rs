@@ -104,7 +104,7 @@ impl Store {
     pub async fn sync_polls(
         &self,
         targets: &[PollTarget],
-        first_due: impl Fn(&PollTarget) -> i64,
+        mut first_due: impl FnMut(&PollTarget) -> i64,
     ) -> Result<Synced, StoreError> {
         // Read first, outside the transaction: every write below is conditional, so a
         // row another replica changed meanwhile is left as it is (and SQLite's first
@@ -177,7 +177,8 @@ impl Store {
     /// Claims one row for `owner` until `lease_until_ms`, with one
     /// conditional `UPDATE`: it takes only a due row whose lease is free,
     /// expired or already `owner`'s, so of two replicas claiming at once one
-    /// wins. Records the attempt's time. Returns whether `owner` holds it.
+    /// wins. Records the attempt's time. Returns the row's consecutive
+    /// failures when `owner` holds it, `None` when it does not.
     pub async fn claim_poll(
         &self,
         provider: &str,
@@ -185,20 +186,20 @@ impl Store {
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    ) -> Result<Option<i64>, StoreError> {
+        let failures: Option<i64> = sqlx::query_scalar(
             "UPDATE balance_polls SET lease_owner = $1, lease_until_ms = $2, last_attempt_ms = $3 \
              WHERE provider = $4 AND account = $5 AND next_due_ms <= $3 \
-             AND (lease_owner IS NULL OR lease_until_ms < $3 OR lease_owner = $1)",
+             AND (lease_owner IS NULL OR lease_until_ms < $3 OR lease_owner = $1) RETURNING failures",
         )
         .bind(owner)
         .bind(lease_until_ms)
         .bind(now_ms)
         .bind(provider)
         .bind(account)
-        .execute(self.pool())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(failures)
     }
 
     /// The earliest time after `now_ms` some row may become claimable: its
