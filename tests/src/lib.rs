@@ -6,9 +6,11 @@
 //! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]).
 
 pub mod cluster;
+pub mod fake_balance;
 pub mod fake_upstream;
 pub mod harness;
 pub mod load;
+pub mod postgres;
 pub mod schema;
 
 pub use fake_upstream::{Chunk, FakeUpstream, RecordedRequest, Reply};

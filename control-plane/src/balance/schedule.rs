@@ -44,6 +44,9 @@ pub struct Tuning {
     /// The longest sleep between two looks at the schedule (other replicas'
     /// leases expiring, rows another replica added).
     pub recheck: Duration,
+    /// A newly polled account's first poll falls within this (or the
+    /// interval, if shorter).
+    pub spread: Duration,
 }
 
 impl Default for Tuning {
@@ -53,6 +56,7 @@ impl Default for Tuning {
             lease: Duration::from_secs(30),
             concurrency: 8,
             recheck: Duration::from_secs(5),
+            spread: Duration::from_secs(10),
         }
     }
 }
@@ -186,8 +190,8 @@ impl Scheduler {
             .collect();
         let now = now_ms();
         let interval = config.settings.balance_poll_interval;
-        let mut rng = state.rng.fork();
-        let synced = self.store.sync_polls(&rows, |_| timing::first_due(now, interval, &mut rng)).await?;
+        let (mut rng, spread) = (state.rng.fork(), self.tuning.spread);
+        let synced = self.store.sync_polls(&rows, |_| timing::first_due(now, interval, spread, &mut rng)).await?;
         if synced != Default::default() {
             tracing::info!(
                 polled = rows.len(),

@@ -1,12 +1,10 @@
-//! When an account is polled next: a new one soon (spread over a few seconds
-//! so a fleet of accounts does not poll at once), after a success one
+//! When an account is polled next: a new one soon (spread over a few seconds,
+//! [`super::Tuning::spread`], so a fleet of accounts does not poll at once), after a success one
 //! `balance.poll_interval` later, after failures sooner at first, then
 //! backing off exponentially to a bound; every delay jittered by ±10%.
 
 use std::time::Duration;
 
-/// A new account's first poll falls within this (or the interval, if shorter).
-const FIRST_SPREAD: Duration = Duration::from_secs(10);
 /// The first retry after a failure waits this (or the interval, if shorter) ...
 const RETRY_FIRST: Duration = Duration::from_secs(60);
 /// ... doubling per consecutive failure up to `interval × RETRY_INTERVALS`,
@@ -25,9 +23,9 @@ fn jittered(d: Duration, rng: &mut fastrand::Rng) -> Duration {
     d.mul_f64(1.0 - JITTER + 2.0 * JITTER * rng.f64())
 }
 
-/// A newly polled account's first due time.
-pub fn first_due(now_ms: i64, interval: Duration, rng: &mut fastrand::Rng) -> i64 {
-    now_ms.saturating_add(ms(FIRST_SPREAD.min(interval).mul_f64(rng.f64())))
+/// A newly polled account's first due time: within `spread` (or the interval, if shorter).
+pub fn first_due(now_ms: i64, interval: Duration, spread: Duration, rng: &mut fastrand::Rng) -> i64 {
+    now_ms.saturating_add(ms(spread.min(interval).mul_f64(rng.f64())))
 }
 
 /// Due again after a successful poll.
@@ -79,10 +77,11 @@ mod tests {
             seen.insert(due / 10_000);
             let retry = after_failure(0, interval, 3, &mut rng);
             assert!((216_000..264_000).contains(&retry), "4 min ± 10%: {retry}");
-            let first = first_due(0, interval, &mut rng);
+            let first = first_due(0, interval, Duration::from_secs(10), &mut rng);
             assert!((0..10_000).contains(&first), "{first}");
         }
         assert!(seen.len() > 5, "spread, not one value: {seen:?}");
-        assert!((0..100).contains(&first_due(0, Duration::from_millis(100), &mut rng)));
+        assert!((0..100).contains(&first_due(0, Duration::from_millis(100), Duration::from_secs(10), &mut rng)));
+        assert_eq!(first_due(5, interval, Duration::ZERO, &mut rng), 5);
     }
 }
