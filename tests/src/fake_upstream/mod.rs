@@ -80,9 +80,12 @@ pub struct Options {
     pub respond: Option<Responder>,
 }
 
+/// Answers a request by its head, or passes (`None`).
+pub type RespondFn = dyn Fn(&http::request::Parts) -> Option<Reply> + Send + Sync;
+
 /// See [`Options::respond`].
 #[derive(Clone)]
-pub struct Responder(pub Arc<dyn Fn(&http::request::Parts) -> Option<Reply> + Send + Sync>);
+pub struct Responder(pub Arc<RespondFn>);
 
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
