@@ -21,6 +21,7 @@ use switchyard_tests::harness::{APP_KEY, client};
 const ADMIN: &str = "admin-token-0123456789";
 const KEY_A: &str = "sk-first-a-0000";
 const KEY_B: &str = "sk-second-b-000";
+/// A key the provider does not know.
 const KEY_BAD: &str = "sk-first-bad-000";
 
 /// Route `m`: `first/a` (DeepSeek's balance API) first, `second/b` (no
@@ -207,11 +208,10 @@ async fn spent(cp: &Handle, micros: i64, ago_ms: i64) {
 async fn balance_show_prints_source_age_burn_rate_and_time_to_empty() {
     let fake = FakeBalance::start().await;
     fake.set(KEY_A, Funds::new(12_000_000, "USD"));
-    // KEY_BAD is a key the provider does not know.
     let dir = tempfile::tempdir().unwrap();
     let yaml = document(&fake, "1h").replace(
         "      - {name: a, api_key: \"sk-first-a-0000\", balance: {currency: USD, alert_below: 1}}\n",
-        "      - {name: a, api_key: \"sk-first-a-0000\", balance: {currency: USD, alert_below: 1}}\n      - {name: bad, api_key: \"sk-first-bad-000\"}\n",
+        &format!("      - {{name: a, api_key: \"{KEY_A}\", balance: {{currency: USD, alert_below: 1}}}}\n      - {{name: bad, api_key: \"{KEY_BAD}\"}}\n"),
     );
     let cp = start_cp(dir.path(), &yaml).await;
     // 3 USD spent half an hour ago: 0.5 USD an hour over 6 h; 12 USD last 24 h.
