@@ -253,3 +253,24 @@ async fn a_poll_that_hangs_times_out_and_holds_up_no_other() {
     assert_eq!(r.lease_owner, None, "the lease is freed");
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_shorter_interval_applies_at_once() {
+    let fake = FakeBalance::start().await;
+    fake.set("sk-ds-a-000000", Funds::new(5_000_000, "USD"));
+    fake.set("sk-ds-b-000000", Funds::new(3_000_000, "USD"));
+    let dir = tempfile::tempdir().unwrap();
+    let cp = start(dir.path(), &one_provider(&fake, "1h"), tuning()).await;
+    eventually("both polled", async || cp.store.balances().await.unwrap().len() == 2).await;
+    let change = Change { actor: "test", action: "edit", ownership: Ownership::Unmanaged };
+    cp.store
+        .write(change, |c| {
+            c.settings.balance_poll_interval = Duration::from_millis(300);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    cp.publisher.refresh().await.unwrap();
+    eventually("polled again, not an hour later", async || fake.hits_of("sk-ds-a-000000") >= 3).await;
+    cp.shutdown().await;
+}

@@ -3,7 +3,8 @@
 //!
 //! 1. when the Config revision moves, the `balance_polls` rows are made to
 //!    match it (an enabled account of an enabled provider whose effective
-//!    `balance_api` is not `none`) and the HTTP clients are rebuilt;
+//!    `balance_api` is not `none`; a shorter poll interval brings later due
+//!    times forward) and the HTTP clients are rebuilt;
 //! 2. due rows are claimed (one conditional `UPDATE` each, see
 //!    [`Store::claim_poll`]) while fewer than [`Tuning::concurrency`] polls
 //!    run, and each claimed account is polled in its own task, bounded by
@@ -85,6 +86,8 @@ struct State {
     synced: Option<u64>,
     /// The accounts polled as of that revision, and their poller.
     targets: HashMap<Key, BalanceApi>,
+    /// `settings.balance.poll_interval` as of that revision.
+    interval: Option<Duration>,
     /// Per provider, for the synced revision.
     clients: HashMap<String, reqwest::Client>,
     polls: JoinSet<()>,
@@ -98,6 +101,7 @@ impl Scheduler {
             rng: fastrand::Rng::new(),
             synced: None,
             targets: HashMap::new(),
+            interval: None,
             clients: HashMap::new(),
             polls: JoinSet::new(),
             running: HashMap::new(),
@@ -201,6 +205,12 @@ impl Scheduler {
                 "balance polls scheduled"
             );
         }
+        if state.interval.is_some_and(|before| interval < before) {
+            // A shorter interval applies now, not after each row's old due time.
+            let moved = self.store.pull_polls_in(now.saturating_add(ms(interval))).await?;
+            tracing::info!(moved, interval = ?interval, "balance poll interval shortened");
+        }
+        state.interval = Some(interval);
         state.targets = targets.into_iter().collect();
         state.clients.clear();
         Ok(())

@@ -158,6 +158,16 @@ impl Store {
         Ok(synced)
     }
 
+    /// Brings every row due after `latest_ms` forward to it (the poll interval
+    /// got shorter). Returns how many moved.
+    pub async fn pull_polls_in(&self, latest_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE balance_polls SET next_due_ms = $1 WHERE next_due_ms > $1")
+            .bind(latest_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Up to `limit` rows `owner` may claim at `now_ms` (due, lease free,
     /// expired or its own), the longest overdue first.
     pub async fn due_polls(&self, owner: &str, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
