@@ -12,11 +12,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod balance;
 pub mod crypto;
 pub mod discovery;
 mod error;
 mod http;
 pub mod nodes;
+mod outbound;
 pub mod snapshot;
 mod start;
 pub mod store;

@@ -43,6 +43,8 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// The listeners' connection bounds and first-bytes deadline.
     pub connections: ConnectionOptions,
+    /// How balance polls run (timeout, lease, concurrency).
+    pub balance: crate::balance::Tuning,
 }
 
 /// What the listeners admit.
@@ -82,6 +84,7 @@ impl std::fmt::Debug for Options {
             .field("node_token", &redacted(self.node_token.is_some()))
             .field("poll_interval", &self.poll_interval)
             .field("tls", &self.tls)
+            .field("balance", &self.balance)
             .finish()
     }
 }
@@ -118,6 +121,7 @@ impl Options {
             poll_interval: POLL,
             tls: None,
             connections: ConnectionOptions::default(),
+            balance: Default::default(),
         }
     }
 }
@@ -228,7 +232,15 @@ impl ControlPlane {
             stopped.clone(),
         )));
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
-        tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
+        tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped.clone())));
+        let replica: Arc<str> = crate::balance::replica_id().into();
+        tasks.push(crate::balance::spawn(
+            store.clone(),
+            publisher.clone(),
+            options.balance.clone(),
+            replica.clone(),
+            stopped,
+        ));
         tracing::info!(
             %http_addr,
             %grpc_addr,
@@ -238,7 +250,7 @@ impl ControlPlane {
             http_max_connections = limits.http_max,
             "switchyard-control started"
         );
-        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, stop, tasks })
+        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, replica, stop, tasks })
     }
 }
 
@@ -250,6 +262,8 @@ pub struct Handle {
     pub nodes: Arc<Nodes>,
     /// Telemetry counters (what `/metrics` shows).
     pub telemetry: Arc<Counters>,
+    /// This replica's id (the owner of its balance poll leases).
+    pub replica: Arc<str>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }

@@ -54,6 +54,7 @@ async fn only_admin_tokens_get_in_and_viewers_read_everything_redacted_but_chang
             assert!(!everything.contains(secret), "{secret} leaked");
         }
         viewer.fleet_status(pb::FleetStatusRequest {}).await.unwrap();
+        viewer.list_balances(pb::BalanceQuery::default()).await.unwrap();
         viewer.list_audit(pb::AuditQuery::default()).await.unwrap();
         viewer.list_node_tokens(pb::ListRequest {}).await.unwrap();
         viewer.list_admin_tokens(pb::ListRequest {}).await.unwrap();

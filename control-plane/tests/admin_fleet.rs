@@ -7,6 +7,7 @@ mod common;
 use common::admin::*;
 use std::time::Duration;
 use switchyard_control::Handle;
+use switchyard_control::store::{IngestBatch, PricedUsage, now_ms};
 use switchyard_proto::pb::config_discovery_client::ConfigDiscoveryClient;
 use switchyard_proto::pb::{self, ObjectKind};
 use switchyard_tests::eventually;
@@ -90,6 +91,64 @@ async fn balances_fleet_status_and_the_audit_log() {
         refused(alice.set_balance(balance("openai", "team-a", "dollars")).await, Code::InvalidArgument, "currency: ");
         refused(alice.set_balance(balance("", "team-a", "USD")).await, Code::InvalidArgument, "provider: required");
 
+        // Listed with its source, and the burn of priced usage stored for it (3 USD in the last hour).
+        let record = pb::UsageRecord {
+            started_at_ms: now_ms() - 600_000,
+            provider: "openai".into(),
+            account: "team-a".into(),
+            status: pb::RequestStatus::Ok as i32,
+            ..Default::default()
+        };
+        let usage = PricedUsage { record, cost_micros: 3_000_000, currency: "USD".into() };
+        let batch = IngestBatch {
+            node_id: "edge-0".into(),
+            boot_id: "boot-0".into(),
+            sequence: 1,
+            received_at_ms: now_ms(),
+            usage: vec![usage],
+            breakers: vec![],
+            heartbeat: None,
+            spend: vec![],
+            balances: vec![],
+            health_events: 0,
+        };
+        handle.store.ingest(&batch).await.unwrap();
+        let query = |provider: &str, account: &str, window_ms| pb::BalanceQuery {
+            provider: provider.into(),
+            account: account.into(),
+            window_ms,
+        };
+        let list = alice.list_balances(query("", "", 0)).await.unwrap().into_inner().balances;
+        let names: Vec<_> = list.iter().map(|b| format!("{}/{}", b.provider, b.account)).collect();
+        assert_eq!(names, ["openai/team-a", "openai/team-b", "spare/main"], "{label}");
+        let a = &list[0];
+        assert_eq!((a.known, a.amount_micros, a.source.as_str(), a.drained), (true, 12_500_000, "manual", false));
+        assert_eq!(a.window_ms, 6 * 3_600_000);
+        assert_eq!(
+            a.burn,
+            [pb::BurnRate { currency: "USD".into(), spent_micros: 3_000_000, per_hour_micros: 500_000 }]
+        );
+        assert_eq!(a.time_to_empty_ms, Some(25 * 3_600_000), "12.5 USD at 0.5 an hour");
+        assert_eq!(a.balance_api, pb::BalanceApi::None as i32);
+        assert!(!list[1].known && list[1].burn.is_empty() && list[1].time_to_empty_ms.is_none());
+        let one = alice.list_balances(query("openai", "team-a", 3_600_000)).await.unwrap().into_inner().balances;
+        assert_eq!((one.len(), one[0].burn[0].per_hour_micros), (1, 3_000_000), "{label}");
+        refused(alice.list_balances(query("", "team-a", 0)).await, Code::InvalidArgument, "account: needs provider");
+        refused(alice.list_balances(query("ghost", "", 0)).await, Code::NotFound, "provider \"ghost\"");
+        refused(alice.list_balances(query("openai", "ghost", 0)).await, Code::NotFound, "\"openai/ghost\"");
+        let too_long = 91 * 86_400_000;
+        refused(alice.list_balances(query("", "", too_long)).await, Code::InvalidArgument, "window_ms: ");
+        let fleet = alice.fleet_status(pb::FleetStatusRequest {}).await.unwrap().into_inner();
+        assert!(fleet.drained.is_empty(), "12.5 USD left");
+        alice
+            .set_balance(pb::SetBalanceRequest { amount_micros: 0, ..balance("openai", "team-b", "USD") })
+            .await
+            .unwrap();
+        let fleet = alice.fleet_status(pb::FleetStatusRequest {}).await.unwrap().into_inner();
+        let drained: Vec<_> =
+            fleet.drained.iter().map(|b| (b.account.as_str(), b.amount_micros, b.source.as_str())).collect();
+        assert_eq!(drained, [("team-b", 0, "manual")], "{label}");
+
         // A node connects and ACKs: the registry every replica shares shows it.
         let mut node = connect_node(&handle, NODE_TOKEN, "edge-1").await.unwrap();
         node.ack_all().await;
@@ -127,7 +186,8 @@ async fn balances_fleet_status_and_the_audit_log() {
         assert_eq!(ours[0], ("provider.put", object(ObjectKind::Provider, "", "openai")), "{label}: {ours:?}");
         assert_eq!(ours[1], ("route.delete", object(ObjectKind::Route, "", "audited")));
         assert_eq!(ours[2], ("route.put", object(ObjectKind::Route, "", "audited")));
-        assert_eq!(ours[3], ("balance.set", object(ObjectKind::Account, "openai", "team-a")));
+        assert_eq!(ours[3], ("balance.set", object(ObjectKind::Account, "openai", "team-b")));
+        assert_eq!(ours[4], ("balance.set", object(ObjectKind::Account, "openai", "team-a")));
         assert!(entries.windows(2).all(|w| w[0].at_ms >= w[1].at_ms), "newest first");
         let put = entries.iter().find(|e| e.action == "provider.put").unwrap();
         assert!(put.before.contains("team-b") && !put.after.contains("team-b"), "before/after JSON");

@@ -131,6 +131,7 @@ async fn a_node_gets_both_resources_acks_and_follows_writes() {
         currency: "USD".into(),
         amount_micros: 0,
         source: "manual".into(),
+        poller: None,
         updated_at_ms: 1,
     };
     handle.store.set_balance(&balance, "test").await.unwrap();

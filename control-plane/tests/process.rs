@@ -40,6 +40,7 @@ keys:
         poll_interval: std::time::Duration::from_secs(2),
         tls: None,
         connections: Default::default(),
+        balance: Default::default(),
     }
 }
 

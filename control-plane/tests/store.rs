@@ -302,6 +302,7 @@ async fn balances_are_runtime_state_that_apply_never_touches() {
             currency: "USD".into(),
             amount_micros: 12_345_678,
             source: "manual".into(),
+            poller: None,
             updated_at_ms: 1,
         };
         assert_eq!(store.set_balance(&balance, "test").await.unwrap(), 1, "{}", db.label);

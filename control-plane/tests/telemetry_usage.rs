@@ -401,6 +401,7 @@ async fn set_manual_balance(handle: &switchyard_control::Handle, amount_micros: 
         currency: "USD".into(),
         amount_micros,
         source: "manual".into(),
+        poller: None,
         updated_at_ms: now_ms(),
     };
     handle.store.set_balance(&balance, "test").await.unwrap();

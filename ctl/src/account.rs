@@ -1,10 +1,11 @@
-//! `syctl account ...`: a provider's accounts (upstream API keys) and their
-//! balances. The key comes from `--api-key-file` or `--api-key-env`; a `set`
+//! `syctl account ...`: a provider's accounts (upstream API keys); their
+//! balances are [`crate::balance`]'s. The key comes from `--api-key-file` or `--api-key-env`; a `set`
 //! without one sends the stored key's `${redacted:FP}` marker back, which
 //! keeps it.
 
 use crate::Ctx;
-use crate::cli::{AccountCmd, AccountFlags, ApiKeyFlags, BalanceCmd};
+use crate::balance;
+use crate::cli::{AccountCmd, AccountFlags, ApiKeyFlags};
 use crate::client::Reply;
 use crate::error::Error;
 use crate::output::{self, Table, yes_no};
@@ -70,29 +71,7 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: AccountCmd) -> Result<i32, Error> {
             let r = c.rpc.delete_account(reference(&provider, &name)).await.reply(&c.url)?;
             ctx.written("account", &format!("{provider}/{name}"), "deleted", r.config_version)
         }
-        AccountCmd::Balance(BalanceCmd::Set { provider, name, amount, currency }) => {
-            let amount_micros = units::money("AMOUNT", &amount)?;
-            let currency = units::currency("--currency", &currency)?;
-            let mut c = ctx.connect().await?;
-            let request = pb::SetBalanceRequest {
-                provider: provider.clone(),
-                account: name.clone(),
-                currency: currency.clone(),
-                amount_micros,
-            };
-            let r = c.rpc.set_balance(request).await.reply(&c.url)?;
-            let shown = format!("{} {currency}", units::show_money(amount_micros));
-            if ctx.json() {
-                let value = json!({
-                    "provider": provider, "account": name, "balance": units::show_money(amount_micros),
-                    "currency": currency, "config_version": r.config_version,
-                });
-                output::json(ctx.out, &value)?;
-            } else {
-                output::write(ctx.out, &format!("account {provider}/{name} balance set to {shown}"))?;
-            }
-            Ok(0)
-        }
+        AccountCmd::Balance(cmd) => balance::run(ctx, cmd).await,
     }
 }
 

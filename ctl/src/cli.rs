@@ -269,6 +269,17 @@ pub enum BalanceCmd {
         #[arg(long)]
         currency: String,
     },
+    /// Show balances: amount, source (polled by which poller, or set by hand),
+    /// age, burn rate and time to empty; every account, a provider's, or one
+    Show {
+        /// A provider, or PROVIDER/ACCOUNT
+        provider: Option<String>,
+        /// One of its accounts
+        name: Option<String>,
+        /// The burn rate's window (priced usage over it, per hour)
+        #[arg(long, default_value = "6h", value_name = "DURATION")]
+        window: String,
+    },
 }
 
 // ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-//! Runtime views: `syctl status` (config versions, every data plane with
-//! what it ACKed and its last NACK, endpoints whose breakers are open on some
-//! node: see [`endpoints`]), `syctl audit` and `syctl usage`.
+//! Runtime views: `syctl status` (config versions, the accounts drained by
+//! their balance and why, every data plane with what it ACKed and its last
+//! NACK, endpoints whose breakers are open on some node: see [`endpoints`]),
+//! `syctl audit` and `syctl usage`.
 
 use crate::Ctx;
+use crate::balance::drained_reason;
 use crate::cli::{AuditArgs, UsageArgs};
 use crate::client::Reply;
 use crate::endpoints;
@@ -85,6 +87,16 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
             "runtime": version_json(s.runtime.as_ref()),
             "nodes": nodes,
             "endpoints": endpoints::json(&s.endpoints),
+            "drained": s.drained.iter().map(|b| json!({
+                "provider": b.provider,
+                "account": b.account,
+                "balance": show_money(b.amount_micros),
+                "currency": b.currency,
+                "source": b.source,
+                "poller": if b.poller.is_empty() { Value::Null } else { b.poller.clone().into() },
+                "updated_at": json_ms_time(b.updated_at_ms),
+                "reason": drained_reason(b, now),
+            })).collect::<Vec<_>>(),
         });
         output::json(ctx.out, &value)?;
         return Ok(0);
@@ -96,6 +108,15 @@ pub async fn status(ctx: &mut Ctx<'_>) -> Result<i32, Error> {
     let versions = [line("config", s.config.as_ref()), line("runtime", s.runtime.as_ref())];
     let pairs: Vec<(&str, String)> = versions.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     output::write(ctx.out, &output::fields(&pairs))?;
+    if !s.drained.is_empty() {
+        // Out of the usable set: data planes send nothing to them until the balance is above zero.
+        let lines: Vec<String> = s
+            .drained
+            .iter()
+            .map(|b| format!("drained  {}/{}: {}", b.provider, b.account, drained_reason(b, now)))
+            .collect();
+        output::write(ctx.out, &format!("\n{}", lines.join("\n")))?;
+    }
     output::write(ctx.out, "")?;
     let mut t = Table::new(&[
         "NODE",

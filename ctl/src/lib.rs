@@ -12,6 +12,7 @@
 //! in-process against a control plane started on an ephemeral port.
 
 mod account;
+mod balance;
 mod cli;
 mod client;
 mod config;

@@ -101,6 +101,8 @@ pub enum BalanceApiArg {
     Deepseek,
     Siliconflow,
     Moonshot,
+    /// one-api / new-api relays
+    Oneapi,
 }
 
 impl BalanceApiArg {
@@ -112,6 +114,7 @@ impl BalanceApiArg {
             Self::Deepseek => pb::BalanceApi::Deepseek,
             Self::Siliconflow => pb::BalanceApi::Siliconflow,
             Self::Moonshot => pb::BalanceApi::Moonshot,
+            Self::Oneapi => pb::BalanceApi::Oneapi,
         }
     }
 }
@@ -123,6 +126,7 @@ pub fn balance_api(v: i32) -> &'static str {
         Ok(pb::BalanceApi::Deepseek) => "deepseek",
         Ok(pb::BalanceApi::Siliconflow) => "siliconflow",
         Ok(pb::BalanceApi::Moonshot) => "moonshot",
+        Ok(pb::BalanceApi::Oneapi) => "oneapi",
         _ => "auto",
     }
 }

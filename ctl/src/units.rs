@@ -37,6 +37,34 @@ pub fn show_money(micros: i64) -> String {
     format_money(micros)
 }
 
+/// A balance with at least two decimals: `0.00`, `12.50`, `4.898436`.
+pub fn show_amount(micros: i64) -> String {
+    let text = format_money(micros);
+    match text.split_once('.') {
+        None => format!("{text}.00"),
+        Some((_, frac)) if frac.len() == 1 => format!("{text}0"),
+        Some(_) => text,
+    }
+}
+
+/// A span in its two largest units: `1d20h`, `35m`, `42s`, `0s`.
+pub fn short_span(ms: u64) -> String {
+    let mut left = ms / 1000;
+    if left == 0 {
+        return "0s".into();
+    }
+    let mut parts = Vec::new();
+    for (unit, per) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if left >= per && parts.len() < 2 {
+            parts.push(format!("{}{unit}", left / per));
+            left %= per;
+        } else if !parts.is_empty() {
+            break;
+        }
+    }
+    parts.concat()
+}
+
 /// RFC 3339 (`2027-01-01T00:00:00Z`) or a date (midnight UTC), as Unix seconds.
 pub fn timestamp(flag: &str, s: &str) -> Result<i64, Error> {
     if let Ok(ts) = s.parse::<jiff::Timestamp>() {
@@ -92,4 +120,22 @@ pub fn now_ms() -> i64 {
 pub fn since_ms(s: &str) -> Result<i64, Error> {
     let ms = duration_ms("--since", s)?;
     Ok(now_ms().saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_spans_for_people() {
+        assert_eq!(show_amount(0), "0.00");
+        assert_eq!(show_amount(12_500_000), "12.50");
+        assert_eq!(show_amount(-1_500_000), "-1.50");
+        assert_eq!(show_amount(4_898_436), "4.898436");
+        assert_eq!(short_span(0), "0s");
+        assert_eq!(short_span(42_999), "42s");
+        assert_eq!(short_span(35 * 60_000), "35m");
+        assert_eq!(short_span(44 * 3_600_000 + 13 * 60_000), "1d20h");
+        assert_eq!(short_span(86_400_000 + 5 * 60_000), "1d", "the units after the largest are consecutive");
+    }
 }

@@ -203,3 +203,21 @@ fn load_file_resolves_relative_files_and_requires_secrets() {
     let missing = document::load_file(&dir.path().join("nope.yaml")).unwrap_err().to_string();
     assert!(missing.starts_with("cannot read "), "{missing}");
 }
+
+#[test]
+fn the_oneapi_poller_is_chosen_by_name_and_never_inferred() {
+    let yaml = edit(
+        "    kind: openai\n",
+        "    kind: openai-compatible\n    base_url: https://relay.example.com/v1\n    balance_api: oneapi\n",
+    );
+    let c = parse(&yaml).unwrap();
+    assert_eq!(c.providers[0].balance_api, Some(BalanceApi::OneApi));
+    let again = parse(&document::emit(&c)).unwrap();
+    assert_eq!(again.providers[0].balance_api, Some(BalanceApi::OneApi), "export keeps it");
+    for url in ["https://relay.example.com/v1", "https://one-api.example.com/v1", "https://newapi.example.cn/v1"] {
+        assert_eq!(BalanceApi::infer(url), BalanceApi::None, "{url}");
+    }
+    assert_eq!(BalanceApi::infer("https://api.deepseek.com/v1"), BalanceApi::DeepSeek);
+    assert_eq!(BalanceApi::infer("https://api.siliconflow.com/v1"), BalanceApi::SiliconFlow);
+    assert_eq!(BalanceApi::infer("https://api.moonshot.ai/v1"), BalanceApi::Moonshot);
+}

@@ -115,7 +115,7 @@ fn try_from_collects_every_field_error() {
         "providers[0].kind: unknown value 42 (expected one of: openai, openai-compatible, azure, anthropic, gemini)",
         "providers[0].stream_usage: unknown value 9 (expected one of: inject, never)",
         "providers[1].on_disconnect: unknown value -1 (expected one of: close, drain)",
-        "providers[1].balance_api: unknown value 99 (expected one of: none, openrouter, deepseek, siliconflow, moonshot)",
+        "providers[1].balance_api: unknown value 99 (expected one of: none, openrouter, deepseek, siliconflow, moonshot, oneapi)",
         "providers[1].accounts[0].api_key: missing required field",
         "models[1].strategy: unknown value 0 (expected one of: p2c, round_robin, weighted_random)",
         "keys[0].key_sha256: must be 32 bytes (got 0)",

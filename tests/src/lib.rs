@@ -8,9 +8,11 @@
 //! [`eventually`] ([`wait`]).
 
 pub mod cluster;
+pub mod fake_balance;
 pub mod fake_upstream;
 pub mod harness;
 pub mod load;
+pub mod postgres;
 pub mod schema;
 pub mod sockets;
 pub mod topology;

@@ -1,6 +1,7 @@
 //! Runtime state: balances set by hand, the fleet (the published snapshot's
-//! versions, every node in the registry all replicas share, and each
-//! endpoint's breaker across the live nodes), and the audit log.
+//! versions, every node in the registry all replicas share, each endpoint's
+//! breaker across the live nodes, and the accounts drained by their balance),
+//! and the audit log.
 
 use super::{AdminService, Caller};
 use crate::error::{invalid, required};
@@ -42,6 +43,7 @@ pub async fn set_balance(
         currency: r.currency,
         amount_micros: r.amount_micros,
         source: "manual".into(),
+        poller: None,
         updated_at_ms: now_ms(),
     };
     svc.store.set_balance(&balance, &caller.name).await.map_err(super::status)?;
@@ -149,6 +151,7 @@ pub async fn status(svc: &AdminService) -> Result<pb::FleetStatusResponse, Statu
         runtime: Some(version(pb::ResourceType::Runtime, snapshot.runtime.version, snapshot.runtime.hash.as_bytes())),
         nodes: nodes.into_iter().map(node_status).collect(),
         endpoints: endpoints(health),
+        drained: super::balances::drained(svc).await?,
     })
 }
 

@@ -3,6 +3,7 @@
 //! never return secrets, to anyone: they come back as `${redacted:FP}`
 //! markers. Store errors become gRPC statuses here, in one place.
 
+mod balances;
 mod fleet;
 mod gitops;
 mod objects;
@@ -141,6 +142,11 @@ impl Admin for AdminService {
     async fn set_balance(&self, r: Request<pb::SetBalanceRequest>) -> Reply<pb::WriteResult> {
         let caller = self.writer(&r)?;
         fleet::set_balance(self, &caller, r.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_balances(&self, r: Request<pb::BalanceQuery>) -> Reply<pb::BalanceList> {
+        self.caller(&r)?;
+        balances::list(self, r.into_inner()).await.map(Response::new)
     }
 
     async fn fleet_status(&self, r: Request<pb::FleetStatusRequest>) -> Reply<pb::FleetStatusResponse> {

@@ -2,12 +2,12 @@
 //! (listing the models, with the account's auth exactly as the data plane
 //! sends it, through the provider's proxy), and `TestAlert` sends a test
 //! message to an alert channel (a generic webhook, or a DingTalk custom robot
-//! signed with its secret). Results and errors never carry a secret: no key,
-//! no webhook URL (they hold access tokens), no proxy URL (it may hold
-//! credentials), so reqwest's own messages, which quote the URL, are not used.
+//! signed with its secret). Results and errors never carry a secret (see
+//! [`crate::outbound`]).
 
 use super::{AdminService, status};
 use crate::error::required;
+use crate::outbound::{body, describe, provider_client, scrub, upstream_message};
 use crate::store::now_ms;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
@@ -30,67 +30,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Accounts of one provider tested at once.
 const PARALLEL: usize = 8;
-/// Longest error text returned.
-const ERROR_LEN: usize = 200;
-/// Most of a response body read (for an error message or DingTalk's answer).
-const BODY_LIMIT: usize = 16 << 10;
-
-/// `text` without any of `secrets`, on one line, at most [`ERROR_LEN`] characters.
-fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        text = text.replace(s, "<redacted>");
-    }
-    match text.char_indices().nth(ERROR_LEN) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text,
-    }
-}
-
-/// What went wrong with a request, from its innermost cause: reqwest's own
-/// message quotes the URL (and with it tokens or credentials).
-fn describe(e: &reqwest::Error, secrets: &[&str]) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "reading the response failed"
-    } else {
-        "request failed"
-    };
-    let mut cause: Option<&dyn std::error::Error> = None;
-    let mut next = std::error::Error::source(e);
-    while let Some(source) = next {
-        cause = Some(source);
-        next = source.source();
-    }
-    match cause {
-        Some(cause) => scrub(&format!("{what}: {cause}"), secrets),
-        None => what.to_owned(),
-    }
-}
-
-/// Up to [`BODY_LIMIT`] bytes of the body; whatever arrived when reading fails.
-async fn body(mut response: reqwest::Response) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = BODY_LIMIT - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= BODY_LIMIT {
-            break;
-        }
-    }
-    out
-}
-
-/// The message of an OpenAI/Anthropic/Gemini-style error body, if any.
-fn upstream_message(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let message = value.pointer("/error/message").or_else(|| value.get("message")).or_else(|| value.get("error"))?;
-    message.as_str().map(str::to_owned)
-}
-
 /// `GET` the models list: the cheapest call every kind answers with the key checked.
 fn models_url(p: &Provider) -> Result<Url, String> {
     let base = p.base_url.trim_end_matches('/');
@@ -139,26 +78,6 @@ fn headers(p: &Provider, api_key: &str) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-/// A client like the data plane's for `p`: its proxy (or none), its connect timeout, HTTP/1.1 or HTTP/2.
-fn provider_client(p: &Provider, connect: Duration) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect.min(TIMEOUT))
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false);
-    builder = match (p.http2, p.base_url.starts_with("http://")) {
-        (true, true) => builder.http2_prior_knowledge(),
-        (true, false) => builder,
-        (false, _) => builder.http1_only(),
-    };
-    builder = match &p.proxy {
-        // reqwest's message would quote the proxy URL, credentials included.
-        Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.expose()).map_err(|_| "invalid proxy URL".to_owned())?),
-        None => builder.no_proxy(),
-    };
-    builder.build().map_err(|_| "cannot build an HTTP client".to_owned())
-}
-
 /// One account's probe.
 async fn probe(
     client: reqwest::Client,
@@ -196,7 +115,7 @@ pub async fn test_provider(svc: &AdminService, r: pb::ObjectRef) -> Result<pb::P
         config.provider(&r.name).ok_or_else(|| Status::not_found(format!("provider {:?} does not exist", r.name)))?;
     let refuse = |reason: String| Status::failed_precondition(format!("provider {:?}: {reason}", p.name));
     let connect = p.timeout.resolve(&config.settings.timeout).connect;
-    let client = provider_client(p, connect).map_err(refuse)?;
+    let client = provider_client(p, connect, TIMEOUT).map_err(refuse)?;
     let url = models_url(p).map_err(refuse)?;
     let proxy = p.proxy.as_ref().map(|s| s.expose().to_owned());
     let limit = Arc::new(Semaphore::new(PARALLEL));
@@ -318,12 +237,5 @@ mod tests {
             url.as_str().ends_with("&timestamp=1700000000000&sign=jcUpW0QmtKduN03n4JqQ0PBosVjqnM8gU7fIIvsDmCM%3D"),
             "{url}"
         );
-    }
-
-    #[test]
-    fn scrub_removes_secrets_and_bounds_the_text() {
-        let text = scrub("bad key sk-secret-123 at\nhttp://x", &["sk-secret-123"]);
-        assert_eq!(text, "bad key <redacted> at http://x");
-        assert!(scrub(&"x".repeat(1000), &[]).len() <= ERROR_LEN + 3);
     }
 }

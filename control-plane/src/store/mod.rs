@@ -15,6 +15,7 @@ mod credentials;
 mod fleet;
 mod listing;
 mod migrate;
+mod polls;
 mod prices;
 mod read;
 mod runtime;
@@ -28,12 +29,13 @@ pub use audit::{AUDIT_DEFAULT, AUDIT_MAX, AuditRecord};
 pub use credentials::TokenRecord;
 pub use fleet::{NackRecord, NodeRecord};
 pub use listing::{Listing, ObjectMeta};
+pub use polls::{Finished, PollOutcome, PollRow, PollTarget, Synced};
 pub use prices::{Cost, Pricing, RoutePricing, TargetPricing};
 pub use runtime::Balance;
 pub use tokens::{ANY_NODE, MIN_TOKEN_LEN, Role};
 pub use usage::{
-    BalanceDelta, BreakerEvent, EndpointHealth, HeartbeatInfo, IngestBatch, Ingested, PricedUsage, SpendDelta,
-    UsageGroup, UsageTotals,
+    AccountCost, BalanceDelta, BreakerEvent, EndpointHealth, HeartbeatInfo, IngestBatch, Ingested, PricedUsage,
+    SpendDelta, UsageGroup, UsageTotals,
 };
 pub use write::{Change, Ownership, Written};
 

@@ -12,8 +12,11 @@ pub struct Balance {
     pub account: String,
     pub currency: String,
     pub amount_micros: i64,
-    /// `manual`, or the poller that read it.
+    /// `manual` (set by hand, decremented by priced usage) or `polled`.
     pub source: String,
+    /// The poller that read a polled balance (a `BalanceApi` name).
+    pub poller: Option<String>,
+    /// When it was set or polled (decrements by usage leave it alone).
     pub updated_at_ms: i64,
 }
 
@@ -35,16 +38,17 @@ impl Store {
             return Err(StoreError::Refused(format!("no account {}/{}", b.provider, b.account)));
         }
         sqlx::query(
-            "INSERT INTO balances (provider, account, currency, amount_micros, source, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, account) DO UPDATE SET \
+            "INSERT INTO balances (provider, account, currency, amount_micros, source, poller, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, account) DO UPDATE SET \
              currency = excluded.currency, amount_micros = excluded.amount_micros, source = excluded.source, \
-             updated_at_ms = excluded.updated_at_ms",
+             poller = excluded.poller, updated_at_ms = excluded.updated_at_ms",
         )
         .bind(b.provider.clone())
         .bind(b.account.clone())
         .bind(b.currency.clone())
         .bind(b.amount_micros)
         .bind(b.source.clone())
+        .bind(b.poller.clone())
         .bind(b.updated_at_ms)
         .execute(&mut *tx)
         .await?;
@@ -66,7 +70,8 @@ impl Store {
 
     pub async fn balances(&self) -> Result<Vec<Balance>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider, account, currency, amount_micros, source, updated_at_ms FROM balances ORDER BY provider, account",
+            "SELECT provider, account, currency, amount_micros, source, poller, updated_at_ms FROM balances \
+             ORDER BY provider, account",
         )
         .fetch_all(self.pool())
         .await?;
@@ -78,6 +83,7 @@ impl Store {
                     currency: r.try_get("currency")?,
                     amount_micros: r.try_get("amount_micros")?,
                     source: r.try_get("source")?,
+                    poller: r.try_get("poller")?,
                     updated_at_ms: r.try_get("updated_at_ms")?,
                 })
             })

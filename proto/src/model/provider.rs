@@ -60,17 +60,21 @@ impl OnDisconnect {
 }
 
 /// Which balance poller applies to a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BalanceApi {
     None,
     OpenRouter,
     DeepSeek,
     SiliconFlow,
     Moonshot,
+    /// The one-api / new-api relay family (a relay people chain): never
+    /// inferred, its hosts are anyone's.
+    OneApi,
 }
 
 impl BalanceApi {
-    pub const ALL: [Self; 5] = [Self::None, Self::OpenRouter, Self::DeepSeek, Self::SiliconFlow, Self::Moonshot];
+    pub const ALL: [Self; 6] =
+        [Self::None, Self::OpenRouter, Self::DeepSeek, Self::SiliconFlow, Self::Moonshot, Self::OneApi];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,10 +83,12 @@ impl BalanceApi {
             Self::DeepSeek => "deepseek",
             Self::SiliconFlow => "siliconflow",
             Self::Moonshot => "moonshot",
+            Self::OneApi => "oneapi",
         }
     }
 
-    /// The poller for a well-known base URL's host.
+    /// The poller for a well-known base URL's host (never [`BalanceApi::OneApi`]:
+    /// a relay's host says nothing about the software behind it).
     pub fn infer(base_url: &str) -> Self {
         let host = url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
         match host.as_deref() {

@@ -89,6 +89,7 @@ impl From<Option<BalanceApi>> for pb::BalanceApi {
             Some(BalanceApi::DeepSeek) => Self::Deepseek,
             Some(BalanceApi::SiliconFlow) => Self::Siliconflow,
             Some(BalanceApi::Moonshot) => Self::Moonshot,
+            Some(BalanceApi::OneApi) => Self::Oneapi,
         }
     }
 }
@@ -102,6 +103,7 @@ pub(super) fn balance_api(errors: &mut Errors, path: String, value: i32) -> Opti
         Ok(pb::BalanceApi::Deepseek) => Some(BalanceApi::DeepSeek),
         Ok(pb::BalanceApi::Siliconflow) => Some(BalanceApi::SiliconFlow),
         Ok(pb::BalanceApi::Moonshot) => Some(BalanceApi::Moonshot),
+        Ok(pb::BalanceApi::Oneapi) => Some(BalanceApi::OneApi),
         Err(_) => return unknown(errors, path, value, &BalanceApi::ALL.map(BalanceApi::as_str)),
     })
 }

@@ -2,7 +2,8 @@
 //! h2c on the same port) bound to `127.0.0.1:0`.
 //!
 //! Every request is read to its end (the body is counted as it arrives, see
-//! [`FakeUpstream::wait_for_body_bytes`]), recorded, and answered with the next
+//! [`FakeUpstream::wait_for_body_bytes`]), recorded, and answered by the
+//! [`Options::respond`] responder when it has an answer, else with the next
 //! [`Reply`] queued by [`FakeUpstream::push`], or, when the queue is empty, by the
 //! default behaviour below.
 //!
@@ -72,6 +73,24 @@ pub struct Options {
     /// opening more streams at once gets them refused (`REFUSED_STREAM`).
     /// `None`: hyper's default (200).
     pub h2_max_streams: Option<u32>,
+    /// Answers the requests it recognises (by method, path and headers) before
+    /// the scripted queue and the defaults are looked at; those it does not
+    /// (`None`) go on as usual. E.g. a provider's balance endpoints next to its
+    /// chat completions ([`crate::fake_balance`]).
+    pub respond: Option<Responder>,
+}
+
+/// Answers a request by its head, or passes (`None`).
+pub type RespondFn = dyn Fn(&http::request::Parts) -> Option<Reply> + Send + Sync;
+
+/// See [`Options::respond`].
+#[derive(Clone)]
+pub struct Responder(pub Arc<RespondFn>);
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
 }
 
 /// A running fake upstream. Dropping it stops the server and every connection it
@@ -146,9 +165,13 @@ impl Shared {
         }
     }
 
-    /// Numbers a newly arrived request and hands it the next scripted reply.
-    pub(crate) fn arrive(&self) -> (u64, Option<Reply>) {
+    /// Numbers a newly arrived request and hands it its reply: the
+    /// responder's, else the next scripted one (else `None`: the default).
+    pub(crate) fn arrive(&self, parts: &http::request::Parts) -> (u64, Option<Reply>) {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        if let Some(reply) = self.options.respond.as_ref().and_then(|r| (r.0)(parts)) {
+            return (seq, Some(reply));
+        }
         (seq, self.queue.lock().pop_front())
     }
 

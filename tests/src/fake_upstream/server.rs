@@ -139,8 +139,8 @@ async fn handle(
     conn: Arc<Connection>,
     request: Request<Incoming>,
 ) -> Result<Response<Tracked>, BoxError> {
-    let (seq, scripted) = shared.arrive();
     let (parts, body) = request.into_parts();
+    let (seq, scripted) = shared.arrive(&parts);
     tracing::debug!(seq, method = %parts.method, uri = %parts.uri, version = ?parts.version, "fake upstream: request");
     let body = read_body(&shared, body).await?;
     let uri = parts.uri.path_and_query().map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));

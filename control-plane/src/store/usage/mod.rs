@@ -21,11 +21,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use switchyard_proto::pb::{self, RequestStatus, UsageSource};
 use tokio_stream::StreamExt;
 
+mod costs;
 mod health;
 mod rollup;
 mod sql;
 mod write;
 
+pub use costs::AccountCost;
 pub use health::EndpointHealth;
 use health::record_heartbeat;
 use rollup::merge_minutes;
