@@ -14,7 +14,8 @@ use switchyard_control::balance::Tuning;
 use switchyard_control::store::{IngestBatch, PricedUsage, now_ms};
 use switchyard_control::{ControlPlane, Handle};
 use switchyard_proto::pb;
-use switchyard_tests::cluster::{NODE_TOKEN, control_plane_options, data_plane, eventually, until};
+use switchyard_tests::cluster::{NODE_TOKEN, control_plane_options, data_plane, until};
+use switchyard_tests::eventually;
 use switchyard_tests::fake_balance::{FakeBalance, Funds};
 use switchyard_tests::harness::{APP_KEY, client};
 

@@ -10,7 +10,8 @@ use switchyard_control::balance::Tuning;
 use switchyard_control::crypto::MasterKey;
 use switchyard_control::store::{PollTarget, Store, now_ms};
 use switchyard_control::{ControlPlane, Handle, Options};
-use switchyard_tests::cluster::{MASTER_KEY, NODE_TOKEN, eventually};
+use switchyard_tests::cluster::{MASTER_KEY, NODE_TOKEN};
+use switchyard_tests::eventually;
 use switchyard_tests::fake_balance::{Behaviour, FakeBalance, Funds};
 use switchyard_tests::postgres;
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use switchyard_control::balance::Tuning;
 use switchyard_control::store::{Balance, Change, Ownership, PollRow};
 use switchyard_control::{ControlPlane, Handle};
-use switchyard_tests::cluster::{control_plane_options, eventually};
+use switchyard_tests::cluster::control_plane_options;
+use switchyard_tests::eventually;
 use switchyard_tests::fake_balance::{Behaviour, FakeBalance, Funds};
 
 /// First polls at once (no spread).
