@@ -13,9 +13,16 @@
 //!
 //! Each API module offers the same things: `request` (the client's body in,
 //! an [`Inbound`] out), `response` (a whole `chat.completion` in, the
-//! client's answer out) and a [`ClientStream`].
+//! client's answer out) and a [`ClientStream`]. An API whose answer repeats
+//! fields of its request (OpenAI's `Response` echoes `instructions`, `tools`,
+//! `tool_choice`, `temperature`, ..., and the schema requires them) also
+//! returns them beside the [`Inbound`] from `request`, and its `response` and
+//! stream take them in place of the model name, as a `chat.completion` does
+//! not carry them (see [`responses::Echo`]).
 
 use crate::translate::TranslateError;
+
+pub mod responses;
 
 /// A client's request as chat completions.
 #[derive(Debug, Clone, PartialEq)]
