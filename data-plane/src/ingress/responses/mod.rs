@@ -131,7 +131,7 @@ impl Echo {
     }
 }
 
-/// `{path}: {what} cannot be translated to chat completions ({why})`.
+/// `{path}: {what} cannot be translated to chat completions: {why}`.
 fn untranslatable(path: &str, what: &str, why: &str) -> TranslateError {
     TranslateError::Request(format!("{path}: {what} cannot be translated to chat completions: {why}"))
 }

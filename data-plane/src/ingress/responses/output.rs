@@ -226,13 +226,15 @@ impl Envelope<'_> {
     }
 }
 
-/// A `reasoning` item holding the text as one `reasoning_text` part.
+/// A `reasoning` item holding the text as one `reasoning_text` part (none
+/// while there is no text: a streamed item is added empty).
 pub(super) fn reasoning_item(id: &str, text: &str, status: &str) -> Value {
+    let content = if text.is_empty() { Vec::new() } else { vec![reasoning_part(text)] };
     json!({
         "id": id,
         "type": "reasoning",
         "summary": [],
-        "content": [reasoning_part(text)],
+        "content": content,
         "status": status,
     })
 }
