@@ -1,16 +1,22 @@
 //! `chat.completion.chunk`s -> the Responses streaming events (the order is
 //! in the module doc of [`super`]).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::Echo;
 use super::output::{
-    ChatLogprobs, ChatUsage, Envelope, Ids, Status, annotation, call_item, delta_logprob, error_text, logprob,
-    message_item, reasoning_item, reasoning_part, refusal_part, text_part,
+    ChatLogprobs, ChatUsage, Envelope, Ids, Status, annotation, delta_logprob, error_text, reasoning_part,
+    refusal_part, text_part,
 };
 use crate::ingress::ClientStream;
 use crate::translate::TranslateError;
+
+mod item;
+mod sink;
+
+use item::{Item, Slot, TextPart};
+use sink::Sink;
 
 #[cfg(test)]
 mod tests;
@@ -76,122 +82,6 @@ struct FunctionDelta {
     name: Option<String>,
     #[serde(default)]
     arguments: Option<String>,
-}
-
-/// The delta events (`output_text`, `refusal`, `reasoning_text`, `function_call_arguments`).
-#[derive(Serialize)]
-struct DeltaEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    item_id: &'a str,
-    output_index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_index: Option<usize>,
-    delta: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logprobs: Option<Vec<Value>>,
-    sequence_number: u64,
-}
-
-/// One output item as it streams.
-enum Item {
-    Reasoning { id: String, text: String },
-    Message { id: String, text: Option<TextPart>, refusal: Option<(usize, String)> },
-    Call { id: String, call_id: String, name: Option<String>, arguments: String, added: bool },
-}
-
-/// The `output_text` part of a message item.
-struct TextPart {
-    content_index: usize,
-    text: String,
-    annotations: Vec<Value>,
-    /// As the chat chunks gave them.
-    logprobs: Vec<Value>,
-}
-
-/// One item and, once it is done, its status.
-struct Slot {
-    item: Item,
-    done: Option<&'static str>,
-}
-
-impl Item {
-    /// The item as `output_item.added`/`.done` and the response's `output` carry it.
-    fn value(&self, status: &str) -> Result<Value, TranslateError> {
-        Ok(match self {
-            Item::Reasoning { id, text } => reasoning_item(id, text, status),
-            Item::Message { id, text, refusal } => {
-                let mut parts = Vec::with_capacity(2);
-                if let Some(part) = text {
-                    let logprobs: Vec<Value> = part.logprobs.iter().map(logprob).collect();
-                    parts.push((part.content_index, text_part(&part.text, &part.annotations, &logprobs)));
-                }
-                if let Some((index, refusal)) = refusal {
-                    parts.push((*index, refusal_part(refusal)));
-                }
-                parts.sort_by_key(|(index, _)| *index);
-                message_item(id, parts.into_iter().map(|(_, part)| part).collect(), status)
-            }
-            Item::Call { id, call_id, name, arguments, .. } => {
-                let Some(name) = name else {
-                    return Err(TranslateError::Response(format!("the tool call {call_id} never named its function")));
-                };
-                call_item(id, call_id, name, arguments, status)
-            }
-        })
-    }
-}
-
-/// The events written so far, numbered.
-#[derive(Default)]
-struct Sink {
-    out: Vec<u8>,
-    sequence: u64,
-}
-
-impl Sink {
-    /// `event: {kind}` with `fields` plus `type` and `sequence_number`.
-    fn event(&mut self, kind: &'static str, fields: Value) -> Result<(), TranslateError> {
-        let mut event = match fields {
-            Value::Object(fields) => fields,
-            _ => Map::new(),
-        };
-        event.insert("type".into(), kind.into());
-        event.insert("sequence_number".into(), self.sequence.into());
-        self.write(kind, &event)
-    }
-
-    fn delta(
-        &mut self,
-        kind: &'static str,
-        item_id: &str,
-        output_index: usize,
-        content_index: Option<usize>,
-        delta: &str,
-        logprobs: Option<Vec<Value>>,
-    ) -> Result<(), TranslateError> {
-        let event =
-            DeltaEvent { kind, item_id, output_index, content_index, delta, logprobs, sequence_number: self.sequence };
-        self.write(kind, &event)
-    }
-
-    fn write(&mut self, kind: &str, event: &impl Serialize) -> Result<(), TranslateError> {
-        let start = self.out.len();
-        self.out.extend_from_slice(b"event: ");
-        self.out.extend_from_slice(kind.as_bytes());
-        self.out.extend_from_slice(b"\ndata: ");
-        if let Err(e) = serde_json::to_writer(&mut self.out, event) {
-            self.out.truncate(start);
-            return Err(TranslateError::Response(format!("the {kind} event could not be written: {e}")));
-        }
-        self.out.extend_from_slice(b"\n\n");
-        self.sequence += 1;
-        Ok(())
-    }
-
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
-    }
 }
 
 /// Set by the first chunk.
@@ -328,19 +218,18 @@ impl Stream {
             return Err(TranslateError::Response("the open item is not a message".into()));
         };
         if text.is_none() {
+            // After a refusal part, if there is one.
             let content_index = usize::from(refusal.is_some());
             let part = text_part("", &[], &[]);
             let added = json!({"item_id": id, "output_index": index, "content_index": content_index, "part": part});
             self.sink.event("response.content_part.added", added)?;
+            *text =
+                Some(TextPart { content_index, text: String::new(), annotations: Vec::new(), logprobs: Vec::new() });
         }
-        let content_index = usize::from(refusal.is_some());
-        let part = text.get_or_insert_with(|| TextPart {
-            content_index,
-            text: String::new(),
-            annotations: Vec::new(),
-            logprobs: Vec::new(),
-        });
-        Ok((index, part, id))
+        match text {
+            Some(part) => Ok((index, part, id)),
+            None => Err(TranslateError::Response("the message has no text part".into())),
+        }
     }
 
     fn text(&mut self, delta: &str, logprobs: Vec<Value>) -> Result<(), TranslateError> {
@@ -377,13 +266,17 @@ impl Stream {
         let Slot { item: Item::Message { id, text, refusal }, .. } = &mut self.items[index] else {
             return Ok(());
         };
-        let content_index = usize::from(text.is_some());
-        let (content_index, all) = refusal.get_or_insert_with(|| (content_index, String::new()));
-        if all.is_empty() {
-            let added = json!({"item_id": id, "output_index": index, "content_index": *content_index,
-                "part": refusal_part("")});
+        if refusal.is_none() {
+            // After the text part, if there is one.
+            let content_index = usize::from(text.is_some());
+            let added =
+                json!({"item_id": id, "output_index": index, "content_index": content_index, "part": refusal_part("")});
             self.sink.event("response.content_part.added", added)?;
+            *refusal = Some((content_index, String::new()));
         }
+        let Some((content_index, all)) = refusal else {
+            return Ok(());
+        };
         all.push_str(delta);
         self.sink.delta("response.refusal.delta", id, index, Some(*content_index), delta, None)
     }
@@ -440,68 +333,11 @@ impl Stream {
         self.sink.delta("response.function_call_arguments.delta", id, index, None, &buffered, None)
     }
 
-    /// Closes item `index` (its `*.done`, `content_part.done` and `output_item.done`).
     fn close(&mut self, index: usize, status: &'static str) -> Result<(), TranslateError> {
-        let Some(slot) = self.items.get_mut(index) else {
-            return Ok(());
-        };
-        if slot.done.is_some() {
-            return Ok(());
+        match self.items.get_mut(index) {
+            Some(slot) => slot.close(index, status, &mut self.sink),
+            None => Ok(()),
         }
-        slot.done = Some(status);
-        let sink = &mut self.sink;
-        match &slot.item {
-            Item::Reasoning { id, text } => {
-                let done = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
-                sink.event("response.reasoning_text.done", done)?;
-                let done = json!({"item_id": id, "output_index": index, "content_index": 0,
-                    "part": reasoning_part(text)});
-                sink.event("response.content_part.done", done)?;
-            }
-            Item::Message { id, text, refusal } => {
-                let mut parts: Vec<(usize, bool)> = Vec::with_capacity(2);
-                if let Some(part) = text {
-                    parts.push((part.content_index, true));
-                }
-                if let Some((content_index, _)) = refusal {
-                    parts.push((*content_index, false));
-                }
-                parts.sort_unstable();
-                for (content_index, is_text) in parts {
-                    match (is_text, text, refusal) {
-                        (true, Some(part), _) => {
-                            let logprobs: Vec<Value> = part.logprobs.iter().map(delta_logprob).collect();
-                            let done = json!({"item_id": id, "output_index": index, "content_index": content_index,
-                                "text": part.text, "logprobs": logprobs});
-                            sink.event("response.output_text.done", done)?;
-                            let logprobs: Vec<Value> = part.logprobs.iter().map(logprob).collect();
-                            let part = text_part(&part.text, &part.annotations, &logprobs);
-                            let done = json!({"item_id": id, "output_index": index, "content_index": content_index,
-                                "part": part});
-                            sink.event("response.content_part.done", done)?;
-                        }
-                        (false, _, Some((_, refusal))) => {
-                            let done = json!({"item_id": id, "output_index": index, "content_index": content_index,
-                                "refusal": refusal});
-                            sink.event("response.refusal.done", done)?;
-                            let done = json!({"item_id": id, "output_index": index, "content_index": content_index,
-                                "part": refusal_part(refusal)});
-                            sink.event("response.content_part.done", done)?;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Item::Call { id, call_id, name, arguments, .. } => {
-                let Some(name) = name else {
-                    return Err(TranslateError::Response(format!("the tool call {call_id} never named its function")));
-                };
-                let done = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
-                sink.event("response.function_call_arguments.done", done)?;
-            }
-        }
-        let item = slot.item.value(status)?;
-        sink.event("response.output_item.done", json!({"output_index": index, "item": item}))
     }
 
     /// The output so far; items not done yet are `incomplete`.

@@ -383,6 +383,26 @@ fn refusals_stream_as_a_refusal_part() {
     assert_eq!(events[3]["part"], json!({"type": "refusal", "refusal": ""}));
     assert_eq!(events[6]["refusal"], json!("I can't help."));
     assert_eq!(events[8]["item"]["content"], json!([{"type": "refusal", "refusal": "I can't help."}]));
+
+    // Text, then a refusal: the refusal is the message's second part.
+    let events = run(
+        plain_echo(),
+        &[
+            chunk(json!({"content": "Well"}), Value::Null),
+            chunk(json!({"refusal": "No."}), Value::Null),
+            chunk(json!({}), json!("stop")),
+        ],
+    );
+    let added: Vec<(&Value, &Value)> = events
+        .iter()
+        .filter(|e| e["type"] == json!("response.content_part.added"))
+        .map(|e| (&e["content_index"], &e["part"]["type"]))
+        .collect();
+    assert_eq!(added, [(&json!(0), &json!("output_text")), (&json!(1), &json!("refusal"))]);
+    assert_eq!(
+        events.last().unwrap()["response"]["output"][0]["content"],
+        json!([text("Well"), {"type": "refusal", "refusal": "No."}])
+    );
 }
 
 #[test]
