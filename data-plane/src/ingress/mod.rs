@@ -13,11 +13,19 @@
 //!
 //! Each API module offers the same things: `request` (the client's body in,
 //! an [`Inbound`] out), `response` (a whole `chat.completion` in, the
-//! client's answer out) and a [`ClientStream`].
+//! client's answer out) and a [`ClientStream`]. An API whose answer repeats
+//! fields of its request (OpenAI's `Response` echoes `instructions`, `tools`,
+//! `tool_choice`, `temperature`, ..., and the schema requires them) also
+//! returns them beside the [`Inbound`] from `request`, and its `response` and
+//! stream take them in place of the model name, as a `chat.completion` does
+//! not carry them (see [`responses::Echo`]).
 
 use crate::translate::TranslateError;
 
 pub mod messages;
+pub mod responses;
+
+use std::sync::Arc;
 
 /// A client's request as chat completions.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +59,8 @@ pub trait ClientStream: Send {
 pub enum Api {
     /// Anthropic's Messages API: `POST /v1/messages`.
     Messages,
+    /// OpenAI's Responses API: `POST /v1/responses`.
+    Responses,
 }
 
 impl Api {
@@ -58,6 +68,7 @@ impl Api {
     pub fn of(api_path: &str) -> Option<Self> {
         match api_path {
             "/messages" => Some(Api::Messages),
+            "/responses" => Some(Api::Responses),
             _ => None,
         }
     }
@@ -66,6 +77,7 @@ impl Api {
     pub fn path(self) -> &'static str {
         match self {
             Api::Messages => "/messages",
+            Api::Responses => "/responses",
         }
     }
 
@@ -75,37 +87,64 @@ impl Api {
         use switchyard_proto::model::ProviderKind;
         match self {
             Api::Messages => kind == ProviderKind::Anthropic,
+            Api::Responses => kind == ProviderKind::OpenAi,
+        }
+    }
+
+    /// The client's body as chat completions, and what its answer's way back needs.
+    pub fn request(self, body: &[u8]) -> Result<(Inbound, Back), TranslateError> {
+        match self {
+            Api::Messages => {
+                let inbound = messages::request(body)?;
+                let back = Back::Messages { model: inbound.model.clone() };
+                Ok((inbound, back))
+            }
+            Api::Responses => {
+                let request = responses::request(body)?;
+                Ok((request.inbound, Back::Responses(Arc::new(request.echo))))
+            }
         }
     }
 }
 
-/// A request made in one of these APIs: which, and the model the client
-/// named (a translated answer names it back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Asked<'a> {
-    pub api: Api,
-    pub model: &'a str,
+/// What turning a chat answer back into the client's API needs: the model
+/// the client named (Messages), or the request fields a `Response` repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Back {
+    Messages { model: String },
+    Responses(Arc<responses::Echo>),
 }
 
-impl Api {
-    /// The client's body as chat completions.
-    pub fn request(self, body: &[u8]) -> Result<Inbound, TranslateError> {
+impl Back {
+    pub fn api(&self) -> Api {
         match self {
-            Api::Messages => messages::request(body),
+            Back::Messages { .. } => Api::Messages,
+            Back::Responses(_) => Api::Responses,
         }
     }
 
     /// A whole `chat.completion` as the client's answer.
-    pub fn response(self, chat: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
+    pub fn response(&self, chat: &[u8]) -> Result<Vec<u8>, TranslateError> {
         match self {
-            Api::Messages => messages::response(chat, model),
+            Back::Messages { model } => messages::response(chat, model),
+            Back::Responses(echo) => responses::response(chat, echo),
         }
     }
 
     /// The translator of a chat stream into the client's events.
-    pub fn stream(self, model: &str) -> Box<dyn ClientStream> {
+    pub fn stream(&self) -> Box<dyn ClientStream> {
         match self {
-            Api::Messages => Box::new(messages::Stream::new(model)),
+            Back::Messages { model } => Box::new(messages::Stream::new(model)),
+            Back::Responses(echo) => Box::new(responses::Stream::new(echo.as_ref().clone())),
+        }
+    }
+
+    /// The `kind` [`ClientStream::error`] takes for `error`: Anthropic's error
+    /// type, or OpenAI's error code.
+    pub fn error_kind(&self, error: &crate::error::ProxyError) -> &'static str {
+        match self {
+            Back::Messages { .. } => error.anthropic_type(),
+            Back::Responses(_) => error.code(),
         }
     }
 }

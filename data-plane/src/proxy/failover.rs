@@ -27,7 +27,7 @@ use crate::body::ProxyBody;
 use crate::breaker::{Failure, Permit};
 use crate::budget::Held;
 use crate::error::{Ingress, ProxyError, Rejection};
-use crate::ingress::Api;
+use crate::ingress::Back;
 use crate::runtime::{Endpoint, ProviderEntry, RouteEntry};
 use crate::state::InflightGuard;
 use crate::usage::Meter;
@@ -67,7 +67,13 @@ pub async fn run(
             }
             break;
         };
-        let native = req.asked.is_some_and(|asked| asked.api.native(endpoint.provider.kind));
+        let native = req.asked.is_some_and(|api| api.native(endpoint.provider.kind));
+        if let (false, Payload::Ingress { chat: Err(why), .. }) = (native, &payload) {
+            // The client's error: this endpoint would need the request as chat completions.
+            let error = ProxyError::BadRequest(why.clone());
+            meter.reject(error.status().as_u16());
+            return Err(error.into());
+        }
         let Some((body, injected)) = payload.for_endpoint(&endpoint.upstream_model, inject(&req, &endpoint), native)
         else {
             break;
@@ -92,7 +98,7 @@ pub async fn run(
             meter,
             injected,
             text: req.text_for(native),
-            back: req.asked.filter(|_| !native).map(|asked| (asked.api, asked.model.to_owned())),
+            back: req.back.filter(|_| !native).cloned(),
             ingress: Ingress::of(req.api_path),
         };
         match forward::attempt(&endpoint, &req, body, deadline, native).await {
@@ -163,8 +169,8 @@ struct Ending {
     meter: Meter,
     /// This attempt's body had `include_usage` injected.
     injected: bool,
-    /// The client's API and model, when the answer is chat completions translated from it.
-    back: Option<(Api, String)>,
+    /// How the answer goes back into the client's API, when it is chat completions translated from it.
+    back: Option<Back>,
     /// The client's API, for the shape of an error that ends a stream.
     ingress: Ingress,
     text: Text,
@@ -289,7 +295,7 @@ fn respond(
         Answer::Full(body) => {
             meter.answered(http_status, answered.usage, &body);
             let body = match &back {
-                Some((api, model)) => translate_back(*api, model, answered.status, body, &mut headers, provider)?,
+                Some(back) => translate_back(back, answered.status, body, &mut headers, provider)?,
                 None => body,
             };
             drop(tail);
@@ -303,7 +309,7 @@ fn respond(
             meter.first_token();
             let tap = meter.is_on().then(|| Tap::new(injected, text));
             let account = Accounting { meter, tap, on_disconnect, http_status };
-            let client = back.map(|(api, model)| api.stream(&model));
+            let client = back.map(|back| (back.stream(), back));
             let source = Source { upstream, events: Some(parser), first, ingress, client };
             stream::body(source, t.idle, deadline, tail, account)
         }
@@ -323,8 +329,7 @@ fn respond(
 /// translated (keeping its budget share), an error as the gateway's error in
 /// the client's shape (Anthropic's for `/v1/messages`).
 fn translate_back(
-    api: Api,
-    model: &str,
+    back: &Back,
     status: StatusCode,
     body: Held,
     headers: &mut http::HeaderMap,
@@ -342,7 +347,7 @@ fn translate_back(
         };
         return Err(Rejection::counted(error));
     }
-    match api.response(&body.bytes, model) {
+    match back.response(&body.bytes) {
         Ok(translated) => {
             headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
             Ok(body.replace(Bytes::from(translated)))

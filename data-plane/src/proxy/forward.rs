@@ -12,7 +12,7 @@ use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::budget::{BodyBudget, FREE_BYTES, Held};
 use crate::error::ProxyError;
-use crate::ingress::{Api, Asked};
+use crate::ingress::{Api, Back};
 use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
@@ -44,7 +44,10 @@ pub struct Request<'a> {
     /// path takes no `stream_options` (nothing is injected).
     pub text: Text,
     /// The request came in another client API ([`crate::ingress`]).
-    pub asked: Option<Asked<'a>>,
+    pub asked: Option<Api>,
+    /// How a translated answer goes back into that API (`None` when the
+    /// request could not be translated: only providers that speak it take it).
+    pub back: Option<&'a Back>,
     /// Where answers read whole and large SSE events are held.
     pub budget: &'a BodyBudget,
 }
@@ -54,7 +57,7 @@ impl Request<'_> {
     /// that speaks it (`native`), chat completions for a translated client API.
     pub fn path_for(&self, native: bool) -> &str {
         match self.asked {
-            Some(asked) if native => asked.api.path(),
+            Some(api) if native => api.path(),
             Some(_) => "/chat/completions",
             None => self.api_path,
         }

@@ -28,7 +28,7 @@ mod stream;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{Ingress, ProxyError, Rejection};
-use crate::ingress::{Api, Asked, messages};
+use crate::ingress::{Api, messages};
 use crate::runtime::{KeyEntry, Runtime};
 use crate::state::{InflightGuard, Shared};
 use crate::usage::Meter;
@@ -132,7 +132,7 @@ async fn serve_key(
             require_method(&req, &Method::POST)?;
             count_tokens(call, req).await
         }
-        "/messages" => {
+        "/messages" | "/responses" => {
             require_method(&req, &Method::POST)?;
             let api = Api::of(api_path).ok_or_else(|| ProxyError::UnknownPath(api_path.to_owned()))?;
             proxied(call, req, Kind::Api(api), guard, meter).await
@@ -179,16 +179,26 @@ async fn proxied(
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
 
     let max_body = rt.config.settings.limits.max_body;
-    let mut client_model = None;
+    let mut back = None;
     let (route, payload, stream, model_in_url) = if let Kind::Api(api) = kind {
         let body = request::read(shared, body, length, max_body).await?;
         let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-        let inbound = api.request(&body.bytes).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-        let route = route::resolve(rt, key, Some(&inbound.model))?;
-        let stream = inbound.stream;
-        client_model = Some(inbound.model);
-        let chat = translated_body(shared, inbound.chat)?;
-        meter.request_body(&chat.body);
+        let route = route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
+        let chat = match api.request(&body.bytes) {
+            Ok((inbound, way_back)) => {
+                back = Some(way_back);
+                let chat = translated_body(shared, inbound.chat)?;
+                meter.request_body(&chat.body);
+                Ok(chat)
+            }
+            // What chat cannot express only a provider that speaks the client's API can take.
+            Err(e) if route.tiers.iter().flatten().any(|e| api.native(e.provider.kind)) => {
+                meter.request_body(&body);
+                Err(e.to_string())
+            }
+            Err(e) => return Err(ProxyError::BadRequest(e.to_string()).into()),
+        };
+        let stream = probe.stream;
         meter.stream(stream);
         let native = JsonBody {
             body,
@@ -233,10 +243,11 @@ async fn proxied(
         model_in_url,
         stream,
         accounted: meter.is_on(),
-        asked: match (kind, &client_model) {
-            (Kind::Api(api), Some(model)) => Some(Asked { api, model }),
+        asked: match kind {
+            Kind::Api(api) => Some(api),
             _ => None,
         },
+        back: back.as_ref(),
         text: Text::for_path(api_path),
         budget: &shared.bodies,
     };

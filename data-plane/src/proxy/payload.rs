@@ -36,10 +36,10 @@ pub enum Payload {
     Json(JsonBody),
     /// A client API other than chat completions ([`crate::ingress`]): the
     /// client's body for providers that speak that API, and its chat
-    /// translation for the others.
+    /// translation for the others (`Err`: why it has none).
     Ingress {
         native: JsonBody,
-        chat: JsonBody,
+        chat: Result<JsonBody, String>,
     },
     Stream(Option<Incoming>),
 }
@@ -84,7 +84,7 @@ impl Payload {
             Payload::Empty => Some((OutBody::Empty, false)),
             Payload::Json(json) => Some(json.for_model(model, inject)),
             Payload::Ingress { native: body, .. } if native => Some(body.for_model(model, false)),
-            Payload::Ingress { chat, .. } => Some(chat.for_model(model, false)),
+            Payload::Ingress { chat, .. } => chat.as_ref().ok().map(|chat| chat.for_model(model, false)),
             Payload::Stream(incoming) => incoming.take().map(|b| (OutBody::Stream(b), false)),
         }
     }

@@ -29,7 +29,7 @@ use crate::balance::InFlight;
 use crate::body::ProxyBody;
 use crate::budget::BodyBudget;
 use crate::error::{Ingress, ProxyError};
-use crate::ingress::ClientStream;
+use crate::ingress::{Back, ClientStream};
 use crate::runtime::Endpoint;
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
@@ -134,8 +134,9 @@ pub struct Source {
     /// The client's API, for the error event that ends a stream cut short.
     pub ingress: Ingress,
     /// Turns the chat chunks into the client's API's events (a client API
-    /// translated to chat completions); `None`: the events pass as they are.
-    pub client: Option<Box<dyn ClientStream>>,
+    /// translated to chat completions; the [`Back`] names its error kinds);
+    /// `None`: the events pass as they are.
+    pub client: Option<(Box<dyn ClientStream>, Back)>,
 }
 
 /// The client's body: the `first` events (already read) then the rest of
@@ -160,7 +161,7 @@ struct Pump {
     provider: Arc<str>,
     account: Accounting,
     ingress: Ingress,
-    client: Option<Box<dyn ClientStream>>,
+    client: Option<(Box<dyn ClientStream>, Back)>,
     _tail: Option<Tail>,
 }
 
@@ -199,7 +200,7 @@ impl Pump {
                 let last = self.events.take().and_then(Events::finish);
                 let last = match self.client.as_mut() {
                     None => Ok(last),
-                    Some(client) => client.finish().map(|b| (!b.is_empty()).then(|| Bytes::from(b))),
+                    Some((client, _)) => client.finish().map(|b| (!b.is_empty()).then(|| Bytes::from(b))),
                 };
                 match last {
                     Ok(last) => {
@@ -231,7 +232,7 @@ impl Pump {
         }
         let error = ProxyError::StreamCut(self.provider.to_string(), code);
         let last = match (self.client.as_mut(), self.ingress) {
-            (Some(client), _) => client.error(error.anthropic_type(), &error.to_string()),
+            (Some((client, back)), _) => client.error(back.error_kind(&error), &error.to_string()),
             (None, Ingress::Anthropic) => {
                 format!("event: error\ndata: {}\n\n", error.body(Ingress::Anthropic)).into_bytes()
             }
@@ -245,7 +246,7 @@ impl Pump {
     /// they cannot be.
     fn outgoing(&mut self, events: Vec<Event>) -> Result<Option<Bytes>, &'static str> {
         let tap = self.account.tap.as_mut();
-        let Some(client) = self.client.as_mut() else { return Ok(forward(tap, events)) };
+        let Some((client, _)) = self.client.as_mut() else { return Ok(forward(tap, events)) };
         let mut tap = tap;
         let mut out = Vec::new();
         for event in events {
