@@ -1,6 +1,7 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
 use crate::admin::AdminService;
+use crate::alert::{Alerts, Trigger};
 use crate::auth::AuthLayer;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::discovery::Discovery;
@@ -134,6 +135,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alert::AlertsError),
 }
 
 pub struct ControlPlane;
@@ -190,11 +193,13 @@ impl ControlPlane {
         };
         let counters = Arc::new(Counters::default());
         let runtime_due = Arc::new(Notify::new());
+        let alerts = Alerts::new()?;
         let telemetry = TelemetryService::new(
             store.clone(),
             publisher.clone(),
             counters.clone(),
             runtime_due.clone(),
+            alerts.trigger(),
             stopped.clone(),
         );
         let metrics = crate::http::Sources {
@@ -203,6 +208,7 @@ impl ControlPlane {
             nodes: nodes.clone(),
             telemetry: counters.clone(),
             connections: vec![grpc_connections, http_connections],
+            alerts: alerts.metrics(),
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
         let transport = match &options.tls {
@@ -210,7 +216,12 @@ impl ControlPlane {
             Some(TlsFiles { client_ca: None, .. }) => "tls",
             Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
         };
-        let admin = AdminService { store: store.clone(), publisher: publisher.clone(), nodes: nodes.clone() };
+        let admin = AdminService {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            nodes: nodes.clone(),
+            alerts: alerts.clone(),
+        };
         tasks.push(tokio::spawn(grpc_server(store.clone(), grpc, tls, discovery, telemetry, admin, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
@@ -228,6 +239,7 @@ impl ControlPlane {
             stopped.clone(),
         )));
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
+        tasks.extend(alerts.spawn(store.clone(), publisher.clone(), stopped.clone()));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped)));
         tracing::info!(
             %http_addr,
@@ -238,7 +250,8 @@ impl ControlPlane {
             http_max_connections = limits.http_max,
             "switchyard-control started"
         );
-        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, stop, tasks })
+        let alerts = alerts.trigger();
+        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, alerts, stop, tasks })
     }
 }
 
@@ -250,6 +263,8 @@ pub struct Handle {
     pub nodes: Arc<Nodes>,
     /// Telemetry counters (what `/metrics` shows).
     pub telemetry: Arc<Counters>,
+    /// Asks the alert evaluator for a pass soon.
+    pub alerts: Trigger,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
