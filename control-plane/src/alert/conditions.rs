@@ -4,6 +4,7 @@
 //! it is evaluated and whichever replica evaluates it.
 
 use super::facts::Facts;
+use super::notice::time;
 use crate::nodes::LOST_AFTER;
 use crate::store::NodeRecord;
 use std::collections::BTreeMap;
@@ -142,15 +143,12 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `d` to the second (minute, past an hour), as gateway.yaml spells durations.
+/// `d` to the minute (ten minutes, past an hour), as gateway.yaml spells
+/// durations: coarse, so a message's wording does not change at every pass.
 fn about(d: Duration) -> String {
     let secs = d.as_secs();
-    let rounded = if secs >= 3600 { secs / 60 * 60 } else { secs };
-    format_duration(Duration::from_secs(rounded))
-}
-
-fn since(now_ms: i64, then_ms: i64) -> String {
-    about(Duration::from_millis(u64::try_from(now_ms.saturating_sub(then_ms)).unwrap_or(0)))
+    let step = if secs >= 3600 { 600 } else { 60 };
+    format_duration(Duration::from_secs((secs / step * step).max(60)))
 }
 
 /// At most [`DETAIL_LEN`] characters, on one line.
@@ -191,7 +189,7 @@ fn accounts(f: &Facts, t: &Thresholds, out: &mut Vec<Condition>) {
         let who = format!("{}/{}", a.provider, a.account);
         let l = labels(&[("provider", &a.provider), ("account", &a.account), ("currency", &b.currency)]);
         let amount = format!("{} {}", format_money(b.amount_micros), b.currency);
-        let source = format!("{}, {} ago", b.source, since(f.now_ms, b.updated_at_ms));
+        let source = format!("{}, as of {}", b.source, time(b.updated_at_ms));
         if b.amount_micros <= 0 {
             out.push(Condition {
                 key: format!("{}:{who}", Event::AccountDrained.as_str()),
@@ -309,14 +307,16 @@ fn nodes(f: &Facts, t: &Thresholds, out: &mut Vec<Condition>) {
                 out.push(Condition {
                     key: format!("{}:{}", Event::NodeLost.as_str(), n.id),
                     event: Event::NodeLost,
-                    subject: format!("data plane {} is lost: no contact for {}", n.id, since(f.now_ms, contact)),
+                    subject: format!("data plane {} is lost: no contact since {}", n.id, time(contact)),
                     text: format!(
-                        "Data plane {} (region {}, build {}) has had no config stream and no telemetry for {}. \
-                         It keeps serving its last snapshot if it runs; a node gone for {} is no longer watched.",
+                        "Data plane {} (region {}, build {}) has had no config stream and no telemetry since {} \
+                         (node_grace {}). It keeps serving its last snapshot if it runs; a node gone for {} is \
+                         no longer watched.",
                         n.id,
                         if n.region.is_empty() { "-" } else { &n.region },
                         if n.build_version.is_empty() { "-" } else { &n.build_version },
-                        since(f.now_ms, contact),
+                        time(contact),
+                        format_duration(t.node_grace),
                         format_duration(FORGET_AFTER),
                     ),
                     labels: l,
@@ -330,10 +330,10 @@ fn nodes(f: &Facts, t: &Thresholds, out: &mut Vec<Condition>) {
                 event: Event::NodeNack,
                 subject: format!("data plane {} refuses the {} it was sent", n.id, nack.kind),
                 text: format!(
-                    "Data plane {} NACKed the {} {} ago and keeps serving what it had: {}",
+                    "Data plane {} NACKed the {} at {} and keeps serving what it had: {}",
                     n.id,
                     nack.kind,
-                    since(f.now_ms, nack.at_ms),
+                    time(nack.at_ms),
                     detail(&nack.error)
                 ),
                 labels: l,
@@ -347,12 +347,12 @@ fn nodes(f: &Facts, t: &Thresholds, out: &mut Vec<Condition>) {
                 event: Event::NodeStale,
                 subject: format!("data plane {} is stale: Config {} of {}", n.id, n.config.0, f.config_version),
                 text: format!(
-                    "Data plane {} is live but serves Config version {} while version {} has been current for {} \
+                    "Data plane {} is live but serves Config version {} while version {} is current since {} \
                      (and it sent no NACK).",
                     n.id,
                     n.config.0,
                     f.config_version,
-                    since(f.now_ms, f.config_since_ms)
+                    time(f.config_since_ms)
                 ),
                 labels: l,
             });
