@@ -3,9 +3,11 @@
 //!
 //! This crate is never published or shipped; it exists only so tests across the
 //! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
-//! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]).
+//! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]),
+//! and receive alerts as DingTalk, Feishu, WeCom and webhooks do ([`fake_alerts`]).
 
 pub mod cluster;
+pub mod fake_alerts;
 pub mod fake_upstream;
 pub mod harness;
 pub mod load;
