@@ -38,6 +38,7 @@ pub struct Sources {
     pub telemetry: Arc<Counters>,
     /// Both listeners' open connections and refusals.
     pub connections: Vec<Arc<Connections>>,
+    pub alerts: Arc<crate::alert::Metrics>,
 }
 
 pub async fn serve(mut listener: Listener, sources: Sources, mut stop: watch::Receiver<bool>) {
@@ -96,6 +97,7 @@ async fn metrics(sources: &Sources) -> String {
     }
     telemetry(&mut out, &sources.telemetry);
     fleet(&mut out, sources);
+    sources.alerts.render(&mut out);
     render_metrics(&mut out, "switchyard_cp", &sources.connections);
     out
 }

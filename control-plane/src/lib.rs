@@ -9,8 +9,12 @@
 //! Telemetry flow: `data plane batch -> telemetry (auth, validate, price)
 //! -> store (one transaction: batch key, usage events, rollups, health,
 //! spend, balances) -> ack`; spend moves the Runtime the snapshot carries.
+//!
+//! Alert flow: `store (balances, breakers, nodes) -> alert (conditions,
+//! deduplicated state, one replica at a time) -> channels`.
 
 pub mod admin;
+pub mod alert;
 pub mod auth;
 pub mod balance;
 pub mod crypto;

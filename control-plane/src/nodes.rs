@@ -30,6 +30,8 @@ pub struct NodeState {
     pub acked: Vec<ResourceVersion>,
     pub last_nack: Option<Nack>,
     pub last_nack_ms: i64,
+    /// The node ACKed the last NACK's type since (it no longer refuses).
+    pub nack_superseded: bool,
 }
 
 #[derive(Default)]
@@ -69,6 +71,7 @@ impl Nodes {
             acked: held.to_vec(),
             last_nack: None,
             last_nack_ms: 0,
+            nack_superseded: false,
         };
         inner.nodes.insert(node.id.clone(), state);
         inner.dirty.insert(node.id.clone());
@@ -82,6 +85,9 @@ impl Nodes {
 
     pub fn acked(&self, id: &str, version: ResourceVersion) {
         self.touch(id, |n| {
+            if n.last_nack.as_ref().is_some_and(|nack| nack.r#type == version.r#type) {
+                n.nack_superseded = true;
+            }
             n.acked.retain(|v| v.r#type != version.r#type);
             n.acked.push(version);
         });
@@ -91,6 +97,7 @@ impl Nodes {
         self.touch(id, |n| {
             n.last_nack = Some(nack);
             n.last_nack_ms = now_ms();
+            n.nack_superseded = false;
         });
     }
 
@@ -162,6 +169,7 @@ fn record(n: &NodeState) -> NodeRecord {
             kind: kind(nack.r#type).to_owned(),
             error: nack.error_detail.clone(),
             at_ms: n.last_nack_ms,
+            superseded: n.nack_superseded,
         }),
         first_seen_ms: n.first_seen_ms,
         last_seen_ms: n.last_seen_ms,

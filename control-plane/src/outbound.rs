@@ -1,16 +1,17 @@
-//! HTTP calls the control plane makes to the outside world (provider probes,
-//! balance polls, alert tests): a client built like the data plane's for a
-//! provider (its proxy, its connect timeout, HTTP/1.1 or HTTP/2), bounded
-//! response bodies, and error text that never carries a secret: no key, no
-//! webhook URL (they hold access tokens), no proxy URL (it may hold
-//! credentials), so reqwest's own messages, which quote the URL, are not used.
+//! The control plane's own outbound HTTP calls (provider probes, balance
+//! polls, alert deliveries): a client built like the data plane's for a
+//! provider, and what they may say when they fail. Webhook URLs carry access tokens, API
+//! keys and proxy URLs are credentials, and reqwest's own messages quote the
+//! URL: errors are built from the innermost cause, on one line, bounded, with
+//! every secret the caller names replaced.
 
+use std::error::Error as _;
 use std::time::Duration;
 use switchyard_proto::model::Provider;
 
 /// Longest error text returned.
-const ERROR_LEN: usize = 200;
-/// Most of a response body read (for an error message, a balance, DingTalk's answer).
+pub const ERROR_LEN: usize = 200;
+/// Most of a response body read (for an error message or a provider's answer).
 pub const BODY_LIMIT: usize = 16 << 10;
 
 /// `text` without any of `secrets`, on one line, at most [`ERROR_LEN`] characters.
@@ -25,8 +26,7 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     }
 }
 
-/// What went wrong with a request, from its innermost cause: reqwest's own
-/// message quotes the URL (and with it tokens or credentials).
+/// What went wrong with a request, from its innermost cause, scrubbed.
 pub fn describe(e: &reqwest::Error, secrets: &[&str]) -> String {
     let what = if e.is_timeout() {
         "timed out"
@@ -38,7 +38,7 @@ pub fn describe(e: &reqwest::Error, secrets: &[&str]) -> String {
         "request failed"
     };
     let mut cause: Option<&dyn std::error::Error> = None;
-    let mut next = std::error::Error::source(e);
+    let mut next = e.source();
     while let Some(source) = next {
         cause = Some(source);
         next = source.source();

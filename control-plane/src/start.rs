@@ -1,6 +1,7 @@
 //! Starting the control plane in-process (the binary and the tests share it).
 
 use crate::admin::AdminService;
+use crate::alert::{Alerts, Trigger};
 use crate::auth::AuthLayer;
 use crate::crypto::{CryptoError, MasterKey};
 use crate::discovery::Discovery;
@@ -138,6 +139,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alert::AlertsError),
 }
 
 pub struct ControlPlane;
@@ -194,11 +197,13 @@ impl ControlPlane {
         };
         let counters = Arc::new(Counters::default());
         let runtime_due = Arc::new(Notify::new());
+        let alerts = Alerts::new()?;
         let telemetry = TelemetryService::new(
             store.clone(),
             publisher.clone(),
             counters.clone(),
             runtime_due.clone(),
+            alerts.trigger(),
             stopped.clone(),
         );
         let metrics = crate::http::Sources {
@@ -207,6 +212,7 @@ impl ControlPlane {
             nodes: nodes.clone(),
             telemetry: counters.clone(),
             connections: vec![grpc_connections, http_connections],
+            alerts: alerts.metrics(),
         };
         let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
         let transport = match &options.tls {
@@ -214,7 +220,12 @@ impl ControlPlane {
             Some(TlsFiles { client_ca: None, .. }) => "tls",
             Some(TlsFiles { client_ca: Some(_), .. }) => "mtls",
         };
-        let admin = AdminService { store: store.clone(), publisher: publisher.clone(), nodes: nodes.clone() };
+        let admin = AdminService {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            nodes: nodes.clone(),
+            alerts: alerts.clone(),
+        };
         tasks.push(tokio::spawn(grpc_server(store.clone(), grpc, tls, discovery, telemetry, admin, stopped.clone())));
         if store.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(store.url().to_owned(), publisher.clone(), stopped.clone())));
@@ -232,6 +243,7 @@ impl ControlPlane {
             stopped.clone(),
         )));
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
+        tasks.extend(alerts.spawn(store.clone(), publisher.clone(), stopped.clone()));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped.clone())));
         let replica: Arc<str> = crate::balance::replica_id().into();
         tasks.push(crate::balance::spawn(
@@ -250,7 +262,8 @@ impl ControlPlane {
             http_max_connections = limits.http_max,
             "switchyard-control started"
         );
-        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, replica, stop, tasks })
+        let alerts = alerts.trigger();
+        Ok(Handle { http_addr, grpc_addr, store, publisher, nodes, telemetry: counters, replica, alerts, stop, tasks })
     }
 }
 
@@ -264,6 +277,8 @@ pub struct Handle {
     pub telemetry: Arc<Counters>,
     /// This replica's id (the owner of its balance poll leases).
     pub replica: Arc<str>,
+    /// Asks the alert evaluator for a pass soon.
+    pub alerts: Trigger,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }

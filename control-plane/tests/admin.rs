@@ -56,6 +56,7 @@ async fn only_admin_tokens_get_in_and_viewers_read_everything_redacted_but_chang
         viewer.fleet_status(pb::FleetStatusRequest {}).await.unwrap();
         viewer.list_balances(pb::BalanceQuery::default()).await.unwrap();
         viewer.list_audit(pb::AuditQuery::default()).await.unwrap();
+        viewer.list_alerts(pb::ListRequest {}).await.unwrap();
         viewer.list_node_tokens(pb::ListRequest {}).await.unwrap();
         viewer.list_admin_tokens(pb::ListRequest {}).await.unwrap();
 
@@ -87,7 +88,8 @@ async fn only_admin_tokens_get_in_and_viewers_read_everything_redacted_but_chang
         };
         denied(viewer.set_balance(balance).await);
         denied(viewer.test_provider(object(ObjectKind::Provider, "", "openai")).await);
-        denied(viewer.test_alert(object(ObjectKind::AlertChannel, "", "ops")).await);
+        denied(viewer.test_alert(pb::AlertTestRequest { channel: Some("ops".into()) }).await);
+        denied(viewer.test_alert(pb::AlertTestRequest { channel: None }).await);
         let node_token = pb::CreateNodeTokenRequest { node_id: "edge-9".into(), description: String::new() };
         denied(viewer.create_node_token(node_token).await);
         denied(viewer.revoke_node_token(object(ObjectKind::NodeToken, "", "bootstrap")).await);

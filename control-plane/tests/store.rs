@@ -358,7 +358,7 @@ async fn the_node_registry_live_count_and_spend_are_shared_runtime_state() {
         assert_eq!(store.revision().await.unwrap(), 0, "the Config revision never moves");
 
         // An update keeps the first sighting and records the NACK.
-        let nack = NackRecord { kind: "config".into(), error: "models[0]: bad".into(), at_ms: now };
+        let nack = NackRecord { kind: "config".into(), error: "models[0]: bad".into(), at_ms: now, superseded: false };
         let mut updated = node("edge-1", false, now + 5);
         updated.first_seen_ms = now + 5;
         updated.last_nack = Some(nack.clone());

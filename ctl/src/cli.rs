@@ -77,7 +77,7 @@ pub enum Command {
     /// Gateway settings
     #[command(subcommand)]
     Settings(SettingsCmd),
-    /// Alert channels
+    /// Alerts: what is firing, and channel tests
     #[command(subcommand)]
     Alert(AlertCmd),
     /// Apply a gateway.yaml: create and update what it declares
@@ -530,8 +530,14 @@ pub struct SettingsSetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertCmd {
-    /// Send a test alert to a channel
-    Test { name: String },
+    /// The alert conditions firing now: since when, last sent, delivery per channel
+    List,
+    /// Send a test alert to every channel, or to one (exit 1 when any fails)
+    Test {
+        /// Only this channel
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 //! in-process against a control plane started on an ephemeral port.
 
 mod account;
+mod alert;
 mod balance;
 mod cli;
 mod client;
@@ -118,7 +119,7 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<i32, Error> {
         Command::Node(cli::NodeCmd::Token(cmd)) => tokens::node(ctx, cmd).await,
         Command::Token(cmd) => tokens::admin(ctx, cmd).await,
         Command::Settings(cmd) => settings::run(ctx, cmd).await,
-        Command::Alert(cmd) => settings::alert(ctx, cmd).await,
+        Command::Alert(cmd) => alert::run(ctx, cmd).await,
         Command::Apply(args) => gitops::apply(ctx, args).await,
         Command::Diff(args) => gitops::diff(ctx, args).await,
         Command::Export => gitops::export(ctx).await,

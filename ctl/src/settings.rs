@@ -1,4 +1,4 @@
-//! `syctl settings get|set` and `syctl alert test`.
+//! `syctl settings get|set`.
 //!
 //! `settings set -f FILE` replaces every setting with the file's: either the
 //! `settings:` mapping of a gateway.yaml or a document holding `settings:`
@@ -8,7 +8,7 @@
 //! `${redacted:FP}` markers; sending one back keeps the stored secret.
 
 use crate::Ctx;
-use crate::cli::{AlertCmd, SettingsCmd, SettingsSetArgs};
+use crate::cli::{SettingsCmd, SettingsSetArgs};
 use crate::client::Reply;
 use crate::document;
 use crate::error::Error;
@@ -39,19 +39,6 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: SettingsCmd) -> Result<i32, Error> {
         }
         SettingsCmd::Set(args) => set(ctx, args).await,
     }
-}
-
-pub async fn alert(ctx: &mut Ctx<'_>, cmd: AlertCmd) -> Result<i32, Error> {
-    let AlertCmd::Test { name } = cmd;
-    let mut c = ctx.connect().await?;
-    let object = pb::ObjectRef { kind: pb::ObjectKind::AlertChannel.into(), name: name.clone(), parent: String::new() };
-    c.rpc.test_alert(object).await.reply(&c.url)?;
-    if ctx.json() {
-        output::json(ctx.out, &json!({"channel": name, "sent": true}))?;
-    } else {
-        output::write(ctx.out, &format!("test alert sent to {name}"))?;
-    }
-    Ok(0)
 }
 
 async fn set(ctx: &mut Ctx<'_>, args: SettingsSetArgs) -> Result<i32, Error> {
@@ -150,6 +137,17 @@ fn settings_json(s: &pb::Settings) -> Value {
                 "webhook": d.webhook.as_ref().map(|s| s.value.clone()),
                 "secret": d.secret.as_ref().map(|s| s.value.clone()),
             }),
+            Some(pb::alert_channel::Kind::Feishu(f)) => json!({
+                "name": c.name,
+                "kind": "feishu",
+                "webhook": f.webhook.as_ref().map(|s| s.value.clone()),
+                "secret": f.secret.as_ref().map(|s| s.value.clone()),
+            }),
+            Some(pb::alert_channel::Kind::Wecom(w)) => json!({
+                "name": c.name,
+                "kind": "wecom",
+                "webhook": w.webhook.as_ref().map(|s| s.value.clone()),
+            }),
             Some(pb::alert_channel::Kind::Webhook(w)) => json!({
                 "name": c.name,
                 "kind": "webhook",
@@ -195,6 +193,9 @@ fn settings_json(s: &pb::Settings) -> Value {
         "alerts": {
             "evaluate_every": show_ms(a.evaluate_every_ms),
             "quiet_period": show_ms(a.quiet_period_ms),
+            "time_to_empty_below": show_ms(a.time_to_empty_below_ms),
+            "open_on_nodes": a.open_on_nodes,
+            "node_grace": show_ms(a.node_grace_ms),
             "channels": channels,
         },
     })

@@ -273,9 +273,10 @@ async fn webhook() -> (String, tokio::sync::oneshot::Receiver<String>) {
 }
 
 #[tokio::test]
-async fn alert_test_sends_to_a_channel() {
+async fn alert_test_sends_to_a_channel_or_to_all() {
     let cp = Cp::start().await;
     let (url, got) = webhook().await;
+    let (second, got_second) = webhook().await;
     let settings = cp.file(
         "settings.yaml",
         "alerts:\n  channels:\n\
@@ -283,10 +284,41 @@ async fn alert_test_sends_to_a_channel() {
          \x20   - {name: dead, kind: webhook, url: \"http://127.0.0.1:1/x\"}\n",
     );
     cp.run_env(&[("HOOK", &url)], &["settings", "set", "-f", &settings]).await.ok();
-    assert_eq!(cp.run(&["alert", "test", "ops"]).await.ok(), "test alert sent to ops\n");
+    let out = cp.run(&["alert", "test", "--channel", "ops"]).await;
+    let text = out.ok();
+    assert!(text.starts_with("CHANNEL  KIND     RESULT  LATENCY  ERROR\nops      webhook  sent    "), "{text}");
     assert!(got.await.unwrap().contains("test alert"));
-    let dead = cp.run(&["alert", "test", "dead"]).await;
-    assert!(dead.error().starts_with("refused: alert channel \"dead\": "), "{dead:?}");
-    let missing = cp.run(&["alert", "test", "nope"]).await;
+    let dead = cp.run(&["alert", "test", "--channel", "dead"]).await;
+    assert_eq!(dead.code, 1, "{dead:?}");
+    assert!(dead.stdout.contains("dead     webhook  failed") && dead.stdout.contains("cannot connect"), "{dead:?}");
+    assert!(!dead.stdout.contains("127.0.0.1"), "{dead:?}");
+    let missing = cp.run(&["alert", "test", "--channel", "nope"]).await;
     assert_eq!(missing.error(), "not found: alert channel \"nope\" does not exist");
+
+    // Every channel: one row each, exit 1 as one failed.
+    cp.run_env(&[("HOOK", &second)], &["settings", "set", "-f", &settings]).await.ok();
+    let all = cp.run(&["-o", "json", "alert", "test"]).await;
+    assert_eq!(all.code, 1, "{all:?}");
+    let value: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let rows: Vec<(&str, bool)> = value["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["channel"].as_str().unwrap(), c["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(rows, [("ops", true), ("dead", false)]);
+    assert!(got_second.await.unwrap().contains("\"test\":true"));
+}
+
+#[tokio::test]
+async fn alert_list_shows_what_fires() {
+    let cp = Cp::start().await;
+    let out = cp.run(&["alert", "list"]).await;
+    let text = out.ok();
+    assert!(text.starts_with("no alerts firing\nlast evaluated: "), "{text}");
+    let json = cp.run(&["-o", "json", "alert", "list"]).await;
+    let value: serde_json::Value = serde_json::from_str(json.ok()).unwrap();
+    assert_eq!(value["alerts"], serde_json::json!([]));
+    let none = cp.run(&["alert", "test"]).await;
+    assert_eq!(none.error(), "refused: no alert channels are configured (settings.alerts.channels)");
 }

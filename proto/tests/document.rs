@@ -127,6 +127,23 @@ fn full_schema_parses_every_field() {
         other => panic!("expected dingtalk, got {other:?}"),
     }
     assert_eq!(s.alerts.channels[1].kind.as_str(), "webhook");
+    assert_eq!(
+        s.alerts.channels[2].kind,
+        AlertChannelKind::Feishu {
+            webhook: Secret::new("https://open.feishu.cn/open-apis/bot/v2/hook/feishu-token"),
+            secret: Some(Secret::new("feishu-secret")),
+        }
+    );
+    assert_eq!(
+        s.alerts.channels[3].kind,
+        AlertChannelKind::WeCom {
+            webhook: Secret::new("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-key")
+        }
+    );
+    assert_eq!(
+        (s.alerts.time_to_empty_below, s.alerts.open_on_nodes, s.alerts.node_grace),
+        (ms(86_400_000), 2, ms(300_000))
+    );
     assert_eq!(c.route("smart").unwrap().name, "gpt-4o-mini");
 }
 

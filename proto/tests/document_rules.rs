@@ -341,7 +341,21 @@ fn every_rule_gives_its_exact_message() {
         ),
         (
             format!("{MINIMAL}settings: {{alerts: {{channels: [{{name: d, kind: slack, url: x}}]}}}}\n"),
-            "settings.alerts.channels[0].kind: unknown value \"slack\" (expected one of: dingtalk, webhook)",
+            "settings.alerts.channels[0].kind: unknown value \"slack\" (expected one of: dingtalk, feishu, wecom, webhook)",
+        ),
+        (
+            format!("{MINIMAL}settings: {{alerts: {{channels: [{{name: w, kind: wecom, url: \"https://h\"}}]}}}}\n"),
+            "settings.alerts.channels[0].url: unknown field",
+        ),
+        (
+            format!(
+                "{MINIMAL}settings: {{alerts: {{channels: [{{name: f, kind: feishu, webhook: \"ftp://h/x\"}}]}}}}\n"
+            ),
+            "settings.alerts.channels[0].webhook: URL must use http or https with a host (got ftp:)",
+        ),
+        (
+            format!("{MINIMAL}settings: {{alerts: {{open_on_nodes: 0, node_grace: 0s, time_to_empty_below: 0s}}}}\n"),
+            "settings.alerts.open_on_nodes: must be at least 1",
         ),
         // Documents.
         ("".to_owned(), "the document is empty"),

@@ -229,6 +229,9 @@ fn default_settings_are_left_out_one_field_at_a_time() {
         ("balance: {poll_interval: 1h1s}", |s| s.balance_poll_interval = Duration::from_secs(3601)),
         ("alerts:\n    evaluate_every: 5m\n", |s| s.alerts.evaluate_every = Duration::from_secs(300)),
         ("alerts:\n    quiet_period: 2h\n", |s| s.alerts.quiet_period = Duration::from_secs(7200)),
+        ("alerts:\n    time_to_empty_below: 6h\n", |s| s.alerts.time_to_empty_below = Duration::from_secs(6 * 3600)),
+        ("alerts:\n    open_on_nodes: 1\n", |s| s.alerts.open_on_nodes = 1),
+        ("alerts:\n    node_grace: 1m30s\n", |s| s.alerts.node_grace = Duration::from_secs(90)),
     ];
     for (expected, edit) in edits {
         let mut c = base.clone();

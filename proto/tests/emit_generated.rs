@@ -444,15 +444,30 @@ fn settings(rng: &mut Rng, public: &[String]) -> Settings {
     if sometimes(rng) {
         s.alerts.quiet_period = if rng.chance(20) { Duration::ZERO } else { duration(rng) };
     }
+    if sometimes(rng) {
+        s.alerts.time_to_empty_below = duration(rng);
+    }
+    if sometimes(rng) {
+        s.alerts.open_on_nodes = rng.range(1, 50) as u32;
+    }
+    if sometimes(rng) {
+        s.alerts.node_grace = duration(rng);
+    }
     let mut used = HashSet::new();
     for _ in 0..rng.range(0, 3) {
-        let kind = if rng.chance(50) {
-            AlertChannelKind::DingTalk {
+        let kind = match rng.range(0, 4) {
+            0 => AlertChannelKind::DingTalk {
                 webhook: secret(rng, |s| format!("https://oapi.dingtalk.com/robot/send?access_token={s}")),
                 secret: rng.maybe(50, |rng| secret(rng, |s| format!("SEC{s}"))),
-            }
-        } else {
-            AlertChannelKind::Webhook { url: secret(rng, |s| format!("https://hooks.example.com/{s}")) }
+            },
+            1 => AlertChannelKind::Feishu {
+                webhook: secret(rng, |s| format!("https://open.feishu.cn/open-apis/bot/v2/hook/{s}")),
+                secret: rng.maybe(50, |rng| secret(rng, |s| s)),
+            },
+            2 => AlertChannelKind::WeCom {
+                webhook: secret(rng, |s| format!("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={s}")),
+            },
+            _ => AlertChannelKind::Webhook { url: secret(rng, |s| format!("https://hooks.example.com/{s}")) },
         };
         s.alerts.channels.push(AlertChannel { name: unique(rng, &mut used, name), kind });
     }

@@ -140,6 +140,26 @@ const MUTATIONS: &[Mutation] = &[
     ("balance poll", |c| c.settings.balance_poll_interval += Duration::from_secs(1)),
     ("evaluate every", |c| c.settings.alerts.evaluate_every += Duration::from_secs(1)),
     ("quiet period", |c| c.settings.alerts.quiet_period += Duration::from_secs(1)),
+    ("time to empty", |c| c.settings.alerts.time_to_empty_below += Duration::from_secs(1)),
+    ("open on nodes", |c| c.settings.alerts.open_on_nodes += 1),
+    ("node grace", |c| c.settings.alerts.node_grace += Duration::from_secs(1)),
+    ("feishu secret removed", |c| {
+        c.settings.alerts.channels[3].kind = AlertChannelKind::Feishu {
+            webhook: Secret::new("https://open.feishu.cn/open-apis/bot/v2/hook/feishu-token-0012"),
+            secret: None,
+        }
+    }),
+    ("feishu for dingtalk", |c| {
+        c.settings.alerts.channels[0].kind = AlertChannelKind::Feishu {
+            webhook: Secret::new("https://oapi.dingtalk.com/robot/send?access_token=ding-access-token-0008"),
+            secret: Some(Secret::new("SEC-ding-signing-0009")),
+        }
+    }),
+    ("wecom key", |c| {
+        c.settings.alerts.channels[4].kind = AlertChannelKind::WeCom {
+            webhook: Secret::new("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-key-0015"),
+        }
+    }),
     ("channel name", |c| c.settings.alerts.channels[2].name = "pager-2".into()),
     ("channel secret", |c| {
         c.settings.alerts.channels[0].kind = AlertChannelKind::DingTalk {

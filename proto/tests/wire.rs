@@ -109,6 +109,8 @@ fn try_from_collects_every_field_error() {
     settings.alerts.as_mut().unwrap().channels[0].kind = None;
     settings.alerts.as_mut().unwrap().channels[1].kind = Some(pb::alert_channel::Kind::Dingtalk(Default::default()));
     settings.alerts.as_mut().unwrap().channels[2].kind = Some(pb::alert_channel::Kind::Webhook(Default::default()));
+    settings.alerts.as_mut().unwrap().channels[3].kind = Some(pb::alert_channel::Kind::Feishu(Default::default()));
+    settings.alerts.as_mut().unwrap().channels[4].kind = Some(pb::alert_channel::Kind::Wecom(Default::default()));
     // A validation error is not reported while fields are unreadable.
     wire.providers[2].name = String::new();
     let expected = [
@@ -128,6 +130,8 @@ fn try_from_collects_every_field_error() {
         "settings.alerts.channels[0].kind: missing required field",
         "settings.alerts.channels[1].webhook: missing required field",
         "settings.alerts.channels[2].url: missing required field",
+        "settings.alerts.channels[3].webhook: missing required field",
+        "settings.alerts.channels[4].webhook: missing required field",
     ];
     assert_eq!(errors_of(wire), expected.join("\n"));
 }

@@ -4,10 +4,12 @@
 //! This crate is never published or shipped; it exists only so tests across the
 //! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
 //! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]),
-//! or a whole fleet ([`Topology`]), and wait for what they assert on with
-//! [`eventually`] ([`wait`]).
+//! or a whole fleet ([`Topology`]), wait for what they assert on with
+//! [`eventually`] ([`wait`]), answer balance polls ([`fake_balance`]) and
+//! receive alerts as DingTalk, Feishu, WeCom and webhooks do ([`fake_alerts`]).
 
 pub mod cluster;
+pub mod fake_alerts;
 pub mod fake_balance;
 pub mod fake_upstream;
 pub mod harness;

@@ -189,15 +189,23 @@ fn query(request: &RecordedRequest) -> Vec<(String, String)> {
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn failed(result: Result<tonic::Response<pb::WriteResult>, Status>, contains: &str) -> String {
-    let status = result.unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    let message = status.message().to_owned();
-    assert!(message.contains(contains), "{message:?} does not contain {contains:?}");
+/// The one channel's result of a test that must have failed, checked for secrets.
+async fn failed(admin: &mut Client, channel: &str, contains: &str) -> String {
+    let result = test_alert(admin, channel).await;
+    assert!(!result.ok, "{result:?}");
+    assert!(result.error.contains(contains), "{:?} does not contain {contains:?}", result.error);
     for secret in ["hook-token", "ding-token", "plain-token", "down-token", "SECding", "127.0.0.1"] {
-        assert!(!message.contains(secret), "{message:?} leaks {secret}");
+        assert!(!result.error.contains(secret), "{:?} leaks {secret}", result.error);
     }
-    message
+    result.error
+}
+
+async fn test_alert(admin: &mut Client, channel: &str) -> pb::alert_test_result::ChannelResult {
+    let request = pb::AlertTestRequest { channel: Some(channel.into()) };
+    let mut results = admin.test_alert(request).await.unwrap().into_inner().channels;
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].channel, channel);
+    results.remove(0)
 }
 
 #[tokio::test]
@@ -205,27 +213,28 @@ async fn alert_tests_reach_webhooks_and_signed_dingtalk_robots() {
     let upstream = FakeUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (handle, mut admin) = start(dir.path(), &upstream).await;
-    let alert = |name: &str| named(ObjectKind::AlertChannel, name);
 
     // A generic webhook: a JSON POST.
-    let done = admin.test_alert(alert("pager")).await.unwrap().into_inner();
-    assert_eq!(done.config_version, handle.store.revision().await.unwrap());
+    let done = test_alert(&mut admin, "pager").await;
+    assert_eq!((done.ok, done.kind.as_str(), done.error.as_str()), (true, "webhook", ""));
     let sent = received(&upstream, "/hook");
     assert_eq!(sent[0].method, http::Method::POST);
     assert_eq!(sent[0].uri.query(), Some("token=hook-token-0123"));
     let body = sent[0].json();
     assert_eq!((body["source"].clone(), body["test"].clone()), (json!("switchyard"), json!(true)));
+    assert_eq!((body["event"].clone(), body["state"].clone()), (json!("test"), json!("test")));
     assert!(body["text"].as_str().unwrap().contains("pager"), "{body}");
     upstream.push(Reply::error(500, "server_error", "down"));
-    failed(admin.test_alert(alert("pager")).await, "HTTP 500");
+    failed(&mut admin, "pager", "HTTP 500").await;
 
-    // DingTalk, signed: timestamp and sign appended to the robot's URL.
+    // DingTalk, signed: timestamp and sign appended to the robot's URL; markdown.
     upstream.push(Reply::json(200, json!({"errcode": 0, "errmsg": "ok"})));
-    admin.test_alert(alert("ding")).await.unwrap();
+    assert!(test_alert(&mut admin, "ding").await.ok);
     let sent = received(&upstream, "/robot/send");
     let body = sent[0].json();
-    assert_eq!(body["msgtype"], "text");
-    assert!(body["text"]["content"].as_str().unwrap().contains("ding"), "{body}");
+    assert_eq!(body["msgtype"], "markdown");
+    assert!(body["markdown"]["text"].as_str().unwrap().contains("\"ding\""), "{body}");
+    assert!(body["markdown"]["title"].as_str().unwrap().contains("Switchyard"), "{body}");
     let params = query(&sent[0]);
     let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
     assert_eq!(get("access_token"), "ding-token-0123");
@@ -238,21 +247,27 @@ async fn alert_tests_reach_webhooks_and_signed_dingtalk_robots() {
 
     // DingTalk answers 200 with an errcode when it refuses.
     upstream.push(Reply::json(200, json!({"errcode": 310000, "errmsg": "sign not match"})));
-    failed(admin.test_alert(alert("ding")).await, "errcode 310000: sign not match");
+    failed(&mut admin, "ding", "errcode 310000: sign not match").await;
     // An answer without errcode 0 is no success either.
-    failed(admin.test_alert(alert("ding-plain")).await, "errcode");
+    failed(&mut admin, "ding-plain", "errcode").await;
     // Without a secret nothing is signed.
     upstream.push(Reply::json(200, json!({"errcode": 0})));
-    admin.test_alert(alert("ding-plain")).await.unwrap();
+    assert!(test_alert(&mut admin, "ding-plain").await.ok);
     let sent = received(&upstream, "/robot/plain");
     assert_eq!(sent.last().unwrap().uri.query(), Some("access_token=plain-token-0123"));
 
     // Unreachable: reported without the URL (it holds the token).
-    failed(admin.test_alert(alert("down")).await, "connect");
+    failed(&mut admin, "down", "connect").await;
 
-    let status = admin.test_alert(alert("ghost")).await.unwrap_err();
+    // Every channel at once, in their order.
+    upstream.push(Reply::json(200, json!({"errcode": 0})));
+    let all = admin.test_alert(pb::AlertTestRequest { channel: None }).await.unwrap().into_inner().channels;
+    let names: Vec<&str> = all.iter().map(|r| r.channel.as_str()).collect();
+    assert_eq!(names, ["pager", "ding", "ding-plain", "down"]);
+    assert!(!all[3].ok);
+
+    let request = |name: &str| pb::AlertTestRequest { channel: Some(name.into()) };
+    let status = admin.test_alert(request("ghost")).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let status = admin.test_alert(alert("")).await.unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
     handle.shutdown().await;
 }

@@ -3,6 +3,7 @@
 //! never return secrets, to anyone: they come back as `${redacted:FP}`
 //! markers. Store errors become gRPC statuses here, in one place.
 
+mod alerts;
 mod balances;
 mod fleet;
 mod gitops;
@@ -12,6 +13,7 @@ mod probe;
 mod tokens;
 mod usage;
 
+use crate::alert::Alerts;
 pub use crate::auth::Caller;
 use crate::auth::identity;
 pub(crate) use crate::error::store_status as status;
@@ -27,6 +29,7 @@ pub struct AdminService {
     pub store: Arc<Store>,
     pub publisher: Arc<Publisher>,
     pub nodes: Arc<Nodes>,
+    pub alerts: Alerts,
 }
 
 impl AdminService {
@@ -169,9 +172,14 @@ impl Admin for AdminService {
         probe::test_provider(self, r.into_inner()).await.map(Response::new)
     }
 
-    async fn test_alert(&self, r: Request<pb::ObjectRef>) -> Reply<pb::WriteResult> {
+    async fn test_alert(&self, r: Request<pb::AlertTestRequest>) -> Reply<pb::AlertTestResult> {
         self.writer(&r)?;
-        probe::test_alert(self, r.into_inner()).await.map(Response::new)
+        alerts::test(self, r.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_alerts(&self, r: Request<pb::ListRequest>) -> Reply<pb::AlertList> {
+        self.caller(&r)?;
+        alerts::list(self).await.map(Response::new)
     }
 
     async fn create_node_token(&self, r: Request<pb::CreateNodeTokenRequest>) -> Reply<pb::CreatedToken> {

@@ -1,22 +1,16 @@
-//! Operations checks: `TestProvider` makes one cheap real call per account
-//! (listing the models, with the account's auth exactly as the data plane
-//! sends it, through the provider's proxy), and `TestAlert` sends a test
-//! message to an alert channel (a generic webhook, or a DingTalk custom robot
-//! signed with its secret). Results and errors never carry a secret (see
-//! [`crate::outbound`]).
+//! Operations check `TestProvider`: one cheap real call per account (listing
+//! the models, with the account's auth exactly as the data plane sends it,
+//! through the provider's proxy). Results and errors never carry a secret:
+//! no key, no proxy URL (it may hold credentials); see [`crate::outbound`].
 
 use super::{AdminService, status};
 use crate::error::required;
 use crate::outbound::{body, describe, provider_client, scrub, upstream_message};
-use crate::store::now_ms;
-use aws_lc_rs::hmac;
-use base64::Engine as _;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_proto::model::{AlertChannelKind, Provider, ProviderKind};
+use switchyard_proto::model::{Provider, ProviderKind};
 use switchyard_proto::pb;
 use switchyard_proto::pb::provider_test_result::AccountResult;
 use tokio::sync::Semaphore;
@@ -24,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::Status;
 
-/// Every probe and alert test, start to end.
+/// Every probe, start to end.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// What the data plane sends Anthropic.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -150,92 +144,4 @@ pub async fn test_provider(svc: &AdminService, r: pb::ObjectRef) -> Result<pb::P
         tracing::info!(provider = %p.name, account = %a.account, ok = a.ok, http_status = a.http_status, "provider test");
     }
     Ok(pb::ProviderTestResult { accounts: results.into_iter().map(|(_, a)| a).collect() })
-}
-
-/// DingTalk's signature: base64(HMAC-SHA256(secret, "{timestamp}\n{secret}")),
-/// sent URL-encoded as `sign` next to `timestamp` (Unix milliseconds).
-pub(crate) fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = hmac::sign(&key, format!("{timestamp_ms}\n{secret}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
-}
-
-pub async fn test_alert(svc: &AdminService, r: pb::ObjectRef) -> Result<pb::WriteResult, Status> {
-    if r.name.is_empty() {
-        return Err(required("name"));
-    }
-    let (revision, config) = svc.store.load().await.map_err(status)?;
-    let channel = config
-        .settings
-        .alerts
-        .channels
-        .iter()
-        .find(|c| c.name == r.name)
-        .ok_or_else(|| Status::not_found(format!("alert channel {:?} does not exist", r.name)))?;
-    let fail = |reason: String| Status::failed_precondition(format!("alert channel {:?}: {reason}", channel.name));
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|_| fail("cannot build an HTTP client".into()))?;
-    let text = format!("Switchyard test alert: channel \"{}\" receives Switchyard alerts.", channel.name);
-    match &channel.kind {
-        AlertChannelKind::Webhook { url } => {
-            let secrets = [url.expose()];
-            let target = Url::parse(url.expose()).map_err(|_| fail("invalid URL".into()))?;
-            let body = json!({"text": text, "source": "switchyard", "test": true});
-            let response = client.post(target).json(&body).send().await.map_err(|e| fail(describe(&e, &secrets)))?;
-            let code = response.status();
-            if !code.is_success() {
-                return Err(fail(format!("the webhook answered HTTP {}", code.as_u16())));
-            }
-        }
-        AlertChannelKind::DingTalk { webhook, secret } => {
-            let secrets: Vec<&str> =
-                [Some(webhook.expose()), secret.as_ref().map(|s| s.expose())].into_iter().flatten().collect();
-            let mut target = Url::parse(webhook.expose()).map_err(|_| fail("invalid webhook URL".into()))?;
-            if let Some(secret) = secret {
-                let timestamp = now_ms();
-                let sign = dingtalk_sign(secret.expose(), timestamp);
-                target.query_pairs_mut().append_pair("timestamp", &timestamp.to_string()).append_pair("sign", &sign);
-            }
-            let body = json!({"msgtype": "text", "text": {"content": text}});
-            let response = client.post(target).json(&body).send().await.map_err(|e| fail(describe(&e, &secrets)))?;
-            let code = response.status();
-            if !code.is_success() {
-                return Err(fail(format!("DingTalk answered HTTP {}", code.as_u16())));
-            }
-            let answer: Option<serde_json::Value> = serde_json::from_slice(&self::body(response).await).ok();
-            let errcode = answer.as_ref().and_then(|a| a.get("errcode")).and_then(serde_json::Value::as_i64);
-            if errcode != Some(0) {
-                let errmsg = answer.as_ref().and_then(|a| a.get("errmsg")).and_then(|m| m.as_str()).unwrap_or("");
-                let reason = match errcode {
-                    Some(code) => format!("DingTalk refused the message: errcode {code}: {errmsg}"),
-                    None => "DingTalk's answer carries no errcode 0".to_owned(),
-                };
-                return Err(fail(scrub(&reason, &secrets)));
-            }
-        }
-    }
-    tracing::info!(channel = %channel.name, "alert test sent");
-    Ok(pb::WriteResult { config_version: revision })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dingtalk_signature_matches_the_documented_scheme() {
-        // Python: base64.b64encode(hmac.new(b"SECabc", b"1700000000000\nSECabc", hashlib.sha256).digest())
-        assert_eq!(dingtalk_sign("SECabc", 1_700_000_000_000), "jcUpW0QmtKduN03n4JqQ0PBosVjqnM8gU7fIIvsDmCM=");
-        let mut url = Url::parse("https://oapi.dingtalk.com/robot/send?access_token=t").unwrap();
-        url.query_pairs_mut()
-            .append_pair("timestamp", "1700000000000")
-            .append_pair("sign", &dingtalk_sign("SECabc", 1_700_000_000_000));
-        assert!(
-            url.as_str().ends_with("&timestamp=1700000000000&sign=jcUpW0QmtKduN03n4JqQ0PBosVjqnM8gU7fIIvsDmCM%3D"),
-            "{url}"
-        );
-    }
 }

@@ -140,15 +140,25 @@ pub fn resolve_channel(path: &str, c: &mut AlertChannel, stored: Option<&AlertCh
                 resolve_secret(&format!("{path}.secret"), secret, s.as_ref())?;
             }
         }
+        (AlertChannelKind::Feishu { webhook, secret }, Some(AlertChannelKind::Feishu { webhook: w, secret: s })) => {
+            resolve_secret(&format!("{path}.webhook"), webhook, Some(w))?;
+            if let Some(secret) = secret {
+                resolve_secret(&format!("{path}.secret"), secret, s.as_ref())?;
+            }
+        }
+        (AlertChannelKind::WeCom { webhook }, Some(AlertChannelKind::WeCom { webhook: w })) => {
+            resolve_secret(&format!("{path}.webhook"), webhook, Some(w))?;
+        }
         (AlertChannelKind::Webhook { url }, Some(AlertChannelKind::Webhook { url: u })) => {
             resolve_secret(&format!("{path}.url"), url, Some(u))?;
         }
-        (AlertChannelKind::DingTalk { webhook, secret }, _) => {
+        (AlertChannelKind::DingTalk { webhook, secret } | AlertChannelKind::Feishu { webhook, secret }, _) => {
             resolve_secret(&format!("{path}.webhook"), webhook, None)?;
             if let Some(secret) = secret {
                 resolve_secret(&format!("{path}.secret"), secret, None)?;
             }
         }
+        (AlertChannelKind::WeCom { webhook }, _) => resolve_secret(&format!("{path}.webhook"), webhook, None)?,
         (AlertChannelKind::Webhook { url }, _) => resolve_secret(&format!("{path}.url"), url, None)?,
     }
     Ok(())

@@ -38,6 +38,10 @@ pub struct NackRecord {
     pub kind: String,
     pub error: String,
     pub at_ms: i64,
+    /// The node ACKed this type since the NACK: it no longer refuses it
+    /// (absent in records written before it existed).
+    #[serde(default)]
+    pub superseded: bool,
 }
 
 /// A live node (a `nodes` row), `$1` being the loss horizon: connected and

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "usage", include_str!("../../../migrations/sqlite/0003_usage.sql")),
     (4, "prices", include_str!("../../../migrations/sqlite/0004_prices.sql")),
     (5, "balance_polls", include_str!("../../../migrations/sqlite/0005_balance_polls.sql")),
+    (6, "alerts", include_str!("../../../migrations/sqlite/0006_alerts.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../../../migrations/postgres/0001_store.sql")),
@@ -21,6 +22,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "usage", include_str!("../../../migrations/postgres/0003_usage.sql")),
     (4, "prices", include_str!("../../../migrations/postgres/0004_prices.sql")),
     (5, "balance_polls", include_str!("../../../migrations/postgres/0005_balance_polls.sql")),
+    (6, "alerts", include_str!("../../../migrations/postgres/0006_alerts.sql")),
 ];
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), MigrateError> {

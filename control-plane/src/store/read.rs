@@ -140,6 +140,8 @@ pub async fn load(conn: &mut AnyConnection, key: &MasterKey) -> Result<(u64, Con
         let b = row.try_get::<Option<String>, _>("secret_b")?.map(|s| open("b", &s)).transpose()?.map(Secret::new);
         let kind = match kind.as_str() {
             "dingtalk" => AlertChannelKind::DingTalk { webhook: a, secret: b },
+            "feishu" => AlertChannelKind::Feishu { webhook: a, secret: b },
+            "wecom" => AlertChannelKind::WeCom { webhook: a },
             "webhook" => AlertChannelKind::Webhook { url: a },
             other => return Err(StoreError::Corrupt(format!("alert channel kind {other}"))),
         };

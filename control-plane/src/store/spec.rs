@@ -27,6 +27,18 @@ fn default_client_write_timeout_ms() -> u64 {
     ms(Limits::default().client_write_timeout)
 }
 
+fn default_time_to_empty_below_ms() -> u64 {
+    ms(Alerts::default().time_to_empty_below)
+}
+
+fn default_open_on_nodes() -> u32 {
+    Alerts::default().open_on_nodes
+}
+
+fn default_node_grace_ms() -> u64 {
+    ms(Alerts::default().node_grace)
+}
+
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 pub struct ProviderSpec {
     pub kind: String,
@@ -268,6 +280,13 @@ pub struct SettingsSpec {
     pub balance_poll_interval_ms: u64,
     pub alerts_evaluate_every_ms: u64,
     pub alerts_quiet_period_ms: u64,
+    /// Absent in settings stored before they existed: the defaults.
+    #[serde(default = "default_time_to_empty_below_ms")]
+    pub alerts_time_to_empty_below_ms: u64,
+    #[serde(default = "default_open_on_nodes")]
+    pub alerts_open_on_nodes: u32,
+    #[serde(default = "default_node_grace_ms")]
+    pub alerts_node_grace_ms: u64,
 }
 
 impl SettingsSpec {
@@ -297,6 +316,9 @@ impl SettingsSpec {
             balance_poll_interval_ms: ms(s.balance_poll_interval),
             alerts_evaluate_every_ms: ms(s.alerts.evaluate_every),
             alerts_quiet_period_ms: ms(s.alerts.quiet_period),
+            alerts_time_to_empty_below_ms: ms(s.alerts.time_to_empty_below),
+            alerts_open_on_nodes: s.alerts.open_on_nodes,
+            alerts_node_grace_ms: ms(s.alerts.node_grace),
         }
     }
 
@@ -338,6 +360,9 @@ impl SettingsSpec {
             alerts: Alerts {
                 evaluate_every: d(self.alerts_evaluate_every_ms),
                 quiet_period: d(self.alerts_quiet_period_ms),
+                time_to_empty_below: d(self.alerts_time_to_empty_below_ms),
+                open_on_nodes: self.alerts_open_on_nodes,
+                node_grace: d(self.alerts_node_grace_ms),
                 channels: Vec::new(),
             },
         })

@@ -387,7 +387,10 @@ impl Writer<'_> {
         sqlx::query("DELETE FROM alert_channels").execute(&mut *self.conn).await?;
         for (position, c) in new.alerts.channels.iter().enumerate() {
             let (a, b) = match &c.kind {
-                AlertChannelKind::DingTalk { webhook, secret } => (webhook, secret.as_ref()),
+                AlertChannelKind::DingTalk { webhook, secret } | AlertChannelKind::Feishu { webhook, secret } => {
+                    (webhook, secret.as_ref())
+                }
+                AlertChannelKind::WeCom { webhook } => (webhook, None),
                 AlertChannelKind::Webhook { url } => (url, None),
             };
             let seal = |column: &str, s: &Secret| {

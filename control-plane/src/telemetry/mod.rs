@@ -22,6 +22,7 @@ mod tasks;
 
 pub use tasks::{RETENTION_CHUNK, prune, publish_runtime, retention};
 
+use crate::alert::Trigger;
 use crate::auth::{NodeGrant, identity};
 use crate::error::invalid;
 use crate::snapshot::Publisher;
@@ -75,6 +76,8 @@ struct Inner {
     publisher: Arc<Publisher>,
     counters: Arc<Counters>,
     runtime_due: Arc<Notify>,
+    /// Told when a batch carried breaker transitions.
+    alerts: Trigger,
     stop: watch::Receiver<bool>,
     /// Price indexes: the current Config's and older pricings'.
     prices: Mutex<Prices>,
@@ -88,12 +91,14 @@ pub struct TelemetryService {
 }
 
 impl TelemetryService {
-    /// `runtime_due` is notified when stored usage moved spend or a balance.
+    /// `runtime_due` is notified when stored usage moved spend or a balance,
+    /// `alerts` when a stored batch reported breaker transitions.
     pub fn new(
         store: Arc<Store>,
         publisher: Arc<Publisher>,
         counters: Arc<Counters>,
         runtime_due: Arc<Notify>,
+        alerts: Trigger,
         stop: watch::Receiver<bool>,
     ) -> Self {
         let inner = Inner {
@@ -101,6 +106,7 @@ impl TelemetryService {
             publisher,
             counters,
             runtime_due,
+            alerts,
             stop,
             prices: Mutex::new(Prices::default()),
             sqlite_writer: tokio::sync::Mutex::new(()),
@@ -185,6 +191,7 @@ impl Inner {
             }
         };
         let records = ingest.usage.len() as u64;
+        let breakers = !ingest.breakers.is_empty();
         let result = if self.store.backend() == Backend::Sqlite {
             let _writer = self.sqlite_writer.lock().await;
             self.store.ingest(&ingest).await
@@ -197,6 +204,9 @@ impl Inner {
                 self.counters.records.fetch_add(records, Relaxed);
                 if runtime_moved {
                     self.runtime_due.notify_one();
+                }
+                if breakers {
+                    self.alerts.notify();
                 }
                 Ok(ack)
             }

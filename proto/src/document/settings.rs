@@ -63,6 +63,9 @@ pub(super) fn settings(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Settings {
         let alerts = &mut s.alerts;
         set(&mut a, "evaluate_every", &mut alerts.evaluate_every, |v, p| cx.duration(v, p));
         set(&mut a, "quiet_period", &mut alerts.quiet_period, |v, p| cx.duration(v, p));
+        set(&mut a, "time_to_empty_below", &mut alerts.time_to_empty_below, |v, p| cx.duration(v, p));
+        set(&mut a, "open_on_nodes", &mut alerts.open_on_nodes, |v, p| cx.u32(v, p));
+        set(&mut a, "node_grace", &mut alerts.node_grace, |v, p| cx.duration(v, p));
         if let Some((v, p)) = a.take("channels") {
             for c in cx.objects(v, &p) {
                 match channel(cx, c) {
@@ -115,14 +118,20 @@ fn retry_conditions(cx: &mut Cx<'_>, v: &Value, path: &str) -> Vec<RetryConditio
 }
 
 fn channel(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Option<AlertChannel> {
+    const KINDS: &[(&str, u8)] = &[("dingtalk", 0), ("feishu", 1), ("wecom", 2), ("webhook", 3)];
     let name = cx.required(&mut o, "name").and_then(|(v, p)| cx.string(v, &p)).unwrap_or_default();
-    let kind = cx.required(&mut o, "kind").and_then(|(v, p)| cx.choice(v, &p, &[("dingtalk", 0), ("webhook", 1)]));
+    let kind = cx.required(&mut o, "kind").and_then(|(v, p)| cx.choice(v, &p, KINDS));
+    let webhook = |cx: &mut Cx<'_>, o: &mut Obj<'_>| cx.required(o, "webhook").and_then(|(v, p)| cx.secret(v, &p));
     let kind = match kind {
-        Some(0) => {
-            let webhook = cx.required(&mut o, "webhook").and_then(|(v, p)| cx.secret(v, &p));
+        Some(0 | 1) => {
+            let webhook = webhook(cx, &mut o);
             let secret = o.take("secret").and_then(|(v, p)| cx.secret(v, &p));
-            webhook.map(|webhook| AlertChannelKind::DingTalk { webhook, secret })
+            match kind {
+                Some(0) => webhook.map(|webhook| AlertChannelKind::DingTalk { webhook, secret }),
+                _ => webhook.map(|webhook| AlertChannelKind::Feishu { webhook, secret }),
+            }
         }
+        Some(2) => webhook(cx, &mut o).map(|webhook| AlertChannelKind::WeCom { webhook }),
         Some(_) => {
             cx.required(&mut o, "url").and_then(|(v, p)| cx.secret(v, &p)).map(|url| AlertChannelKind::Webhook { url })
         }

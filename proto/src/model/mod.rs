@@ -71,12 +71,13 @@ impl Config {
         for (i, c) in self.settings.alerts.channels.iter().enumerate() {
             let path = format!("settings.alerts.channels[{i}]");
             match &c.kind {
-                AlertChannelKind::DingTalk { webhook, secret } => {
+                AlertChannelKind::DingTalk { webhook, secret } | AlertChannelKind::Feishu { webhook, secret } => {
                     check(format!("{path}.webhook"), webhook);
                     if let Some(s) = secret {
                         check(format!("{path}.secret"), s);
                     }
                 }
+                AlertChannelKind::WeCom { webhook } => check(format!("{path}.webhook"), webhook),
                 AlertChannelKind::Webhook { url } => check(format!("{path}.url"), url),
             }
         }

@@ -21,10 +21,11 @@ impl Settings {
         let mut s = self.clone();
         for c in &mut s.alerts.channels {
             match &mut c.kind {
-                AlertChannelKind::DingTalk { webhook, secret } => {
+                AlertChannelKind::DingTalk { webhook, secret } | AlertChannelKind::Feishu { webhook, secret } => {
                     *webhook = webhook.to_redacted();
                     *secret = secret.as_ref().map(Secret::to_redacted);
                 }
+                AlertChannelKind::WeCom { webhook } => *webhook = webhook.to_redacted(),
                 AlertChannelKind::Webhook { url } => *url = url.to_redacted(),
             }
         }

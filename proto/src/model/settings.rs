@@ -119,7 +119,13 @@ impl Default for Logging {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertChannelKind {
+    /// A DingTalk custom robot; `secret` when its "sign" security setting is on.
     DingTalk { webhook: Secret, secret: Option<Secret> },
+    /// A Feishu/Lark custom bot; `secret` when its signature verification is on.
+    Feishu { webhook: Secret, secret: Option<Secret> },
+    /// A WeCom (WeChat Work) group robot; the webhook URL carries its key.
+    WeCom { webhook: Secret },
+    /// A generic JSON webhook.
     Webhook { url: Secret },
 }
 
@@ -127,6 +133,8 @@ impl AlertChannelKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::DingTalk { .. } => "dingtalk",
+            Self::Feishu { .. } => "feishu",
+            Self::WeCom { .. } => "wecom",
             Self::Webhook { .. } => "webhook",
         }
     }
@@ -142,12 +150,27 @@ pub struct AlertChannel {
 pub struct Alerts {
     pub evaluate_every: Duration,
     pub quiet_period: Duration,
+    /// An account whose balance, at its recent burn rate, runs out sooner than this alerts.
+    pub time_to_empty_below: Duration,
+    /// An endpoint whose breaker is open on this many live nodes alerts (on every
+    /// live node, when fewer are live).
+    pub open_on_nodes: u32,
+    /// A data plane out of contact this long is lost; one behind the current
+    /// Config this long (without a NACK) is stale.
+    pub node_grace: Duration,
     pub channels: Vec<AlertChannel>,
 }
 
 impl Default for Alerts {
     fn default() -> Self {
-        Self { evaluate_every: Duration::from_secs(60), quiet_period: Duration::from_secs(3600), channels: Vec::new() }
+        Self {
+            evaluate_every: Duration::from_secs(60),
+            quiet_period: Duration::from_secs(3600),
+            time_to_empty_below: Duration::from_secs(24 * 3600),
+            open_on_nodes: 2,
+            node_grace: Duration::from_secs(300),
+            channels: Vec::new(),
+        }
     }
 }
 

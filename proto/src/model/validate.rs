@@ -414,13 +414,20 @@ impl Validator {
         }
         self.positive("settings.balance.poll_interval".into(), s.balance_poll_interval);
         self.positive("settings.alerts.evaluate_every".into(), s.alerts.evaluate_every);
+        self.positive("settings.alerts.time_to_empty_below".into(), s.alerts.time_to_empty_below);
+        self.positive("settings.alerts.node_grace".into(), s.alerts.node_grace);
+        if s.alerts.open_on_nodes == 0 {
+            self.invalid("settings.alerts.open_on_nodes", "must be at least 1");
+        }
         let mut names = HashMap::new();
         for (i, c) in s.alerts.channels.iter().enumerate() {
             let path = format!("settings.alerts.channels[{i}]");
             self.name(format!("{path}.name"), &c.name);
             self.unique(&mut names, "alert channel", &c.name, format!("{path}.name"));
             match &c.kind {
-                AlertChannelKind::DingTalk { webhook, .. } => self.secret_url(format!("{path}.webhook"), webhook),
+                AlertChannelKind::DingTalk { webhook, .. }
+                | AlertChannelKind::Feishu { webhook, .. }
+                | AlertChannelKind::WeCom { webhook } => self.secret_url(format!("{path}.webhook"), webhook),
                 AlertChannelKind::Webhook { url } => self.secret_url(format!("{path}.url"), url),
             }
         }

@@ -142,6 +142,9 @@ impl From<&Alerts> for pb::AlertSettings {
             evaluate_every_ms: to_ms(a.evaluate_every),
             quiet_period_ms: to_ms(a.quiet_period),
             channels: a.channels.iter().map(Into::into).collect(),
+            time_to_empty_below_ms: to_ms(a.time_to_empty_below),
+            open_on_nodes: a.open_on_nodes,
+            node_grace_ms: to_ms(a.node_grace),
         }
     }
 }
@@ -151,6 +154,9 @@ fn alerts(errors: &mut Errors, a: pb::AlertSettings) -> Option<Alerts> {
     Some(Alerts {
         evaluate_every: from_ms(a.evaluate_every_ms),
         quiet_period: from_ms(a.quiet_period_ms),
+        time_to_empty_below: from_ms(a.time_to_empty_below_ms),
+        open_on_nodes: a.open_on_nodes,
+        node_grace: from_ms(a.node_grace_ms),
         channels: channels?,
     })
 }
@@ -162,6 +168,11 @@ impl From<&AlertChannel> for pb::AlertChannel {
                 webhook: Some(webhook.into()),
                 secret: secret.as_ref().map(Into::into),
             }),
+            AlertChannelKind::Feishu { webhook, secret } => Kind::Feishu(pb::FeishuChannel {
+                webhook: Some(webhook.into()),
+                secret: secret.as_ref().map(Into::into),
+            }),
+            AlertChannelKind::WeCom { webhook } => Kind::Wecom(pb::WeComChannel { webhook: Some(webhook.into()) }),
             AlertChannelKind::Webhook { url } => Kind::Webhook(pb::WebhookChannel { url: Some(url.into()) }),
         };
         Self { name: c.name.clone(), kind: Some(kind) }
@@ -173,6 +184,13 @@ fn channel(errors: &mut Errors, path: &str, c: pb::AlertChannel) -> Option<Alert
         Kind::Dingtalk(d) => {
             let webhook = errors.require(|| format!("{path}.webhook"), d.webhook)?;
             AlertChannelKind::DingTalk { webhook: secret(webhook), secret: d.secret.map(secret) }
+        }
+        Kind::Feishu(f) => {
+            let webhook = errors.require(|| format!("{path}.webhook"), f.webhook)?;
+            AlertChannelKind::Feishu { webhook: secret(webhook), secret: f.secret.map(secret) }
+        }
+        Kind::Wecom(w) => {
+            AlertChannelKind::WeCom { webhook: secret(errors.require(|| format!("{path}.webhook"), w.webhook)?) }
         }
         Kind::Webhook(w) => AlertChannelKind::Webhook { url: secret(errors.require(|| format!("{path}.url"), w.url)?) },
     };

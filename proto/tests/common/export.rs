@@ -29,12 +29,13 @@ pub fn secrets_of(c: &Config) -> Vec<(String, Secret)> {
     }
     for ch in &c.settings.alerts.channels {
         match &ch.kind {
-            AlertChannelKind::DingTalk { webhook, secret } => {
+            AlertChannelKind::DingTalk { webhook, secret } | AlertChannelKind::Feishu { webhook, secret } => {
                 out.push((format!("{}.webhook", ch.name), webhook.clone()));
                 if let Some(s) = secret {
                     out.push((format!("{}.secret", ch.name), s.clone()));
                 }
             }
+            AlertChannelKind::WeCom { webhook } => out.push((format!("{}.webhook", ch.name), webhook.clone())),
             AlertChannelKind::Webhook { url } => out.push((format!("{}.url", ch.name), url.clone())),
         }
     }

@@ -258,6 +258,9 @@ pub fn rich_config() -> Config {
         alerts: Alerts {
             evaluate_every: Duration::from_secs(30),
             quiet_period: Duration::from_secs(1800),
+            time_to_empty_below: Duration::from_secs(12 * 3600),
+            open_on_nodes: 3,
+            node_grace: Duration::from_secs(120),
             channels: vec![
                 AlertChannel {
                     name: "ops-dingtalk".into(),
@@ -277,6 +280,19 @@ pub fn rich_config() -> Config {
                     name: "pager".into(),
                     kind: AlertChannelKind::Webhook {
                         url: secret("https://hooks.example.com/sy?token=hook-token-0011"),
+                    },
+                },
+                AlertChannel {
+                    name: "ops-feishu".into(),
+                    kind: AlertChannelKind::Feishu {
+                        webhook: secret("https://open.feishu.cn/open-apis/bot/v2/hook/feishu-token-0012"),
+                        secret: Some(secret("feishu-signing-0013")),
+                    },
+                },
+                AlertChannel {
+                    name: "ops-wecom".into(),
+                    kind: AlertChannelKind::WeCom {
+                        webhook: secret("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-key-0014"),
                     },
                 },
             ],

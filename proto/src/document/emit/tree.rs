@@ -377,6 +377,15 @@ pub(super) fn settings(s: &Settings) -> Entries {
     if let Some(n) = dur(a.quiet_period, da.quiet_period) {
         put(&mut alerts, "quiet_period", n);
     }
+    if let Some(n) = dur(a.time_to_empty_below, da.time_to_empty_below) {
+        put(&mut alerts, "time_to_empty_below", n);
+    }
+    if a.open_on_nodes != da.open_on_nodes {
+        put(&mut alerts, "open_on_nodes", num(a.open_on_nodes));
+    }
+    if let Some(n) = dur(a.node_grace, da.node_grace) {
+        put(&mut alerts, "node_grace", n);
+    }
     if !a.channels.is_empty() {
         put(&mut alerts, "channels", Node::Seq(a.channels.iter().map(channel).collect(), Style::Block));
     }
@@ -391,12 +400,14 @@ fn channel(c: &AlertChannel) -> Node {
     put(&mut m, "name", text(&c.name));
     put(&mut m, "kind", raw(c.kind.as_str()));
     match &c.kind {
-        AlertChannelKind::DingTalk { webhook, secret: signing } => {
+        AlertChannelKind::DingTalk { webhook, secret: signing }
+        | AlertChannelKind::Feishu { webhook, secret: signing } => {
             put(&mut m, "webhook", secret(webhook));
             if let Some(s) = signing {
                 put(&mut m, "secret", secret(s));
             }
         }
+        AlertChannelKind::WeCom { webhook } => put(&mut m, "webhook", secret(webhook)),
         AlertChannelKind::Webhook { url } => put(&mut m, "url", secret(url)),
     }
     Node::Map(m, Style::Block)
