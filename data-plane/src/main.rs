@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_proto::listen;
-use switchyard_proxy::control::ControlPlaneTls;
+use switchyard_proxy::cp_client::ControlPlaneTls;
 use switchyard_proxy::telemetry::TelemetryOptions;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 

@@ -4,6 +4,7 @@
 use crate::breaker::events::Transitions;
 use crate::cache::{Cache, CacheError};
 use crate::control::{self, ControlPlaneOptions};
+use crate::cp_client;
 use crate::error::ProxyError;
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
@@ -122,9 +123,9 @@ pub enum StartError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
-    Tls(#[from] control::TlsError),
+    Tls(#[from] cp_client::TlsError),
     #[error(transparent)]
-    Insecure(#[from] control::InsecureUrl),
+    Insecure(#[from] cp_client::InsecureUrl),
 }
 
 pub struct DataPlane;
@@ -133,7 +134,7 @@ impl DataPlane {
     /// Loads the config (refusing to start on an invalid one), binds, and serves.
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         if let Source::ControlPlane(cp) = &options.source {
-            control::check_cleartext(&cp.urls, cp.allow_insecure)?;
+            cp_client::check_cleartext(&cp.urls, cp.allow_insecure)?;
         }
         let (usage, records) = Usage::new(options.usage.mode, options.usage.capacity);
         let usage = Arc::new(usage);
@@ -188,7 +189,7 @@ impl DataPlane {
             Some((cp, transitions, queue)) => {
                 // Unconfirmed until a control plane answers.
                 shared.mark_stale();
-                let tls = control::client_tls(&cp.urls, &cp.tls)?;
+                let tls = cp_client::client_tls(&cp.urls, &cp.tls)?;
                 let cache = Cache::new(&cp.cache_dir, &cp.token)?;
                 control::restore(&shared, &cache);
                 let reporter =

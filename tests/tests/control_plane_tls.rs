@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_control::{ControlPlane, Options as CpOptions, TlsFiles};
-use switchyard_proxy::control::ControlPlaneTls;
+use switchyard_proxy::cp_client::ControlPlaneTls;
 use switchyard_proxy::{DataPlane, Handle, Options, Source};
 use switchyard_tests::FakeUpstream;
 use switchyard_tests::cluster::*;

@@ -34,7 +34,7 @@ pub mod spool;
 
 use crate::breaker::events::{Transition, Transitions};
 use crate::breaker::{Reason, State};
-use crate::control::ClientTls;
+use crate::cp_client::ClientTls;
 use crate::state::Shared;
 use crate::usage::{UsageRecord, UsageSink};
 use futures_util::future::BoxFuture;
