@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchyard_proto::listen::{self, Connections, Listener};
+use switchyard_proto::ops_token::OpsToken;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -27,6 +28,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// `None`: no admin listener.
     pub admin_listen: Option<SocketAddr>,
+    /// `--ops-token-file`: the bearer token the admin listener's `/status` and
+    /// `/metrics` require; `None`: open to whoever reaches the listener.
+    pub ops_token: Option<OpsToken>,
     /// Where the config comes from.
     pub source: Source,
     /// Open requests and streams get this long to finish on shutdown.
@@ -102,6 +106,7 @@ impl Options {
         Self {
             listen,
             admin_listen: None,
+            ops_token: None,
             source,
             grace: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
@@ -225,10 +230,10 @@ impl DataPlane {
             limits,
         )));
         if let Some(admin) = admin {
-            let s = shared.clone();
+            let (s, ops) = (shared.clone(), options.ops_token.clone().map(Arc::new));
             tasks.push(tokio::spawn(server::serve(
                 admin,
-                move |req| crate::admin::handle(s.clone(), req),
+                move |req| crate::admin::handle(s.clone(), ops.clone(), req),
                 stopped,
                 limits,
             )));
@@ -238,6 +243,7 @@ impl DataPlane {
         tracing::info!(
             %addr,
             admin = ?admin_addr,
+            ops_token = options.ops_token.is_some(),
             max_connections = options.connections.max,
             admin_max_connections = options.connections.admin_max,
             "switchyard-proxy serving"
