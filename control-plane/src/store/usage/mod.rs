@@ -15,19 +15,20 @@
 //! are held only until the commit and never deadlock.
 
 use super::{Backend, Store, StoreError};
-use crate::telemetry::histogram::Histogram;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use switchyard_proto::pb::{self, RequestStatus, UsageSource};
 use tokio_stream::StreamExt;
 
 mod health;
+pub mod histogram;
 mod rollup;
 mod sql;
 mod write;
 
 pub use health::EndpointHealth;
 use health::record_heartbeat;
+pub use histogram::Histogram;
 use rollup::merge_minutes;
 use write::{add_spend_rows, insert_breakers, insert_events, take_balances};
 
