@@ -31,6 +31,8 @@ rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 [ -s "$STATE/master.key" ] || rand_hex 32 >"$STATE/master.key"
 [ -s "$STATE/admin.token" ] || rand_hex 24 >"$STATE/admin.token"
 [ -s "$STATE/node.token" ] || rand_hex 24 >"$STATE/node.token"
+# What /metrics and /status require (Authorization: Bearer) on both processes.
+[ -s "$STATE/ops.token" ] || rand_hex 24 >"$STATE/ops.token"
 
 missing=()
 for var in OPENAI_KEY_A OPENAI_KEY_B DEEPSEEK_KEY OPENROUTER_KEY; do
@@ -61,7 +63,8 @@ trap stop EXIT INT TERM
 echo "==> control plane (gRPC $GRPC, database $STATE/switchyard.db)"
 RUST_LOG=${RUST_LOG:-warn} "$BIN/switchyard-control" --database "sqlite://$STATE/switchyard.db" \
     --master-key-file "$STATE/master.key" --admin-token-file "$STATE/admin.token" \
-    --node-token-file "$STATE/node.token" --grpc-listen "$GRPC" --http-listen 127.0.0.1:0 &
+    --node-token-file "$STATE/node.token" --ops-token-file "$STATE/ops.token" \
+    --grpc-listen "$GRPC" --http-listen 127.0.0.1:0 &
 pids+=($!)
 for _ in $(seq 50); do
     "$BIN/syctl" status >/dev/null 2>&1 && break
@@ -75,7 +78,7 @@ echo "==> syctl apply -f deploy/examples/gateway.yaml"
 echo "==> data plane (OpenAI API on $LISTEN)"
 RUST_LOG=${RUST_LOG:-warn} "$BIN/switchyard-proxy" --control-plane "http://$GRPC" \
     --token-file "$STATE/node.token" --cache-dir "$STATE/cache" --node-id quickstart \
-    --listen "$LISTEN" --admin-listen 127.0.0.1:0 &
+    --ops-token-file "$STATE/ops.token" --listen "$LISTEN" --admin-listen 127.0.0.1:0 &
 pids+=($!)
 
 "$BIN/syctl" key rm quickstart >/dev/null 2>&1 || true

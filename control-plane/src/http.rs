@@ -1,7 +1,8 @@
 //! `--http-listen`: `/healthz` and `/metrics` (Prometheus), accepted
 //! through a guarded [`Listener`] (first-bytes deadline, connection bound,
 //! keepalive, accept back-off), with HTTP/1 header read timeouts and HTTP/2
-//! keepalive pings.
+//! keepalive pings. With an ops token (`--ops-token-file`), `/metrics`
+//! answers only requests that bear it; `/healthz` stays open for probes.
 
 use crate::nodes::Nodes;
 use crate::snapshot::Publisher;
@@ -10,6 +11,7 @@ use crate::telemetry::Counters;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchyard_proto::listen::{Connections, Listener, render_metrics};
+use switchyard_proto::ops_token::{self, OpsToken};
 use switchyard_proto::pb::ResourceType;
 use tokio::sync::watch;
 
@@ -41,7 +44,9 @@ pub struct Sources {
     pub alerts: Arc<crate::alert::Metrics>,
 }
 
-pub async fn serve(mut listener: Listener, sources: Sources, mut stop: watch::Receiver<bool>) {
+/// `ops`: the token `/metrics` requires, if any.
+pub async fn serve(mut listener: Listener, sources: Sources, ops: Option<OpsToken>, mut stop: watch::Receiver<bool>) {
+    let ops = ops.map(Arc::new);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(H2_KEEPALIVE).keep_alive_timeout(H2_KEEPALIVE);
@@ -51,19 +56,29 @@ pub async fn serve(mut listener: Listener, sources: Sources, mut stop: watch::Re
             stream = listener.accept() => stream,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let (sources, builder) = (sources.clone(), builder.clone());
+        let (sources, ops, builder) = (sources.clone(), ops.clone(), builder.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let sources = sources.clone();
-                async move { Ok::<_, Infallible>(handle(&sources, req).await) }
+                let (sources, ops) = (sources.clone(), ops.clone());
+                async move { Ok::<_, Infallible>(handle(&sources, ops.as_deref(), req).await) }
             });
             let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
-async fn handle(sources: &Sources, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, body) = match req.uri().path() {
+async fn handle(sources: &Sources, ops: Option<&OpsToken>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let (Some(token), "/metrics") = (ops, path)
+        && let Err(refusal) = token.admit(req.headers())
+    {
+        let mut response = Response::new(Full::new(Bytes::from_static(refusal.body().as_bytes())));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(ops_token::CHALLENGE));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return response;
+    }
+    let (status, body) = match path {
         "/healthz" => match sources.store.revision().await {
             Ok(_) => (StatusCode::OK, "ok\n".to_owned()),
             Err(e) => {

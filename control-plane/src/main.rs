@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_control::{ConnectionOptions, ControlPlane, Options, TlsFiles};
 use switchyard_proto::listen;
+use switchyard_proto::ops_token::OpsToken;
 
 /// Switchyard control plane: the store of providers, accounts, routes and keys.
 #[derive(Parser, Debug)]
@@ -20,6 +21,10 @@ struct Args {
     /// /healthz and /metrics.
     #[arg(long, env = "SWITCHYARD_HTTP_LISTEN", default_value = "127.0.0.1:9091")]
     http_listen: SocketAddr,
+    /// File holding a token (16 or more characters) that /metrics requires as
+    /// `Authorization: Bearer`; /healthz stays open.
+    #[arg(long, env = "SWITCHYARD_OPS_TOKEN_FILE")]
+    ops_token_file: Option<PathBuf>,
     /// File holding the master key: 64 hex chars (openssl rand -hex 32); encrypts upstream secrets.
     #[arg(long, env = "SWITCHYARD_MASTER_KEY_FILE")]
     master_key_file: PathBuf,
@@ -97,6 +102,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.bootstrap = args.bootstrap;
     options.admin_token = admin_token;
     options.node_token = node_token;
+    options.ops_token = args.ops_token_file.as_deref().map(OpsToken::read).transpose()?;
     options.tls = tls;
     options.connections = ConnectionOptions {
         max: args

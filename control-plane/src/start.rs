@@ -17,6 +17,7 @@ use std::time::Duration;
 use switchyard_proto::document;
 use switchyard_proto::listen::{self, Connections, Listener};
 use switchyard_proto::model::ConfigErrors;
+use switchyard_proto::ops_token::OpsToken;
 use switchyard_proto::pb::admin_server::AdminServer;
 use switchyard_proto::pb::config_discovery_server::ConfigDiscoveryServer;
 use switchyard_proto::pb::telemetry_server::TelemetryServer;
@@ -38,6 +39,9 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// The bootstrap node token (any node id, named `bootstrap`).
     pub node_token: Option<String>,
+    /// `--ops-token-file`: the bearer token `http_listen`'s `/metrics` requires
+    /// (`/healthz` stays open); `None`: open to whoever reaches the listener.
+    pub ops_token: Option<OpsToken>,
     /// How often the snapshot is rebuilt from the store without a notification.
     pub poll_interval: Duration,
     /// gRPC over TLS (and mTLS with a client CA); `None`: plaintext h2c.
@@ -83,6 +87,7 @@ impl std::fmt::Debug for Options {
             .field("bootstrap", &self.bootstrap)
             .field("admin_token", &redacted(self.admin_token.is_some()))
             .field("node_token", &redacted(self.node_token.is_some()))
+            .field("ops_token", &redacted(self.ops_token.is_some()))
             .field("poll_interval", &self.poll_interval)
             .field("tls", &self.tls)
             .field("balance", &self.balance)
@@ -98,7 +103,7 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// The secrets in the options are wiped from memory once used.
+/// The secrets in the options are wiped from memory once used (the ops token wipes itself).
 impl Drop for Options {
     fn drop(&mut self) {
         use zeroize::Zeroize;
@@ -119,6 +124,7 @@ impl Options {
             bootstrap: None,
             admin_token: None,
             node_token: None,
+            ops_token: None,
             poll_interval: POLL,
             tls: None,
             connections: ConnectionOptions::default(),
@@ -214,7 +220,8 @@ impl ControlPlane {
             connections: vec![grpc_connections, http_connections],
             alerts: alerts.metrics(),
         };
-        let mut tasks = vec![tokio::spawn(crate::http::serve(http, metrics, stopped.clone()))];
+        let mut tasks =
+            vec![tokio::spawn(crate::http::serve(http, metrics, options.ops_token.clone(), stopped.clone()))];
         let transport = match &options.tls {
             None => "h2c",
             Some(TlsFiles { client_ca: None, .. }) => "tls",

@@ -37,6 +37,7 @@ keys:
         bootstrap: Some(bootstrap),
         admin_token: Some("admin-token-0123456789\n".to_owned()),
         node_token: Some("node-token-0123456789\n".to_owned()),
+        ops_token: None,
         poll_interval: std::time::Duration::from_secs(2),
         tls: None,
         connections: Default::default(),

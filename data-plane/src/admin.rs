@@ -1,4 +1,6 @@
 //! The admin listener: `/metrics` (Prometheus), `/status` (JSON), `/healthz`, `/readyz`.
+//! With an ops token (`--ops-token-file`), `/metrics` and `/status` answer
+//! only requests that bear it; the probes stay open.
 
 use crate::body::{ProxyBody, full};
 use crate::state::Shared;
@@ -6,9 +8,19 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use switchyard_proto::ops_token::{self, OpsToken};
 
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
-    match req.uri().path() {
+/// `ops`: the token `/metrics` and `/status` require, if any.
+pub async fn handle(shared: Arc<Shared>, ops: Option<Arc<OpsToken>>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let path = req.uri().path();
+    if let (Some(token), "/metrics" | "/status") = (&ops, path)
+        && let Err(refusal) = token.admit(req.headers())
+    {
+        let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", refusal.body().into());
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(ops_token::CHALLENGE));
+        return response;
+    }
+    match path {
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok".into()),
         "/readyz" if shared.ready() => reply(StatusCode::OK, "text/plain", "ready".into()),
         "/readyz" => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready".into()),

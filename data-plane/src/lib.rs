@@ -17,6 +17,7 @@ pub mod budget;
 pub mod cache;
 pub mod check;
 pub mod control;
+pub mod cp_client;
 pub mod durable;
 pub mod error;
 pub mod ingress;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard_proto::listen;
-use switchyard_proxy::control::ControlPlaneTls;
+use switchyard_proto::ops_token::OpsToken;
+use switchyard_proxy::cp_client::ControlPlaneTls;
 use switchyard_proxy::telemetry::TelemetryOptions;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 
@@ -58,6 +59,10 @@ struct Args {
     /// /metrics, /status, /healthz, /readyz.
     #[arg(long, env = "SWITCHYARD_ADMIN_LISTEN", default_value = "127.0.0.1:9901")]
     admin_listen: SocketAddr,
+    /// File holding a token (16 or more characters) that /metrics and /status
+    /// require as `Authorization: Bearer`; /healthz and /readyz stay open.
+    #[arg(long, env = "SWITCHYARD_OPS_TOKEN_FILE")]
+    ops_token_file: Option<PathBuf>,
     /// Open connections on --listen at most; past it new ones get a 503 and are closed
     /// (default: from the open-files limit, RLIMIT_NOFILE).
     #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_parser = listen::parse_max_connections)]
@@ -169,6 +174,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         options.usage.mode = switchyard_proxy::usage::Mode::Off;
     }
     options.admin_listen = Some(args.admin_listen);
+    options.ops_token = args.ops_token_file.as_deref().map(OpsToken::read).transpose()?;
     options.grace = Duration::from_secs(args.grace_seconds);
     options.connections.admin_max = args.admin_max_connections;
     options.connections.max =

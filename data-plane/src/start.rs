@@ -4,6 +4,7 @@
 use crate::breaker::events::Transitions;
 use crate::cache::{Cache, CacheError};
 use crate::control::{self, ControlPlaneOptions};
+use crate::cp_client;
 use crate::error::ProxyError;
 use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchyard_proto::listen::{self, Connections, Listener};
+use switchyard_proto::ops_token::OpsToken;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +28,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// `None`: no admin listener.
     pub admin_listen: Option<SocketAddr>,
+    /// `--ops-token-file`: the bearer token the admin listener's `/status` and
+    /// `/metrics` require; `None`: open to whoever reaches the listener.
+    pub ops_token: Option<OpsToken>,
     /// Where the config comes from.
     pub source: Source,
     /// Open requests and streams get this long to finish on shutdown.
@@ -101,6 +106,7 @@ impl Options {
         Self {
             listen,
             admin_listen: None,
+            ops_token: None,
             source,
             grace: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
@@ -122,9 +128,9 @@ pub enum StartError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
-    Tls(#[from] control::TlsError),
+    Tls(#[from] cp_client::TlsError),
     #[error(transparent)]
-    Insecure(#[from] control::InsecureUrl),
+    Insecure(#[from] cp_client::InsecureUrl),
 }
 
 pub struct DataPlane;
@@ -133,7 +139,7 @@ impl DataPlane {
     /// Loads the config (refusing to start on an invalid one), binds, and serves.
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         if let Source::ControlPlane(cp) = &options.source {
-            control::check_cleartext(&cp.urls, cp.allow_insecure)?;
+            cp_client::check_cleartext(&cp.urls, cp.allow_insecure)?;
         }
         let (usage, records) = Usage::new(options.usage.mode, options.usage.capacity);
         let usage = Arc::new(usage);
@@ -188,7 +194,7 @@ impl DataPlane {
             Some((cp, transitions, queue)) => {
                 // Unconfirmed until a control plane answers.
                 shared.mark_stale();
-                let tls = control::client_tls(&cp.urls, &cp.tls)?;
+                let tls = cp_client::client_tls(&cp.urls, &cp.tls)?;
                 let cache = Cache::new(&cp.cache_dir, &cp.token)?;
                 control::restore(&shared, &cache);
                 let reporter =
@@ -224,10 +230,10 @@ impl DataPlane {
             limits,
         )));
         if let Some(admin) = admin {
-            let s = shared.clone();
+            let (s, ops) = (shared.clone(), options.ops_token.clone().map(Arc::new));
             tasks.push(tokio::spawn(server::serve(
                 admin,
-                move |req| crate::admin::handle(s.clone(), req),
+                move |req| crate::admin::handle(s.clone(), ops.clone(), req),
                 stopped,
                 limits,
             )));
@@ -237,6 +243,7 @@ impl DataPlane {
         tracing::info!(
             %addr,
             admin = ?admin_addr,
+            ops_token = options.ops_token.is_some(),
             max_connections = options.connections.max,
             admin_max_connections = options.connections.admin_max,
             "switchyard-proxy serving"

@@ -5,7 +5,8 @@ use crate::breaker::events::Transitions;
 use crate::budget::BodyBudget;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::runtime::RuntimeHandle;
+use crate::runtime::{Runtime, RuntimeHandle};
+use crate::telemetry::NodeState;
 use crate::telemetry::queue::Queue;
 use crate::usage::Usage;
 use arc_swap::ArcSwapOption;
@@ -84,12 +85,23 @@ impl Shared {
     }
 
     /// `settings.snapshot.fail_closed_after` has passed without contact.
-    pub fn closed_by_staleness(&self, rt: &crate::runtime::Runtime) -> bool {
+    pub fn closed_by_staleness(&self, rt: &Runtime) -> bool {
         rt.config.settings.snapshot_fail_closed_after.is_some_and(|limit| self.staleness() > limit)
     }
 
     pub fn ready(&self) -> bool {
         !self.draining.load(Relaxed) && self.runtime.load().as_ref().is_some_and(|rt| !self.closed_by_staleness(rt))
+    }
+}
+
+/// What the telemetry reporter's heartbeats tell.
+impl NodeState for Shared {
+    fn runtime(&self) -> Option<Arc<Runtime>> {
+        self.runtime.load_full()
+    }
+
+    fn inflight(&self) -> u64 {
+        u64::try_from(self.metrics.inflight.load(Relaxed)).unwrap_or(0)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod document;
 #[cfg(feature = "listen")]
 pub mod listen;
 pub mod model;
+pub mod ops_token;
 pub mod packed;
 pub mod pb;
 pub mod pem;

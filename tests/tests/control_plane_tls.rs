@@ -13,7 +13,7 @@ use rcgen::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use switchyard_control::{ControlPlane, Options as CpOptions, TlsFiles};
-use switchyard_proxy::control::ControlPlaneTls;
+use switchyard_proxy::cp_client::ControlPlaneTls;
 use switchyard_proxy::{DataPlane, Handle, Options, Source};
 use switchyard_tests::cluster::{NODE_TOKEN, chat, control_plane_options, data_plane_options, document, until};
 use switchyard_tests::harness::client;

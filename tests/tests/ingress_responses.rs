@@ -88,7 +88,7 @@ async fn a_translated_stream_is_the_responses_event_sequence() {
     assert!(names.contains(&"response.output_text.delta"), "{body}");
     assert_eq!(names.last(), Some(&"response.completed"), "{body}");
     assert!(!body.contains("[DONE]") && !body.contains("chat.completion.chunk"), "{body}");
-    let last = body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap();
+    let last = body.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().unwrap();
     let completed: Value = serde_json::from_str(last).unwrap();
     assert!(completed["response"]["usage"]["output_tokens"].as_u64().unwrap() > 0, "{completed}");
     assert_eq!(s.compat.requests()[0].json()["stream_options"]["include_usage"], true);

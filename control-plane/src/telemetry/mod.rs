@@ -16,7 +16,6 @@
 //! republished at most once a second ([`tasks::publish_runtime`]), not per
 //! batch. Retention runs in the background ([`tasks::retention`]).
 
-pub mod histogram;
 pub mod price;
 mod tasks;
 

@@ -3,11 +3,10 @@
 //! reaches the client: a stream must produce its first event, a JSON body
 //! must be complete and valid. [`super::failover`] decides what to do with a
 //! failed attempt. Everything the upstream sends has the account's key
-//! masked ([`super::scrub`]).
+//! masked ([`crate::upstream::scrub`]).
 
 use super::answer::{self, MAX_ERROR_BODY, ReadError};
 use super::payload::OutBody;
-use super::scrub;
 use super::stream::{self, FirstEventError, Upstream};
 use crate::breaker::Failure;
 use crate::budget::{BodyBudget, FREE_BYTES, Held};
@@ -17,6 +16,7 @@ use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
 use crate::translate::{self, Adapter, Route, Translated};
+use crate::upstream::scrub;
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use crate::usage::tap::Text;
 use bytes::Bytes;

@@ -23,7 +23,6 @@ mod passthrough;
 mod payload;
 mod request;
 mod route;
-pub(crate) mod scrub;
 mod stream;
 
 use crate::body::{ProxyBody, full};

@@ -1,7 +1,8 @@
 //! The prepared form of a Config that requests read: indexes built once per
 //! config (keys by SHA-256, routes by name and alias, providers by name) and
-//! the upstream clients. One `Arc<Runtime>` is loaded at the start of each
-//! request and used to its end, so a swap never half-applies.
+//! the providers with their upstream clients ([`crate::upstream::provider`]).
+//! One `Arc<Runtime>` is loaded at the start of each request and used to its
+//! end, so a swap never half-applies.
 //!
 //! Each key's limits are settled here too, from its config and its Runtime
 //! overlay entry: whether it is over budget, and its share of `rpm` with a
@@ -9,6 +10,8 @@
 
 mod prepare;
 
+pub(crate) use crate::upstream::provider::ClientSettings;
+pub use crate::upstream::provider::{AccountEntry, ProviderEntry};
 pub use prepare::{PrepareError, prepare};
 pub use switchyard_proto::model::AccountRef;
 
@@ -18,14 +21,10 @@ use crate::limit::{Clock, KeyLimit};
 use crate::metrics::EndpointStats;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use http::HeaderValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
-use switchyard_proto::model::{
-    BudgetPeriod, Config, KeyHash, OnDisconnect, Passthrough, ProviderKind, RuntimeState, Strategy, StreamUsage,
-    Timeouts,
-};
+use switchyard_proto::model::{BudgetPeriod, Config, KeyHash, Passthrough, RuntimeState, Strategy};
 use tokio::time::Instant;
 
 /// The swappable current runtime; `None` until a first config is held.
@@ -147,50 +146,4 @@ impl Endpoint {
     pub fn enabled(&self) -> bool {
         self.provider.enabled && self.account().enabled && !self.drained
     }
-}
-
-pub struct ProviderEntry {
-    pub name: Arc<str>,
-    pub kind: ProviderKind,
-    /// Without a trailing slash.
-    pub base_url: String,
-    pub api_version: Option<String>,
-    /// `anthropic`: `max_tokens` when the client gives none.
-    pub default_max_tokens: Option<u32>,
-    pub headers: http::HeaderMap,
-    pub timeouts: Timeouts,
-    /// `settings.limits.client_write_timeout`: how long a response waits for
-    /// its client to accept bytes before it ends.
-    pub client_write: std::time::Duration,
-    pub enabled: bool,
-    /// Ask for stream usage on the client's behalf (`inject`) or not (`never`).
-    pub stream_usage: StreamUsage,
-    /// What to do upstream when the client leaves mid-stream.
-    pub on_disconnect: OnDisconnect,
-    pub client: crate::upstream::Client,
-    /// What `client` was built from; an equal value lets a reload reuse it.
-    pub(crate) client_settings: ClientSettings,
-    pub accounts: Vec<AccountEntry>,
-}
-
-/// What a provider's upstream client depends on.
-#[derive(Clone, PartialEq)]
-pub(crate) struct ClientSettings {
-    pub proxy: Option<switchyard_proto::model::Secret>,
-    pub connect_timeout: std::time::Duration,
-    /// `Some(origin)` for an HTTP/2 pool, which connects to that origin only;
-    /// `None` for HTTP/1.1 (reqwest serves any URL).
-    pub http2_origin: Option<String>,
-}
-
-pub struct AccountEntry {
-    pub name: Arc<str>,
-    pub enabled: bool,
-    pub weight: u32,
-    /// The auth header name and its value (marked sensitive).
-    pub auth: (http::HeaderName, HeaderValue),
-    /// The raw key (endpoints sharing an upstream account are told apart by it).
-    pub secret: switchyard_proto::model::Secret,
-    /// The key's searcher, to mask it in every upstream body.
-    pub scrub: crate::proxy::scrub::Secret,
 }

@@ -259,7 +259,7 @@ fn provider_entry(p: &Provider, config: &Config, client: Client) -> Result<Provi
                 weight: a.weight,
                 auth: (name, value),
                 secret: a.api_key.clone(),
-                scrub: crate::proxy::scrub::Secret::new(a.api_key.expose()),
+                scrub: crate::upstream::scrub::Secret::new(a.api_key.expose()),
             })
         })
         .collect::<Result<_, _>>()?;

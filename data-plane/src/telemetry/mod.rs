@@ -34,8 +34,8 @@ pub mod spool;
 
 use crate::breaker::events::{Transition, Transitions};
 use crate::breaker::{Reason, State};
-use crate::control::ClientTls;
-use crate::state::Shared;
+use crate::cp_client::ClientTls;
+use crate::runtime::Runtime;
 use crate::usage::{UsageRecord, UsageSink};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -69,6 +69,15 @@ impl Default for TelemetryOptions {
     }
 }
 
+/// What a heartbeat tells about the node now ([`crate::state::Shared`] in
+/// the process; the reporter needs nothing else of it).
+pub trait NodeState: Send + Sync {
+    /// The runtime being served, if a config is held.
+    fn runtime(&self) -> Option<Arc<Runtime>>;
+    /// Requests in flight.
+    fn inflight(&self) -> u64;
+}
+
 /// Where the reporter sends, and as whom.
 #[derive(Clone)]
 pub struct Link {
@@ -81,7 +90,7 @@ pub struct Link {
 pub struct Reporter {
     node_id: String,
     boot_id: String,
-    shared: Arc<Shared>,
+    node: Arc<dyn NodeState>,
     transitions: Arc<Transitions>,
     pending: Mutex<Pending>,
     /// The next sequence; held while a batch is sealed, so batches queue in sequence order.
@@ -109,7 +118,7 @@ impl Reporter {
     pub async fn open(
         node_id: String,
         cache_dir: &Path,
-        shared: Arc<Shared>,
+        node: Arc<dyn NodeState>,
         transitions: Arc<Transitions>,
         queue: Arc<Queue>,
     ) -> Arc<Reporter> {
@@ -141,7 +150,7 @@ impl Reporter {
         Arc::new(Reporter {
             node_id,
             boot_id: boot_id(),
-            shared,
+            node,
             transitions,
             pending: Mutex::new(Pending::default()),
             sealing: tokio::sync::Mutex::new(1),
@@ -218,12 +227,12 @@ impl Reporter {
     /// that is not closed now, so the control plane converges even when a
     /// transition was lost.
     pub fn heartbeat(&self) {
-        let rt = self.shared.runtime.load();
+        let rt = self.node.runtime();
         let breakers = rt.as_deref().map(open_breakers).unwrap_or_default();
         let beat = pb::Heartbeat {
             config_version: rt.as_ref().map_or(0, |rt| rt.version),
             runtime_version: rt.as_ref().map_or(0, |rt| rt.overlay.version),
-            inflight_requests: u64::try_from(self.shared.metrics.inflight.load(Relaxed)).unwrap_or(0),
+            inflight_requests: self.node.inflight(),
             breakers,
             breakers_reported: rt.is_some(),
         };
@@ -315,7 +324,7 @@ fn wire_state(s: State) -> BreakerState {
 
 /// The endpoints whose breaker is not closed now, as states (`to`), with
 /// why and for how much longer.
-fn open_breakers(rt: &crate::runtime::Runtime) -> Vec<pb::BreakerTransition> {
+fn open_breakers(rt: &Runtime) -> Vec<pb::BreakerTransition> {
     rt.endpoints
         .iter()
         .filter_map(|e| {

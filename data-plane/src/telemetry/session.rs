@@ -12,7 +12,7 @@
 
 use super::queue::{Body, Entry};
 use super::{Link, Reporter, remove_files};
-use crate::control::{self, Backoff, MAX_MESSAGE, status_text};
+use crate::cp_client::{self, Backoff, MAX_MESSAGE, status_text};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -59,14 +59,14 @@ struct Sent {
 
 async fn session(url: &str, link: &Link, reporter: &Reporter) -> Result<(), String> {
     let queue = reporter.queue();
-    let channel = control::connect(url, link.tls.as_ref()).await?;
+    let channel = cp_client::connect(url, link.tls.as_ref()).await?;
     let mut client = TelemetryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip);
     let (tx, rx) = mpsc::channel(WINDOW);
-    let request = control::authorize(tonic::Request::new(ReceiverStream::new(rx)), &link.token)?;
+    let request = cp_client::authorize(tonic::Request::new(ReceiverStream::new(rx)), &link.token)?;
     let mut acks = client.report(request).await.map_err(|s| status_text(&s))?.into_inner();
     tracing::debug!(control_plane = %url, "telemetry stream open");
     let _open = Open::new(&queue.connected);

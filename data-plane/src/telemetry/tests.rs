@@ -6,12 +6,19 @@ use super::queue::{Body, Queue};
 use super::spool::{self, Spool};
 use super::*;
 use crate::breaker::events::{EndpointId, Transitions};
-use crate::usage::{self, Usage};
-use arc_swap::ArcSwapOption;
+use crate::usage;
 
-fn shared() -> Arc<Shared> {
-    let (usage, _rx) = Usage::new(usage::Mode::Off, 16);
-    Arc::new(Shared::new(Arc::new(ArcSwapOption::empty()), Duration::from_secs(1), Arc::new(usage)))
+/// A node holding no config yet, with nothing in flight.
+struct Idle;
+
+impl NodeState for Idle {
+    fn runtime(&self) -> Option<Arc<Runtime>> {
+        None
+    }
+
+    fn inflight(&self) -> u64 {
+        0
+    }
 }
 
 fn record(n: u64) -> UsageRecord {
@@ -36,7 +43,7 @@ fn record(n: u64) -> UsageRecord {
 }
 
 async fn open(dir: &std::path::Path, queue: &Arc<Queue>, transitions: &Arc<Transitions>) -> Arc<Reporter> {
-    Reporter::open("edge-1".into(), dir, shared(), transitions.clone(), queue.clone()).await
+    Reporter::open("edge-1".into(), dir, Arc::new(Idle), transitions.clone(), queue.clone()).await
 }
 
 fn batch_of(entry: &queue::Entry) -> TelemetryBatch {

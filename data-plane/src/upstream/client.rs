@@ -4,8 +4,8 @@
 use super::body::OutgoingBody;
 use super::error::SendError;
 use super::h2pool::H2Pool;
+use super::provider::ProviderEntry;
 use super::{Broken, Upstream};
-use crate::runtime::ProviderEntry;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, Request, StatusCode, Uri, Version};

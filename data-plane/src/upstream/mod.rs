@@ -1,8 +1,9 @@
 //! Building the upstream request for OpenAI-speaking providers (`openai`,
 //! `openai-compatible`, `azure`): URL, auth, and which client headers may
 //! travel; and sending it ([`send`]) with the provider's client: reqwest over
-//! HTTP/1.1, or the HTTP/2 pool ([`h2pool`]). Translation for other kinds
-//! arrives with its own adapters.
+//! HTTP/1.1, or the HTTP/2 pool ([`h2pool`]). What it reaches is a prepared
+//! [`provider::ProviderEntry`]; what comes back has the account's key masked
+//! (the `scrub` module). Translation for other kinds arrives with its own adapters.
 
 pub mod body;
 pub mod client;
@@ -11,6 +12,8 @@ mod error;
 pub mod h2pool;
 pub mod headers;
 pub mod path;
+pub mod provider;
+pub(crate) mod scrub;
 
 pub use body::OutgoingBody;
 pub use client::{Client, send};
@@ -23,10 +26,10 @@ pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, Broken>> + Send>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Broken;
 
-use crate::runtime::{AccountEntry, ProviderEntry};
 use bytes::Bytes;
 use futures_util::Stream;
 use http::HeaderMap;
+use provider::{AccountEntry, ProviderEntry};
 use std::pin::Pin;
 use switchyard_proto::model::ProviderKind;
 

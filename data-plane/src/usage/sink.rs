@@ -61,7 +61,7 @@ pub async fn run(
         tokio::select! {
             () = tokio::time::sleep(TICK) => {}
             () = usage.wake.notified() => {}
-            () = crate::state::stopped(&mut close) => break,
+            _ = close.wait_for(|close| *close) => break,
         }
         // Without awaiting `recv`, which would register this task to be woken by every send.
         loop {

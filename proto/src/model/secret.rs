@@ -26,6 +26,15 @@ impl Secret {
         &self.0
     }
 
+    /// Whether `candidate` is this secret, in time that depends on neither:
+    /// both are hashed (SHA-256) and the digests compared in constant time,
+    /// so neither a matching prefix nor the length shows in how long it takes.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let (ours, theirs) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(candidate));
+        ours.as_slice().ct_eq(theirs.as_slice()).into()
+    }
+
     /// A short, non-reversible identifier: the first 12 hex digits of SHA-256.
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(self.0.as_bytes());
@@ -88,6 +97,16 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert_eq!(s.to_string(), "<redacted>");
         assert!(!format!("{:?}", Some(&s)).contains("sk-live"));
+    }
+
+    #[test]
+    fn matches_only_the_same_bytes() {
+        let s = Secret::new("ops-token-0123456789");
+        assert!(s.matches(b"ops-token-0123456789"));
+        assert!(!s.matches(b"ops-token-012345678"));
+        assert!(!s.matches(b"ops-token-01234567890"));
+        assert!(!s.matches(b"OPS-token-0123456789"));
+        assert!(!s.matches(b""));
     }
 
     #[test]

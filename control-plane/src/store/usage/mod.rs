@@ -15,7 +15,6 @@
 //! are held only until the commit and never deadlock.
 
 use super::{Backend, Store, StoreError};
-use crate::telemetry::histogram::Histogram;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use switchyard_proto::pb::{self, RequestStatus, UsageSource};
@@ -23,6 +22,7 @@ use tokio_stream::StreamExt;
 
 mod costs;
 mod health;
+pub mod histogram;
 mod rollup;
 mod sql;
 mod write;
@@ -30,6 +30,7 @@ mod write;
 pub use costs::AccountCost;
 pub use health::EndpointHealth;
 use health::record_heartbeat;
+pub use histogram::Histogram;
 use rollup::merge_minutes;
 use write::{add_spend_rows, insert_breakers, insert_events, take_balances};
 

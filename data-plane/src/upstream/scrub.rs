@@ -9,7 +9,7 @@
 //! untouched, without a copy. Only a chunk ending with the start of the key
 //! holds that tail back (it is not the end of an SSE event: no event waits).
 
-use crate::upstream::{Broken, Upstream};
+use super::{Broken, Upstream};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use memchr::memmem::Finder;
