@@ -316,7 +316,7 @@ fn wire_state(s: State) -> BreakerState {
 /// The endpoints whose breaker is not closed now, as states (`to`), with
 /// why and for how much longer.
 fn open_breakers(rt: &crate::runtime::Runtime) -> Vec<pb::BreakerTransition> {
-    rt.endpoints
+    rt.every_endpoint()
         .iter()
         .filter_map(|e| {
             let snapshot = e.breaker.snapshot();
