@@ -211,8 +211,8 @@ async fn a_direct_calls_breaker_opens_and_stays_open_across_requests_and_reloads
 
     // A reload (any change) keeps the endpoint and its open breaker.
     let version = proxy.config_version().await;
-    let extra = format!("keys:\n  - {{name: extra, key: \"sk-client-extra-0123456789\"}}");
-    let changed = yaml(&main, &other, settings).replace("keys:", &extra);
+    let extra = "keys:\n  - {name: extra, key: \"sk-client-extra-0123456789\"}";
+    let changed = yaml(&main, &other, settings).replace("keys:", extra);
     std::fs::write(&proxy.config, changed).unwrap();
     proxy.wait_for_version_change(version).await;
     assert_eq!(chat(&proxy, DIRECT, "other:gpt-4.1").await.status(), 503);

@@ -163,12 +163,14 @@ impl DynamicRoutes {
     }
 
     /// How many routes are cached.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards.iter().map(|s| s.map.load().len()).sum()
     }
 
     /// Whether `name` is cached.
-    pub fn contains(&self, name: &str) -> bool {
+    #[cfg(test)]
+    fn contains(&self, name: &str) -> bool {
         self.shard(name).map.load().contains_key(name)
     }
 }
