@@ -52,7 +52,7 @@ pub fn status(shared: &Shared) -> serde_json::Value {
     let endpoints: Vec<_> = rt
         .as_ref()
         .map(|rt| {
-            rt.endpoints
+            rt.every_endpoint()
                 .iter()
                 .map(|e| {
                     serde_json::json!({

@@ -137,7 +137,8 @@ impl Metrics {
         telemetry: Option<&Queue>,
     ) -> String {
         let mut out = String::with_capacity(8192);
-        let endpoints = runtime.map(|rt| rt.endpoints.as_slice()).unwrap_or_default();
+        let every = runtime.map(Runtime::every_endpoint).unwrap_or_default();
+        let endpoints = every.as_slice();
         let labels = |e: &crate::runtime::Endpoint| {
             format!(
                 "model=\"{}\",provider=\"{}\",account=\"{}\"",

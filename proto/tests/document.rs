@@ -158,6 +158,8 @@ fn example_file_loads_and_validates() {
     assert_eq!(c.providers[2].effective_balance_api(), BalanceApi::OpenRouter, "inferred from the URL");
     assert_eq!(c.keys.len(), 2);
     assert!(c.models.iter().any(|m| !m.aliases.is_empty()));
+    let wildcards: Vec<&str> = c.models.iter().filter_map(|m| m.wildcard_prefix()).collect();
+    assert_eq!(wildcards, ["gpt-", "openrouter/"], "the example shows wildcard routes");
     assert!(c.require_secrets().is_ok());
     // Without the environment, every missing variable is named.
     let errors = document::parse(&text, &Resolver::with_env(HashMap::new())).unwrap_err();

@@ -386,3 +386,73 @@ fn every_error_is_reported_at_once_in_document_order() {
         ]
     );
 }
+
+#[test]
+fn wildcard_routes_and_their_rules() {
+    let wild = |routes: &str| edit("keys:", &format!("{routes}keys:"));
+    // Accepted: a prefix and a catch-all, pattern and fixed targets, an allowlist naming them.
+    let c = parse(
+        &wild(concat!(
+            "  - name: gpt-*\n    targets: [{provider: openai, model: gpt-*}, {provider: openai, model: gpt-4o-mini, priority: 1}]\n",
+            "  - name: \"*\"\n    targets: [{provider: openai, model: \"*\"}]\n",
+            "  - name: openai/*\n    targets: [{provider: openai, model: \"*\"}]\n",
+        ))
+        .replace(r#"{name: k, key: "client-key-0123456789"}"#, r#"{name: k, key: "client-key-0123456789", models: [m, gpt-*, "*"]}"#),
+    )
+    .unwrap();
+    assert_eq!(c.models[1].wildcard_prefix(), Some("gpt-"));
+    assert_eq!(c.models[2].wildcard_prefix(), Some(""));
+    assert_eq!(c.models[0].wildcard_prefix(), None);
+    assert_eq!(c.keys[0].models.as_deref(), Some(&["m".to_owned(), "gpt-*".to_owned(), "*".to_owned()][..]));
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            wild("  - name: gpt-*-mini\n    targets: [{provider: openai, model: x}]\n"),
+            "models[1].name: invalid model name \"gpt-*-mini\": '*' may only end a name (a wildcard route, such as gpt-*)",
+        ),
+        (
+            wild("  - name: \"**\"\n    targets: [{provider: openai, model: x}]\n"),
+            "models[1].name: invalid model name \"**\": '*' may only end a name (a wildcard route, such as gpt-*)",
+        ),
+        // Two wildcard routes with the same prefix.
+        (
+            wild(concat!(
+                "  - name: gpt-*\n    targets: [{provider: openai, model: gpt-*}]\n",
+                "  - name: gpt-*\n    targets: [{provider: openai, model: x}]\n",
+            )),
+            "models[2].name: duplicate wildcard model \"gpt-*\" (also at models[1].name)",
+        ),
+        (
+            edit("  - name: m\n", "  - name: m\n    aliases: [m-*]\n"),
+            "models[0].aliases[0]: invalid alias \"m-*\": an alias is an exact name, without '*' (make a wildcard route for a pattern)",
+        ),
+        (
+            wild("  - name: gpt-*\n    aliases: [smart]\n    targets: [{provider: openai, model: gpt-*}]\n"),
+            "models[1].aliases[0]: a wildcard route has no aliases (an alias is one exact name: give \"smart\" a route of its own)",
+        ),
+        (
+            edit("model: gpt-4o-mini}", "model: gpt-*}"),
+            "models[0].targets[0].model: '*' in a target model stands for what a wildcard route matched; the route \"m\" is not one (its name does not end in *)",
+        ),
+        (
+            wild("  - name: gpt-*\n    targets: [{provider: openai, model: \"*-latest\"}]\n"),
+            "models[1].targets[0].model: invalid target model \"*-latest\": '*' may only end it",
+        ),
+        (
+            wild("  - name: gpt-*\n    targets: [{provider: openai, model: gpt-*}]\n")
+                + "settings: {default_model: gpt-*}\n",
+            "settings.default_model: \"gpt-*\" is a wildcard route; the default model must be an exact name or alias",
+        ),
+        (
+            edit(
+                r#"{name: k, key: "client-key-0123456789"}"#,
+                r#"{name: k, key: "client-key-0123456789", models: [gpt-*]}"#,
+            ),
+            "keys[0].models[0]: unknown model \"gpt-*\"",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let errors = errors_of(&yaml);
+        assert!(errors.iter().any(|e| e == expected), "expected {expected:?} among {errors:#?}\nfor document:\n{yaml}");
+    }
+}

@@ -128,19 +128,26 @@ fn any_string(rng: &mut Rng) -> String {
     if rng.chance(30) { (*rng.pick(TRICKY)).to_owned() } else { rng.string(ANY_CHARS, 16) }
 }
 
+/// An exact model name (no `*`: that would make it a wildcard route, or be misplaced).
 fn model_name(rng: &mut Rng) -> String {
     loop {
         let s = any_string(rng);
-        if is_model_name(&s) {
+        if is_model_name(&s) && !s.contains('*') {
             return s;
         }
     }
 }
 
+/// A wildcard route's name: an exact name's prefix and `*`, or `*` alone.
+fn wildcard_name(rng: &mut Rng) -> String {
+    if rng.chance(20) { "*".to_owned() } else { format!("{}*", model_name(rng)) }
+}
+
+/// An upstream model without `*`.
 fn non_blank(rng: &mut Rng) -> String {
     loop {
         let s = any_string(rng);
-        if !s.trim().is_empty() {
+        if !s.trim().is_empty() && !s.contains('*') {
             return s;
         }
     }
@@ -281,13 +288,20 @@ fn provider(rng: &mut Rng, used: &mut HashSet<String>) -> Provider {
 }
 
 fn route(rng: &mut Rng, providers: &[Provider], public: &mut HashSet<String>) -> Route {
-    let name = unique(rng, public, model_name);
-    let aliases = (0..rng.range(0, 3)).map(|_| unique(rng, public, model_name)).collect();
+    let wildcard = rng.chance(25);
+    let name = unique(rng, public, if wildcard { wildcard_name } else { model_name });
+    let aliases =
+        if wildcard { Vec::new() } else { (0..rng.range(0, 3)).map(|_| unique(rng, public, model_name)).collect() };
     let mut pairs = HashSet::new();
     let mut targets = Vec::new();
     for _ in 0..rng.range(1, 3) {
         let provider = rng.pick(providers).name.clone();
-        let model = non_blank(rng);
+        // A wildcard route's target may be a pattern too (`*`, `prefix*`) or a fixed model.
+        let model = match rng.range(0, 3) {
+            0 if wildcard => "*".to_owned(),
+            1 if wildcard => format!("{}*", non_blank(rng)),
+            _ => non_blank(rng),
+        };
         if !pairs.insert((provider.clone(), model.clone())) {
             continue;
         }
@@ -484,10 +498,12 @@ fn generate(rng: &mut Rng) -> Config {
         (0..rng.range(1, 4)).map(|_| route(rng, &providers, &mut public_set)).collect()
     };
     let public: Vec<String> = models.iter().flat_map(|r| std::iter::once(&r.name).chain(&r.aliases)).cloned().collect();
+    // The default model is an exact name or alias; a key's allowlist may name a wildcard route.
+    let exact: Vec<String> = public.iter().filter(|n| !n.ends_with('*')).cloned().collect();
     let (mut used, mut hashes) = (HashSet::new(), HashSet::new());
     let keys = if public.is_empty() { 0 } else { rng.range(0, 4) };
     let keys = (0..keys).map(|_| key(rng, &mut used, &mut hashes, &public)).collect();
-    Config { providers, models, keys, settings: settings(rng, &public) }
+    Config { providers, models, keys, settings: settings(rng, &exact) }
 }
 
 #[test]

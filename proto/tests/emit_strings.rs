@@ -13,13 +13,16 @@ fn tricky_strings_round_trip_everywhere_they_are_allowed() {
     let mut tried = 0;
     for s in TRICKY {
         let mut c = base.clone();
-        c.models[0].targets[0].model = s.to_string();
-        c.models[0].targets.push(Target {
-            provider: "openai".into(),
-            model: format!("{s}-2"),
-            priority: 0,
-            price: None,
-        });
+        // `*` in a target model is a wildcard route's pattern: see wildcard_names_round_trip.
+        if !s.contains('*') {
+            c.models[0].targets[0].model = s.to_string();
+            c.models[0].targets.push(Target {
+                provider: "openai".into(),
+                model: format!("{s}-2"),
+                priority: 0,
+                price: None,
+            });
+        }
         if !s.trim().is_empty() {
             c.providers[0].kind = ProviderKind::Azure;
             c.providers[0].api_version = Some(s.to_string());
@@ -66,4 +69,29 @@ fn tricky_strings_round_trip_everywhere_they_are_allowed() {
     let out = assert_round_trip(&c);
     assert!(out.contains("    aliases:\n      - \"yes\"\n"), "{out}");
     assert!(out.contains("    models:\n      - \"yes\"\n"), "{out}");
+}
+
+#[test]
+fn wildcard_names_round_trip() {
+    let base = parse(MINIMAL);
+    let mut c = base.clone();
+    for (name, models) in [("*", &["*", "openai/*"][..]), ("gpt-*", &["gpt-*", "gpt-4o-mini"]), ("openai/*", &["*"])] {
+        let mut r = c.models[0].clone();
+        r.name = name.into();
+        r.aliases.clear();
+        r.targets = models
+            .iter()
+            .map(|m| Target { provider: "openai".into(), model: (*m).into(), priority: 0, price: None })
+            .collect();
+        c.models.push(r);
+    }
+    let mut k = common::key("k");
+    k.models = Some(vec!["*".into(), "gpt-*".into()]);
+    c.keys.push(k);
+    c.validate().unwrap();
+    let out = assert_round_trip(&c);
+    // `*` would start a YAML alias: it is quoted; `gpt-*` reads back plain.
+    assert!(out.contains("  - name: \"*\"\n"), "{out}");
+    assert!(out.contains("  - name: gpt-*\n"), "{out}");
+    assert!(out.contains("model: \"*\""), "{out}");
 }

@@ -12,7 +12,12 @@
 //! The price is the serving target's: the route the record names (by name
 //! or alias) and, in it, the target with the record's provider and upstream
 //! model; that target's own price, else the route's. A record whose target
-//! is no longer in its route takes the route's price. A direct call
+//! is no longer in its route takes the route's price. A record whose route
+//! is a name no route or alias lists, served by a wildcard route (`gpt-*`:
+//! the record names the requested model), takes the price of the most
+//! specific wildcard route matching it, through the target with its provider
+//! that gives its upstream model (own price first); when none does, it is
+//! priced as a direct call. A direct call
 //! (`provider:model`) or a record whose route is gone takes the price of a
 //! route target with the same provider and upstream model, if any (own price
 //! first). Otherwise the record is unpriced (cost 0, currency "").
@@ -25,7 +30,7 @@
 
 use crate::store::Pricing;
 use std::collections::HashMap;
-use switchyard_proto::model::Price;
+use switchyard_proto::model::{Price, wildcard};
 use switchyard_proto::pb::UsageRecord;
 
 /// Lookups built once per pricing.
@@ -39,6 +44,15 @@ pub struct PriceIndex {
     targets: HashMap<(usize, String, String), Option<Price>>,
     /// (provider, upstream model) -> a price some route gives that target.
     direct: HashMap<(String, String), Price>,
+    /// Wildcard routes: their literal prefix and targets.
+    wildcards: Vec<WildcardPrices>,
+}
+
+#[derive(Debug)]
+struct WildcardPrices {
+    prefix: String,
+    /// (provider, target model as written, the target's effective price).
+    targets: Vec<(String, String, Option<Price>)>,
 }
 
 impl PriceIndex {
@@ -51,6 +65,17 @@ impl PriceIndex {
                 index.routes.entry(alias.clone()).or_insert(i);
             }
             let route_price = route.price.as_ref().map(Price::from);
+            if let Some(prefix) = wildcard::prefix(&route.name) {
+                let targets = route
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let price = t.price.as_ref().map(Price::from).or_else(|| route_price.clone());
+                        (t.provider.clone(), t.model.clone(), price)
+                    })
+                    .collect();
+                index.wildcards.push(WildcardPrices { prefix: prefix.to_owned(), targets });
+            }
             for target in &route.targets {
                 let own = target.price.as_ref().map(Price::from);
                 let price = own.clone().or_else(|| route_price.clone());
@@ -79,6 +104,15 @@ impl PriceIndex {
                 Some(price) => price.as_ref(),
                 None => self.route_prices.get(i).and_then(Option::as_ref),
             };
+        }
+        let wild = wildcard::best(self.wildcards.iter().map(|w| (w.prefix.as_str(), w)), &r.route);
+        if let Some((w, matched)) = wild {
+            let serving = w.targets.iter().find(|(provider, model, _)| {
+                *provider == r.provider && wildcard::upstream(model, matched) == r.upstream_model.as_str()
+            });
+            if let Some((_, _, price)) = serving {
+                return price.as_ref();
+            }
         }
         self.direct.get(&(r.provider.clone(), r.upstream_model.clone()))
     }
@@ -126,5 +160,51 @@ mod tests {
         assert_eq!(cost(&price(150_000, 0, None), &small), 0);
         let small = UsageRecord { prompt_tokens: 10, ..Default::default() };
         assert_eq!(cost(&price(150_000, 0, None), &small), 2);
+    }
+
+    fn input_cost(input: i64) -> Option<crate::store::Cost> {
+        Some(crate::store::Cost { currency: "USD".into(), input: Some(input), output: None, cached_input: None })
+    }
+
+    fn target(provider: &str, model: &str, price: Option<crate::store::Cost>) -> crate::store::TargetPricing {
+        crate::store::TargetPricing { provider: provider.into(), model: model.into(), price }
+    }
+
+    #[test]
+    fn wildcard_matches_take_the_most_specific_wildcard_routes_price() {
+        use crate::store::RoutePricing;
+        let route = |name: &str, price, targets| RoutePricing { name: name.into(), aliases: vec![], price, targets };
+        let pricing = Pricing {
+            routes: vec![
+                route("m", None, vec![target("main", "gpt-4o", input_cost(30))]),
+                route(
+                    "gpt-*",
+                    input_cost(10),
+                    vec![target("main", "gpt-*", input_cost(20)), target("other", "small", None)],
+                ),
+                route("*", input_cost(1), vec![target("other", "*", None)]),
+            ],
+        };
+        let index = PriceIndex::new(&pricing);
+        let input = |route: &str, provider: &str, upstream: &str| {
+            let r = UsageRecord {
+                route: route.into(),
+                provider: provider.into(),
+                upstream_model: upstream.into(),
+                ..Default::default()
+            };
+            index.price_of(&r).and_then(|p| p.input_per_mtok_micros)
+        };
+        // The record names the requested model; gpt-* serves it through its pattern target.
+        assert_eq!(input("gpt-4o", "main", "gpt-4o"), Some(20), "the target's own price, not m's");
+        assert_eq!(input("gpt-4o", "other", "small"), Some(10), "a fixed target without a price: the route's");
+        assert_eq!(input("claude-3", "other", "claude-3"), Some(1), "the catch-all");
+        // A direct call matching no wildcard target: priced by provider and upstream model.
+        assert_eq!(input("main:gpt-4o", "other", "x"), None);
+        assert_eq!(
+            input("gpt-x", "main", "gpt-4o"),
+            Some(30),
+            "no gpt-* target gives gpt-4o for gpt-x: as a direct call"
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! Model resolution, in DESIGN.md's order: a public name or alias; for keys
-//! with `allow_direct`, `provider:model` or `provider/model`; empty or `auto`
-//! for the default model. Then the key's allowlist.
+//! with `allow_direct`, `provider:model` or `provider/model`; then the most
+//! specific wildcard route (`gpt-*`, `*`) matching the name; empty or `auto`
+//! for the default model. Then the key's allowlist (a wildcard route is
+//! allowed by its own name). Direct calls come before wildcards so that a
+//! catch-all `*` does not hide them from the keys allowed to make them.
 
-use crate::balance::RouteCursor;
-use crate::breaker::Breaker;
 use crate::error::ProxyError;
-use crate::runtime::{Endpoint, KeyEntry, ProviderEntry, RouteEntry, Runtime};
+use crate::runtime::{KeyEntry, RouteEntry, Runtime};
 use std::sync::Arc;
-use switchyard_proto::model::Strategy;
 
 pub fn resolve(rt: &Runtime, key: &KeyEntry, requested: Option<&str>) -> Result<Arc<RouteEntry>, ProxyError> {
     let requested = requested.map(str::trim).filter(|m| !m.is_empty() && *m != "auto");
@@ -15,7 +15,7 @@ pub fn resolve(rt: &Runtime, key: &KeyEntry, requested: Option<&str>) -> Result<
         None => rt.default_route.clone().ok_or(ProxyError::NoModel)?,
         Some(name) => match rt.route(name) {
             Some(route) => route.clone(),
-            None => return direct(rt, key, name),
+            None => return unlisted(rt, key, name),
         },
     };
     if !key.may_use(&route) {
@@ -24,41 +24,20 @@ pub fn resolve(rt: &Runtime, key: &KeyEntry, requested: Option<&str>) -> Result<
     Ok(route)
 }
 
-/// `provider:model` / `provider/model`: only for `allow_direct` keys, only
-/// when the prefix names a provider; otherwise the name is just unknown. The
-/// route holds one endpoint per enabled account of the provider.
-fn direct(rt: &Runtime, key: &KeyEntry, name: &str) -> Result<Arc<RouteEntry>, ProxyError> {
-    let not_found = || ProxyError::ModelNotFound(name.to_owned());
-    if !key.allow_direct {
-        return Err(not_found());
+/// A name no route or alias lists. `provider:model` / `provider/model` is a
+/// direct call for `allow_direct` keys when the prefix names a provider;
+/// otherwise a wildcard route may serve it; otherwise it is unknown. Both
+/// kinds of route persist across requests (see `runtime::unlisted`).
+fn unlisted(rt: &Runtime, key: &KeyEntry, name: &str) -> Result<Arc<RouteEntry>, ProxyError> {
+    if key.allow_direct
+        && let Some(route) = rt.direct_route(name)
+    {
+        return Ok(route);
     }
-    let split = name.find([':', '/']).ok_or_else(not_found)?;
-    let (prefix, model) = (&name[..split], &name[split + 1..]);
-    let provider = rt.provider(prefix).filter(|_| !model.is_empty()).ok_or_else(not_found)?;
-    Ok(Arc::new(direct_route(provider, name, model)))
-}
-
-fn direct_route(provider: &Arc<ProviderEntry>, name: &str, model: &str) -> RouteEntry {
-    let route: Arc<str> = name.into();
-    let endpoints = (0..provider.accounts.len())
-        .map(|account| {
-            Arc::new(Endpoint {
-                route: route.clone(),
-                provider: provider.clone(),
-                account,
-                upstream_model: model.into(),
-                weight: provider.accounts[account].weight,
-                drained: false,
-                stats: Default::default(),
-                breaker: Breaker::new(format!("{}/{}/{model}", provider.name, provider.accounts[account].name)),
-                load: Default::default(),
-            })
-        })
-        .collect();
-    RouteEntry {
-        name: route,
-        strategy: Strategy::P2c,
-        tiers: vec![endpoints],
-        cursor: Arc::new(RouteCursor::default()),
+    let (wild, matched) = rt.wildcard(name).ok_or_else(|| ProxyError::ModelNotFound(name.to_owned()))?;
+    // Before the route is made: a key that may not use it adds nothing to the cache.
+    if !key.may_use_name(&wild.name) {
+        return Err(ProxyError::ModelNotAllowed(name.to_owned()));
     }
+    Ok(rt.wildcard_route(name, wild, matched))
 }

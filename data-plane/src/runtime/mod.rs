@@ -7,20 +7,30 @@
 //! Each key's limits are settled here too, from its config and its Runtime
 //! overlay entry: whether it is over budget, and its share of `rpm` with a
 //! limiter that carries over reloads like breakers do.
+//!
+//! Names the config does not list (direct calls, wildcard matches) get their
+//! routes on request, kept in bounded caches that carry over too
+//! ([`unlisted`], [`dynamic`]).
 
+pub mod dynamic;
+mod endpoint;
 mod prepare;
+pub mod unlisted;
 
 pub(crate) use crate::upstream::provider::ClientSettings;
 pub use crate::upstream::provider::{AccountEntry, ProviderEntry};
 pub use prepare::{PrepareError, prepare};
 pub use switchyard_proto::model::AccountRef;
+pub use unlisted::WildcardRoute;
 
 use crate::balance::{Candidate, Load, RouteCursor};
 use crate::breaker::Breaker;
+use crate::breaker::events::Transitions;
 use crate::limit::{Clock, KeyLimit};
 use crate::metrics::EndpointStats;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use dynamic::DynamicRoutes;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::ContentHash;
@@ -44,8 +54,17 @@ pub struct Runtime {
     routes: HashMap<String, Arc<RouteEntry>>,
     providers: HashMap<String, Arc<ProviderEntry>>,
     pub default_route: Option<Arc<RouteEntry>>,
-    /// Every endpoint, for /status and /metrics.
+    /// Every endpoint of the config's routes; with [`Runtime::every_endpoint`],
+    /// for /status and /metrics.
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// Routes whose name ends in `*`.
+    wildcards: Vec<WildcardRoute>,
+    /// Direct calls' routes, by requested name (bounded; carried over).
+    direct: DynamicRoutes,
+    /// Wildcard-matched routes, by requested name (bounded; carried over).
+    matched: DynamicRoutes,
+    /// Where breakers made on request report their transitions.
+    transitions: Option<Arc<Transitions>>,
 }
 
 impl Runtime {
@@ -66,6 +85,12 @@ impl Runtime {
     pub fn provider(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
         self.providers.get(name)
     }
+
+    /// Every endpoint: the config's routes' and those made on request for
+    /// direct calls and wildcard matches.
+    pub fn every_endpoint(&self) -> Vec<Arc<Endpoint>> {
+        self.endpoints.iter().cloned().chain(self.unlisted_endpoints()).collect()
+    }
 }
 
 /// The Runtime resource and its version (0 and empty in standalone mode).
@@ -80,7 +105,8 @@ pub struct KeyEntry {
     pub name: Arc<str>,
     pub enabled: bool,
     pub expires_unix: Option<i64>,
-    /// Route names this key may use; `None` = all.
+    /// Route names this key may use (wildcard routes by their own name,
+    /// `gpt-*`); `None` = all.
     pub allowed_routes: Option<HashSet<Arc<str>>>,
     pub allow_direct: bool,
     /// `GET /v1/models` for this key, rendered once.
@@ -99,7 +125,12 @@ pub struct KeyEntry {
 
 impl KeyEntry {
     pub fn may_use(&self, route: &RouteEntry) -> bool {
-        self.allowed_routes.as_ref().is_none_or(|allowed| allowed.contains(&route.name))
+        self.may_use_name(&route.name)
+    }
+
+    /// Whether the allowlist has this route name (a wildcard route's is `gpt-*`).
+    pub fn may_use_name(&self, route: &str) -> bool {
+        self.allowed_routes.as_ref().is_none_or(|allowed| allowed.contains(route))
     }
 }
 

@@ -3,13 +3,14 @@
 //! counters carry over from the previous Runtime where nothing changed, so a
 //! reload keeps pooled connections and monotonic metrics. So do key rate
 //! limiters, for a key with the same name and hash (re-rated when its `rpm` or
-//! node count changed).
+//! node count changed), and the routes made on request for direct calls and
+//! wildcard matches (made again for the new config, see `unlisted`).
 
-use super::{
-    AccountEntry, AccountRef, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime,
-};
-use crate::breaker::Breaker;
-use crate::breaker::events::{EndpointId, Transitions};
+use super::dynamic::DynamicRoutes;
+use super::endpoint::Maker;
+use super::unlisted::{TargetKind, WildcardRoute, WildcardTarget};
+use super::{AccountEntry, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime};
+use crate::breaker::events::Transitions;
 use crate::limit::{Clock, KeyLimit, Rate};
 use crate::upstream::{Client, h2pool::H2Pool};
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use switchyard_proto::canonical::config_hash;
-use switchyard_proto::model::{ClientKey, Config, KeyRuntime, Provider, ProviderKind};
+use switchyard_proto::model::{ClientKey, Config, KeyRuntime, Provider, ProviderKind, wildcard};
 use tokio::time::Instant;
 
 /// Idle pooled upstream connections are closed after this long.
@@ -60,48 +61,49 @@ pub fn prepare(
                 .collect()
         })
         .unwrap_or_default();
+    let maker = Maker { overlay: &overlay, transitions };
 
     let mut routes = HashMap::new();
+    let mut wildcards = Vec::new();
     let mut endpoints = Vec::new();
     for r in &config.models {
         let name: Arc<str> = r.name.as_str().into();
+        let wildcard_prefix = r.wildcard_prefix();
         let mut tiers: BTreeMap<u32, Vec<Arc<Endpoint>>> = BTreeMap::new();
+        let mut wildcard_targets = Vec::new();
         for t in &r.targets {
             let Some(provider) = providers.get(&t.provider) else { continue };
-            for (i, account) in provider.accounts.iter().enumerate() {
-                // A new key or URL is a new endpoint: its old breaker (maybe open on a bad key) does not apply.
-                let old = old_endpoints
-                    .get(&(&*name, &*provider.name, &*account.name, t.model.as_str()))
-                    .filter(|e| e.account().secret == account.secret && e.provider.base_url == provider.base_url);
-                let endpoint = Arc::new(Endpoint {
-                    route: name.clone(),
-                    provider: provider.clone(),
-                    account: i,
-                    upstream_model: t.model.as_str().into(),
-                    weight: account.weight,
-                    drained: overlay.state.drained_accounts.contains(&AccountRef {
-                        provider: provider.name.to_string(),
-                        account: account.name.to_string(),
-                    }),
-                    stats: old.map(|e| e.stats.clone()).unwrap_or_default(),
-                    breaker: match (old, transitions) {
-                        (Some(e), _) => e.breaker.clone(),
-                        (None, Some(sink)) => Breaker::observed(
-                            EndpointId {
-                                route: name.clone(),
-                                provider: provider.name.clone(),
-                                account: account.name.clone(),
-                                upstream_model: t.model.as_str().into(),
-                            },
-                            sink.clone(),
-                        ),
-                        (None, None) => Breaker::new(format!("{}/{}/{}", provider.name, account.name, t.model)),
-                    },
-                    load: old.map(|e| e.load.clone()).unwrap_or_default(),
-                });
-                endpoints.push(endpoint.clone());
-                tiers.entry(t.priority).or_default().push(endpoint);
+            let model: Arc<str> = t.model.as_str().into();
+            if wildcard_prefix.is_some() && wildcard::prefix(&t.model).is_some() {
+                // A pattern: its endpoints are made per requested name (runtime::unlisted).
+                let kind = TargetKind::Pattern { provider: provider.clone(), model };
+                wildcard_targets.push(WildcardTarget { priority: t.priority, kind });
+                continue;
             }
+            let made: Vec<Arc<Endpoint>> = provider
+                .accounts
+                .iter()
+                .enumerate()
+                .map(|(i, account)| {
+                    let old = old_endpoints.get(&(&*name, &*provider.name, &*account.name, t.model.as_str()));
+                    maker.make(&name, provider, i, &model, old.copied())
+                })
+                .collect();
+            endpoints.extend(made.iter().cloned());
+            if wildcard_prefix.is_some() {
+                wildcard_targets.push(WildcardTarget { priority: t.priority, kind: TargetKind::Fixed(made) });
+            } else {
+                tiers.entry(t.priority).or_default().extend(made);
+            }
+        }
+        if let Some(prefix) = wildcard_prefix {
+            wildcards.push(WildcardRoute {
+                name,
+                prefix: prefix.into(),
+                strategy: r.strategy,
+                targets: wildcard_targets,
+            });
+            continue;
         }
         let cursor = previous.and_then(|rt| rt.route(&r.name)).map(|old| old.cursor.clone()).unwrap_or_default();
         let entry = Arc::new(RouteEntry {
@@ -122,10 +124,11 @@ pub fn prepare(
         .keys
         .iter()
         .map(|k| {
-            let allowed_routes: Option<HashSet<Arc<str>>> = k
-                .models
-                .as_ref()
-                .map(|names| names.iter().filter_map(|n| routes.get(n)).map(|r| r.name.clone()).collect());
+            let allowed_routes: Option<HashSet<Arc<str>>> = k.models.as_ref().map(|names| {
+                let listed = names.iter().filter_map(|n| routes.get(n)).map(|r| r.name.clone());
+                let wild = wildcards.iter().filter(|w| names.iter().any(|n| *n == *w.name)).map(|w| w.name.clone());
+                listed.chain(wild).collect()
+            });
             let models_json = models_json(&config, allowed_routes.as_ref());
             let runtime = overlay.state.keys.get(&k.name);
             let entry = KeyEntry {
@@ -146,7 +149,7 @@ pub fn prepare(
         .collect();
 
     let default_route = config.settings.default_model.as_ref().and_then(|m| routes.get(m).cloned());
-    Ok(Runtime {
+    let mut runtime = Runtime {
         hash: config_hash(&config),
         config,
         version,
@@ -158,7 +161,15 @@ pub fn prepare(
         providers,
         default_route,
         endpoints,
-    })
+        wildcards,
+        direct: DynamicRoutes::default(),
+        matched: DynamicRoutes::default(),
+        transitions: transitions.cloned(),
+    };
+    if let Some(previous) = previous {
+        runtime.carry_unlisted(previous);
+    }
+    Ok(runtime)
 }
 
 /// The key's share on this node of `per_minute` (its `rpm` or `tpm`: `field`
@@ -177,11 +188,13 @@ fn key_limit(
     Some(KeyLimit::carry(rate, old.and_then(|old| field(old).as_ref()), clock))
 }
 
-/// `GET /v1/models` in OpenAI's list format: every route and alias the key may use.
+/// `GET /v1/models` in OpenAI's list format: every route and alias the key
+/// may use. Wildcard routes are not models a client can name as such, and
+/// what they match is open-ended: they are left out.
 fn models_json(config: &Config, allowed: Option<&HashSet<Arc<str>>>) -> Bytes {
     let mut data = Vec::new();
     for r in &config.models {
-        if allowed.is_some_and(|a| !a.contains(r.name.as_str())) {
+        if allowed.is_some_and(|a| !a.contains(r.name.as_str())) || r.wildcard_prefix().is_some() {
             continue;
         }
         for id in std::iter::once(&r.name).chain(&r.aliases) {

@@ -325,7 +325,7 @@ fn wire_state(s: State) -> BreakerState {
 /// The endpoints whose breaker is not closed now, as states (`to`), with
 /// why and for how much longer.
 fn open_breakers(rt: &Runtime) -> Vec<pb::BreakerTransition> {
-    rt.endpoints
+    rt.every_endpoint()
         .iter()
         .filter_map(|e| {
             let snapshot = e.breaker.snapshot();

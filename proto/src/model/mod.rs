@@ -14,6 +14,7 @@ mod secret;
 mod settings;
 pub mod units;
 mod validate;
+pub mod wildcard;
 
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use key::{Budget, BudgetPeriod, ClientKey, HttpMethod, KeyHash, Passthrough};
@@ -43,7 +44,8 @@ impl Config {
         self.providers.iter().find(|p| p.name == name)
     }
 
-    /// The route a public name or alias names.
+    /// The route a public name or alias names (a wildcard route by its own
+    /// name, `gpt-*`; what it matches is [`wildcard`]'s business).
     pub fn route(&self, name_or_alias: &str) -> Option<&Route> {
         self.models.iter().find(|r| r.name == name_or_alias || r.aliases.iter().any(|a| a == name_or_alias))
     }

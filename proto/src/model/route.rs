@@ -52,6 +52,12 @@ pub struct Target {
 }
 
 impl Route {
+    /// A wildcard route's literal prefix (`gpt-*` -> `gpt-`); `None` for an
+    /// exact name. See [`super::wildcard`].
+    pub fn wildcard_prefix(&self) -> Option<&str> {
+        super::wildcard::prefix(&self.name)
+    }
+
     /// What a target costs: its own price, else the route's.
     pub fn price_of<'a>(&'a self, target: &'a Target) -> Option<&'a Price> {
         target.price.as_ref().or(self.price.as_ref())

@@ -1,11 +1,12 @@
 //! Whole-config validation shared by every edge (gateway.yaml, the wire):
-//! names, duplicates, references, alias clashes, ranges, kind-specific fields.
+//! names, duplicates, references, alias clashes, wildcard routes, ranges,
+//! kind-specific fields.
 //! Errors never quote a secret.
 
 use super::units::check_currency;
 use super::{
     AlertChannelKind, Config, ConfigError, ConfigErrors, Passthrough, Price, Problem, Provider, ProviderKind, Route,
-    Settings, TimeoutOverrides, Timeouts,
+    Settings, TimeoutOverrides, Timeouts, wildcard,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -242,11 +243,21 @@ impl Validator {
                 self.invalid(path.clone(), format!("invalid model name {:?} (1-256 characters, no spaces)", r.name));
             } else if r.name == AUTO_MODEL {
                 self.invalid(path.clone(), "\"auto\" is reserved: it means settings.default_model");
+            } else if wildcard::misplaced(&r.name) {
+                self.invalid(
+                    path.clone(),
+                    format!(
+                        "invalid model name {:?}: '*' may only end a name (a wildcard route, such as gpt-*)",
+                        r.name
+                    ),
+                );
             }
             match names.get(r.name.as_str()) {
                 Some((first, _)) => {
+                    // Two wildcard routes with the same prefix are the same name.
+                    let what = if r.wildcard_prefix().is_some() { "wildcard model" } else { "model" };
                     let first = first.clone();
-                    self.err(path, Problem::Duplicate { what: "model", name: r.name.clone(), first });
+                    self.err(path, Problem::Duplicate { what, name: r.name.clone(), first });
                 }
                 None => {
                     names.insert(&r.name, (path, format!("model {:?}", r.name)));
@@ -262,6 +273,14 @@ impl Validator {
                 }
                 if alias == AUTO_MODEL {
                     self.invalid(path, "\"auto\" is reserved: it means settings.default_model");
+                    continue;
+                }
+                if r.wildcard_prefix().is_some() {
+                    self.invalid(path, format!("a wildcard route has no aliases (an alias is one exact name: give {alias:?} a route of its own)"));
+                    continue;
+                }
+                if alias.contains(wildcard::WILDCARD) {
+                    self.invalid(path, format!("invalid alias {alias:?}: an alias is an exact name, without '*' (make a wildcard route for a pattern)"));
                     continue;
                 }
                 match names.get(alias.as_str()) {
@@ -295,6 +314,8 @@ impl Validator {
             }
             if target.model.trim().is_empty() {
                 self.invalid(format!("{tpath}.model"), "must not be empty");
+            } else if target.model.contains(wildcard::WILDCARD) {
+                self.target_pattern(&format!("{tpath}.model"), r, &target.model);
             }
             if let Some(first) = seen.get(&(target.provider.as_str(), target.model.as_str())) {
                 let (name, first) = (format!("{}/{}", target.provider, target.model), first.clone());
@@ -305,6 +326,21 @@ impl Validator {
             if let Some(price) = &target.price {
                 self.price(format!("{tpath}.price"), price);
             }
+        }
+    }
+
+    /// A target model with `*`: only in a wildcard route, only at its end.
+    fn target_pattern(&mut self, path: &str, r: &Route, model: &str) {
+        if r.wildcard_prefix().is_none() {
+            self.invalid(
+                path,
+                format!(
+                    "'*' in a target model stands for what a wildcard route matched; the route {:?} is not one (its name does not end in *)",
+                    r.name
+                ),
+            );
+        } else if wildcard::misplaced(model) {
+            self.invalid(path, format!("invalid target model {model:?}: '*' may only end it"));
         }
     }
 
@@ -368,11 +404,18 @@ impl Validator {
     }
 
     fn settings(&mut self, config: &Config, s: &Settings) {
-        if let Some(m) = &s.default_model
-            && config.route(m).is_none()
-        {
-            let name = m.clone();
-            self.err("settings.default_model", Problem::UnknownReference { what: "model", name });
+        if let Some(m) = &s.default_model {
+            match config.route(m) {
+                None => {
+                    let name = m.clone();
+                    self.err("settings.default_model", Problem::UnknownReference { what: "model", name });
+                }
+                Some(r) if r.wildcard_prefix().is_some() => self.invalid(
+                    "settings.default_model",
+                    format!("{m:?} is a wildcard route; the default model must be an exact name or alias"),
+                ),
+                Some(_) => {}
+            }
         }
         self.timeouts("settings.timeout", &s.timeout);
         if !(1..=10).contains(&s.retry.max_attempts) {

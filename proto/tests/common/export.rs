@@ -188,8 +188,9 @@ pub fn is_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// An exact model name or alias (`*` is for wildcard routes only, at the end).
 pub fn is_model_name(s: &str) -> bool {
-    !s.trim().is_empty() && s.len() <= 256 && !s.chars().any(char::is_whitespace) && s != "auto"
+    !s.contains('*') && !s.trim().is_empty() && s.len() <= 256 && !s.chars().any(char::is_whitespace) && s != "auto"
 }
 
 pub fn is_header_value(s: &str) -> bool {
