@@ -258,6 +258,10 @@ impl ControlPlane {
             publisher.clone(),
             options.balance.clone(),
             replica.clone(),
+            {
+                let alerts = alerts.trigger();
+                Arc::new(move || alerts.notify())
+            },
             stopped,
         ));
         tracing::info!(

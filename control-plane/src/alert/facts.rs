@@ -1,15 +1,16 @@
 //! What the conditions are judged on, gathered from the store in one pass:
 //! every account with its balance policy and balance, the breaker states
 //! live data planes report, the node registry, the Config and Runtime
-//! revisions. Two inputs come from the balance module rather than from these
-//! tables: each account's time to empty (from its burn rate) and the
-//! pollers' health; [`gather`] leaves them empty and the caller fills them.
+//! revisions; and from the balance module, each account's time to empty (its
+//! balance over its burn rate in the last [`DEFAULT_WINDOW`]) and the
+//! pollers' health (`balance_polls`).
 
+use crate::balance::burn::{self, DEFAULT_WINDOW};
 use crate::nodes::LOST_AFTER;
 use crate::store::{Balance, EndpointHealth, NodeRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::time::Duration;
-use switchyard_proto::model::{BalancePolicy, Config};
+use switchyard_proto::model::{AccountRef, BalancePolicy, Config};
 
 /// One provider account.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,7 @@ pub struct AccountFacts {
     /// The runtime balance, when one was ever set or polled.
     pub balance: Option<Balance>,
     /// How long the balance lasts at its recent burn rate (`None`: unknown,
-    /// or not being spent). The balance module's burn rate fills it.
+    /// or not being spent).
     pub time_to_empty: Option<Duration>,
 }
 
@@ -52,25 +53,46 @@ pub struct Facts {
     pub config_since_ms: i64,
     /// The Runtime revision in the store.
     pub runtime_version: u64,
-    /// The balance pollers; empty without them.
+    /// The balance pollers that failed their last poll.
     pub polls: Vec<PollFacts>,
 }
 
-/// Everything but the balance module's inputs (`time_to_empty`, `polls`).
+/// Every fact the conditions read, as the store has them at `now_ms`.
 pub async fn gather(store: &Store, config: &Config, now_ms: i64) -> Result<Facts, StoreError> {
     let mut balances: HashMap<(String, String), Balance> =
         store.balances().await?.into_iter().map(|b| ((b.provider.clone(), b.account.clone()), b)).collect();
+    let burns = burn::burn_rates(store, DEFAULT_WINDOW, now_ms).await?;
+    let time_to_empty = |provider: &str, account: &str, balance: Option<&Balance>| {
+        let balance = balance?;
+        let key = AccountRef { provider: provider.to_owned(), account: account.to_owned() };
+        burn::time_to_empty(balance.amount_micros, &balance.currency, burns.get(&key)?)
+    };
     let accounts = config
         .providers
         .iter()
         .flat_map(|p| p.accounts.iter().map(move |a| (p, a)))
-        .map(|(p, a)| AccountFacts {
-            provider: p.name.clone(),
-            account: a.name.clone(),
-            enabled: p.enabled && a.enabled,
-            policy: a.balance.clone(),
-            balance: balances.remove(&(p.name.clone(), a.name.clone())),
-            time_to_empty: None,
+        .map(|(p, a)| {
+            let balance = balances.remove(&(p.name.clone(), a.name.clone()));
+            AccountFacts {
+                provider: p.name.clone(),
+                account: a.name.clone(),
+                enabled: p.enabled && a.enabled,
+                policy: a.balance.clone(),
+                time_to_empty: time_to_empty(&p.name, &a.name, balance.as_ref()),
+                balance,
+            }
+        })
+        .collect();
+    let polls = store
+        .poll_rows()
+        .await?
+        .into_iter()
+        .filter(|r| r.failures > 0)
+        .map(|r| PollFacts {
+            provider: r.provider,
+            account: r.account,
+            failures: u32::try_from(r.failures).unwrap_or(u32::MAX),
+            last_error: r.last_error.unwrap_or_default(),
         })
         .collect();
     let lost_after = i64::try_from(LOST_AFTER.as_millis()).unwrap_or(i64::MAX);
@@ -88,6 +110,6 @@ pub async fn gather(store: &Store, config: &Config, now_ms: i64) -> Result<Facts
         config_version: u64::try_from(config_version).unwrap_or(0),
         config_since_ms,
         runtime_version: u64::try_from(runtime_version).unwrap_or(0),
-        polls: Vec::new(),
+        polls,
     })
 }

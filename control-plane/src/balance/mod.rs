@@ -15,7 +15,7 @@ pub mod poll;
 mod schedule;
 mod timing;
 
-pub use schedule::Tuning;
+pub use schedule::{Polled, Tuning};
 
 use crate::snapshot::Publisher;
 use crate::store::Store;
@@ -36,7 +36,8 @@ pub fn spawn(
     publisher: Arc<Publisher>,
     tuning: Tuning,
     replica: Arc<str>,
+    polled: Polled,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(schedule::Scheduler { store, publisher, replica, tuning }.run(stop))
+    tokio::spawn(schedule::Scheduler { store, publisher, replica, tuning, polled }.run(stop))
 }

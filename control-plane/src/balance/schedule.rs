@@ -77,7 +77,11 @@ pub(super) struct Scheduler {
     pub publisher: Arc<Publisher>,
     pub replica: Arc<str>,
     pub tuning: Tuning,
+    pub polled: Polled,
 }
+
+/// Called after each poll's result is written (the alert evaluator's trigger).
+pub type Polled = Arc<dyn Fn() + Send + Sync>;
 
 /// What the scheduler keeps between passes.
 struct State {
@@ -273,6 +277,7 @@ impl Scheduler {
             store: self.store.clone(),
             publisher: self.publisher.clone(),
             replica: self.replica.clone(),
+            polled: self.polled.clone(),
             target: PollTarget { provider: key.0.clone(), account: key.1.clone(), poller: api.as_str().to_owned() },
             api,
             config: config.clone(),
@@ -302,6 +307,7 @@ struct Job {
     store: Arc<Store>,
     publisher: Arc<Publisher>,
     replica: Arc<str>,
+    polled: Polled,
     target: PollTarget,
     api: BalanceApi,
     config: Arc<Config>,
@@ -363,8 +369,9 @@ impl Job {
                 if let Err(e) = self.publisher.refresh().await {
                     tracing::warn!(error = %e, "snapshot refresh after a balance poll failed; polling will catch up");
                 }
+                (self.polled)();
             }
-            Ok(Finished::Written { runtime: None }) => {}
+            Ok(Finished::Written { runtime: None }) => (self.polled)(),
             Ok(Finished::LeaseLost) => tracing::warn!(
                 provider = %t.provider,
                 account = %t.account,
