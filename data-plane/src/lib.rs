@@ -19,6 +19,7 @@ pub mod check;
 pub mod control;
 pub mod durable;
 pub mod error;
+pub mod health;
 pub mod ingress;
 pub mod limit;
 pub mod metrics;

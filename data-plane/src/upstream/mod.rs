@@ -11,6 +11,7 @@ mod error;
 pub mod h2pool;
 pub mod headers;
 pub mod path;
+pub mod refusal;
 
 pub use body::OutgoingBody;
 pub use client::{Client, send};
