@@ -23,6 +23,7 @@ pub mod health;
 pub mod ingress;
 pub mod limit;
 pub mod metrics;
+pub mod ops_pages;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
