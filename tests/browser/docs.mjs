@@ -29,5 +29,5 @@ await page.click('a[href="#schema-CreateChatCompletionRequest"] >> nth=1');
 await page.screenshot({ path: `${out}/docs-schema.png` });
 await browser.close();
 const missing = expected.filter((op) => !listed.includes(op));
-console.log(JSON.stringify({ rendered: await Promise.resolve('ok'), listed: listed.length, missing, errors }));
+console.log(JSON.stringify({ listed: listed.length, missing, errors }));
 if (missing.length || errors.length) process.exit(1);
