@@ -70,6 +70,14 @@ pub fn stream_usage(v: i32) -> &'static str {
     }
 }
 
+pub fn health_request(v: i32) -> &'static str {
+    match pb::HealthCheckRequest::try_from(v) {
+        Ok(pb::HealthCheckRequest::Models) => "models",
+        Ok(pb::HealthCheckRequest::Chat) => "chat",
+        _ => "unspecified",
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnDisconnectArg {
     Close,

@@ -210,6 +210,7 @@ async fn get(ctx: &mut Ctx<'_>, name: &str) -> Result<i32, Error> {
         ("on_disconnect", names::on_disconnect(p.on_disconnect).into()),
         ("balance_api", names::balance_api(p.balance_api).into()),
         ("http2", yes_no(p.http2)),
+        ("health_check", health_check(p.health_check.as_ref())),
     ];
     if let Some(v) = &p.api_version {
         pairs.push(("api_version", v.clone()));
@@ -223,6 +224,19 @@ async fn get(ctx: &mut Ctx<'_>, name: &str) -> Result<i32, Error> {
     output::write(ctx.out, "\naccounts:")?;
     output::write(ctx.out, &account_table(&p).render())?;
     Ok(0)
+}
+
+/// `models every 30s (timeout 5s)`, or `off`.
+fn health_check(c: Option<&pb::HealthCheck>) -> String {
+    match c {
+        None => "off".into(),
+        Some(c) => format!(
+            "{} every {} (timeout {})",
+            names::health_request(c.request),
+            show_ms(c.interval_ms),
+            show_ms(c.timeout_ms)
+        ),
+    }
 }
 
 /// `connect=5s first_token=60s` for the overrides that are set.
@@ -280,6 +294,11 @@ pub fn provider_json(e: &pb::ProviderEntry) -> Value {
         "api_version": p.api_version,
         "default_max_tokens": p.default_max_tokens,
         "http2": p.http2,
+        "health_check": p.health_check.as_ref().map(|c| json!({
+            "interval": show_ms(c.interval_ms),
+            "timeout": show_ms(c.timeout_ms),
+            "request": names::health_request(c.request),
+        })),
         "accounts": p.accounts.iter().map(account_json).collect::<Vec<_>>(),
         "managed": meta.managed,
         "updated_at": json_ms_time(meta.updated_at_ms),

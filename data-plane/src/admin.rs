@@ -67,6 +67,11 @@ pub fn status(shared: &Shared) -> serde_json::Value {
                         "success_rate": success_rate(e.stats.total(), e.stats.errors()),
                         "inflight": e.load.inflight(),
                         "latency_ms": e.load.latency().map(|d| d.as_secs_f64() * 1e3),
+                        "health_check": shared
+                            .metrics
+                            .health_checks
+                            .for_endpoint(&e.provider.name, &e.account().name, &e.upstream_model)
+                            .map(|last| last_check(&last)),
                     })
                 })
                 .collect()
@@ -80,6 +85,7 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "config": config,
         "last_config_error": shared.last_reload_error.load().as_deref().map(String::as_str),
         "endpoints": endpoints,
+        "health_checks": health_checks(&shared.metrics.health_checks),
         "limited_keys": rt.as_deref().map(limited_keys).unwrap_or_default(),
         "usage": usage(&shared.usage),
         "buffered_bodies": buffered(&shared.bodies),
@@ -153,6 +159,32 @@ fn limited_keys(rt: &crate::runtime::Runtime) -> Vec<serde_json::Value> {
         .collect();
     out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     out
+}
+
+/// The last active health check of every checked account (or upstream model).
+fn health_checks(board: &crate::health::Board) -> Vec<serde_json::Value> {
+    board
+        .all()
+        .into_iter()
+        .map(|(key, last)| {
+            let mut value = last_check(&last);
+            value["provider"] = (*key.provider).into();
+            value["account"] = (*key.account).into();
+            value["model"] = key.model.as_deref().into();
+            value
+        })
+        .collect()
+}
+
+fn last_check(last: &crate::health::LastCheck) -> serde_json::Value {
+    serde_json::json!({
+        "request": last.request.as_str(),
+        "result": last.result.as_str(),
+        "reason": last.reason,
+        "latency_ms": last.latency.as_secs_f64() * 1e3,
+        "checked_at_unix_ms": last.at_unix_ms,
+        "checked_seconds_ago": last.at.elapsed().as_secs_f64(),
+    })
 }
 
 fn breaker(s: &crate::breaker::Snapshot) -> serde_json::Value {

@@ -95,6 +95,8 @@ pub struct Metrics {
     refused: [AtomicU64; Refusal::ALL.len()],
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// What the active health checks found ([`crate::health`]).
+    pub health_checks: crate::health::Board,
 }
 
 /// Why a key's limits refused a request (`switchyard_requests_refused_total`'s `reason`).
@@ -206,6 +208,23 @@ impl Metrics {
         );
         for e in endpoints {
             let _ = writeln!(out, "switchyard_breaker_state{{{}}} {}", labels(e), e.breaker.snapshot().state.gauge());
+        }
+
+        header(
+            &mut out,
+            "switchyard_health_checks_total",
+            "counter",
+            "Active health checks by provider, account and result (ok, connect, timeout, server_error, \
+             rate_limited, auth, quota, malformed, rejected).",
+        );
+        for (provider, account, result, n) in self.health_checks.counts() {
+            let _ = writeln!(
+                out,
+                "switchyard_health_checks_total{{provider=\"{}\",account=\"{}\",result=\"{}\"}} {n}",
+                escape(&provider),
+                escape(&account),
+                result.as_str()
+            );
         }
 
         header(

@@ -60,6 +60,7 @@ pub fn install(
     let runtime = Arc::new(prepare(config, version, overlay, current.as_deref(), shared.transitions.as_ref())?);
     shared.bodies.resize(runtime.config.settings.limits.max_buffered_bodies);
     shared.runtime.store(Some(runtime.clone()));
+    shared.swaps.send_modify(|n| *n = n.wrapping_add(1));
     Ok(runtime)
 }
 

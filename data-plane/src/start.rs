@@ -222,6 +222,7 @@ impl DataPlane {
                 }
             }
         }
+        tasks.push(crate::health::spawn(shared.clone(), stopped.clone()));
         let s = shared.clone();
         tasks.push(tokio::spawn(server::serve(
             listener,

@@ -35,6 +35,9 @@ pub struct Shared {
     pub telemetry: Option<Arc<Queue>>,
     /// Each listener's open connections and refusals (`/metrics`).
     pub connections: Vec<Arc<switchyard_proto::listen::Connections>>,
+    /// Counts Runtime swaps ([`crate::source::install`]); the health checks'
+    /// supervisor ([`crate::health`]) wakes on it.
+    pub swaps: tokio::sync::watch::Sender<u64>,
     /// Milliseconds after `started` since which the snapshot has not been
     /// confirmed by a control plane; [`FRESH`] while subscribed (or in file mode).
     stale_since_ms: AtomicU64,
@@ -57,6 +60,7 @@ impl Shared {
             transitions: None,
             telemetry: None,
             connections: Vec::new(),
+            swaps: tokio::sync::watch::Sender::new(0),
             stale_since_ms: AtomicU64::new(FRESH),
         }
     }

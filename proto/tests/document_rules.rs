@@ -20,6 +20,40 @@ fn http2_is_a_bool_and_refuses_a_proxy() {
 }
 
 #[test]
+fn health_check_is_off_by_default_and_defaults_each_field() {
+    use std::time::Duration;
+    use switchyard_proto::model::{HealthCheck, HealthRequest};
+    assert_eq!(parse(MINIMAL).unwrap().providers[0].health_check, None);
+    let with = |check: &str| parse(&edit("kind: openai", &format!("kind: openai\n    health_check: {check}")));
+    assert_eq!(with("null").unwrap().providers[0].health_check, None);
+    assert_eq!(with("{}").unwrap().providers[0].health_check, Some(HealthCheck::default()));
+    let check = with("{interval: 1m, timeout: 1500ms, request: chat}").unwrap().providers[0].health_check;
+    let expected = HealthCheck {
+        interval: Duration::from_secs(60),
+        timeout: Duration::from_millis(1500),
+        request: HealthRequest::Chat,
+    };
+    assert_eq!(check, Some(expected));
+    assert_eq!(
+        with("{interval: 10s}").unwrap().providers[0].health_check,
+        Some(HealthCheck { interval: Duration::from_secs(10), ..HealthCheck::default() })
+    );
+    let errors = |check: &str| errors_of(&edit("kind: openai", &format!("kind: openai\n    health_check: {check}")));
+    assert_eq!(
+        errors("{interval: 500ms, timeout: 100ms}"),
+        ["providers[0].health_check.interval: must be at least 1s"]
+    );
+    assert_eq!(errors("{interval: 2s}"), ["providers[0].health_check.timeout: must not exceed interval"]);
+    assert_eq!(errors("{timeout: 0s}"), ["providers[0].health_check.timeout: must be greater than zero"]);
+    assert_eq!(
+        errors("{request: ping}"),
+        ["providers[0].health_check.request: unknown value \"ping\" (expected one of: models, chat)"]
+    );
+    assert_eq!(errors("{every: 5s}"), ["providers[0].health_check.every: unknown field"]);
+    assert_eq!(errors("true"), ["providers[0].health_check: expected a mapping, found a boolean"]);
+}
+
+#[test]
 fn every_rule_gives_its_exact_message() {
     let acct = "{name: a, api_key: \"sk-aaaaaaaaaaaa\"}";
     let target = "[{provider: openai, model: gpt-4o-mini}]";

@@ -273,6 +273,14 @@ fn provider(rng: &mut Rng, used: &mut HashSet<String>) -> Provider {
         },
         headers,
         http2: proxy.is_none() && rng.chance(30),
+        health_check: rng.maybe(30, |rng| {
+            let interval = Duration::from_secs(rng.range(1, 3600));
+            HealthCheck {
+                interval,
+                timeout: Duration::from_millis(rng.range(1, interval.as_millis() as u64)),
+                request: *rng.pick(&HealthRequest::ALL),
+            }
+        }),
         proxy,
         timeout,
         stream_usage: if rng.chance(70) { StreamUsage::Inject } else { StreamUsage::Never },

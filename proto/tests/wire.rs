@@ -97,6 +97,7 @@ fn try_from_collects_every_field_error() {
     wire.providers[0].stream_usage = 9;
     wire.providers[1].on_disconnect = -1;
     wire.providers[1].balance_api = 99;
+    wire.providers[1].health_check.as_mut().unwrap().request = 0;
     wire.providers[1].accounts[0].api_key = None;
     wire.models[1].strategy = pb::Strategy::Unspecified as i32;
     wire.keys[0].key_sha256 = vec![];
@@ -118,6 +119,7 @@ fn try_from_collects_every_field_error() {
         "providers[0].stream_usage: unknown value 9 (expected one of: inject, never)",
         "providers[1].on_disconnect: unknown value -1 (expected one of: close, drain)",
         "providers[1].balance_api: unknown value 99 (expected one of: none, openrouter, deepseek, siliconflow, moonshot, oneapi)",
+        "providers[1].health_check.request: unknown value 0 (expected one of: models, chat)",
         "providers[1].accounts[0].api_key: missing required field",
         "models[1].strategy: unknown value 0 (expected one of: p2c, round_robin, weighted_random)",
         "keys[0].key_sha256: must be 32 bytes (got 0)",
@@ -141,6 +143,7 @@ fn try_from_reports_every_validation_error() {
     let mut wire = to_pb(&rich_config());
     wire.providers[2].api_version = None;
     wire.providers[0].accounts[0].weight = 0;
+    wire.providers[3].health_check.as_mut().unwrap().timeout_ms = 0;
     wire.settings.as_mut().unwrap().breaker.as_mut().unwrap().failure_rate = 1.5;
     wire.keys[0].passthrough = Some(pb::PassthroughPolicy { methods: vec![], paths: vec!["/v1/files".into()] });
     assert_eq!(
@@ -148,6 +151,7 @@ fn try_from_reports_every_validation_error() {
         [
             "providers[0].accounts[0].weight: must be at least 1 (use enabled: false to take an account out)",
             "providers[2].api_version: required for kind azure",
+            "providers[3].health_check.timeout: must be greater than zero",
             "keys[0].passthrough.methods: must not be empty (omit it for GET, POST and DELETE)",
             "keys[0].passthrough.paths[0]: \"/v1/files\": paths are after /v1, so write /files",
             "settings.breaker.failure_rate: must be in (0, 1] (got 1.5)",

@@ -5,7 +5,7 @@
 //! `components.schemas` of OpenAI's `openapi.json` (see its `x-source`). Only what
 //! those schemas use is supported: `$ref` (local, e.g. `#/components/schemas/X`),
 //! `type` (a name or a list of names), `nullable: true`, `required`, `properties`,
-//! `items`, `enum`, `anyOf`, `oneOf` (treated like `anyOf`: at least one
+//! `items`, `enum`, `const`, `anyOf`, `oneOf` (treated like `anyOf`: at least one
 //! alternative must match), `allOf`, and `additionalProperties: false`. Everything
 //! else (descriptions, formats, defaults, discriminators, `x-*`, and
 //! `additionalProperties` given as a schema) is ignored.
@@ -37,6 +37,12 @@ const MAX_DEPTH: usize = 128;
 /// found 3`. An unknown `schema_name` is an error too.
 pub fn validate(schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
     let document = document().map_err(|error| vec![error.clone()])?;
+    validate_in(document, schema_name, value)
+}
+
+/// [`validate`] against `components.schemas[schema_name]` of another OpenAPI
+/// document (the data plane's own `openapi.json`, say), whose `$ref`s are local to it.
+pub fn validate_in(document: &'static Value, schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
     let schemas = document.pointer("/components/schemas").and_then(Value::as_object);
     let Some(schema) = schemas.and_then(|schemas| schemas.get(schema_name)) else {
         let known: Vec<&str> = schemas.into_iter().flat_map(|schemas| schemas.keys()).map(String::as_str).collect();
@@ -122,6 +128,12 @@ impl Checker {
         {
             let allowed: Vec<String> = allowed.iter().map(snippet).collect();
             issues.push(other(format!("expected one of [{}], found {}", allowed.join(", "), snippet(value))));
+        }
+
+        if let Some(expected) = schema.get("const")
+            && expected != value
+        {
+            issues.push(other(format!("expected {}, found {}", snippet(expected), snippet(value))));
         }
 
         if let Some(object) = value.as_object() {
@@ -292,7 +304,18 @@ fn snippet(value: &Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::validate;
+    use super::{validate, validate_in};
+
+    #[test]
+    fn const_is_checked_in_another_document() {
+        let document: &'static serde_json::Value = Box::leak(Box::new(json!({"components": {"schemas": {
+            "Index": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "const": "x"}}},
+            "Wrapper": {"type": "object", "properties": {"index": {"$ref": "#/components/schemas/Index"}}}
+        }}})));
+        assert_eq!(validate_in(document, "Wrapper", &json!({"index": {"name": "x"}})), Ok(()));
+        let errors = validate_in(document, "Wrapper", &json!({"index": {"name": "y"}})).unwrap_err();
+        assert_eq!(errors, ["$.index.name: expected \"x\", found \"y\""]);
+    }
 
     #[test]
     fn a_valid_openai_error_passes() {

@@ -59,6 +59,31 @@ pub struct ProviderSpec {
     /// Absent in rows written before the field existed.
     #[serde(default)]
     pub http2: bool,
+    /// Absent when off (and in rows written before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+/// A provider's `health_check`, durations in milliseconds.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+pub struct HealthCheckSpec {
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub request: String,
+}
+
+impl HealthCheckSpec {
+    fn of(c: &HealthCheck) -> Self {
+        Self { interval_ms: ms(c.interval), timeout_ms: ms(c.timeout), request: c.request.as_str().to_owned() }
+    }
+
+    fn into_check(self) -> Result<HealthCheck, SpecError> {
+        Ok(HealthCheck {
+            interval: Duration::from_millis(self.interval_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            request: word("health_check.request", &self.request, &HealthRequest::ALL, HealthRequest::as_str)?,
+        })
+    }
 }
 
 impl ProviderSpec {
@@ -77,6 +102,7 @@ impl ProviderSpec {
             api_version: p.api_version.clone(),
             default_max_tokens: p.default_max_tokens,
             http2: p.http2,
+            health_check: p.health_check.as_ref().map(HealthCheckSpec::of),
         }
     }
 
@@ -111,6 +137,7 @@ impl ProviderSpec {
             api_version: self.api_version,
             default_max_tokens: self.default_max_tokens,
             http2: self.http2,
+            health_check: self.health_check.map(HealthCheckSpec::into_check).transpose()?,
             accounts: Vec::new(),
         })
     }
@@ -406,5 +433,33 @@ mod tests {
             spec.into_key("k".into(), KeyHash([1; 32])).unwrap_err().to_string(),
             "stored passthrough method \"PUT\" is not recognised"
         );
+    }
+
+    #[test]
+    fn provider_health_check_round_trips_and_older_rows_have_none() {
+        let old = r#"{"kind":"openai","base_url":"https://api.openai.com/v1","headers":{},"timeout_ms":[null,null,null,null],"stream_usage":"inject","on_disconnect":"close","enabled":true,"balance_api":null,"api_version":null,"default_max_tokens":null}"#;
+        let spec: ProviderSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.into_provider("p".into()).unwrap().health_check, None);
+
+        let mut provider: Provider =
+            serde_json::from_str::<ProviderSpec>(old).unwrap().into_provider("p".into()).unwrap();
+        let check = HealthCheck {
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(2),
+            request: HealthRequest::Chat,
+        };
+        provider.health_check = Some(check);
+        let stored = serde_json::to_string(&ProviderSpec::of(&provider)).unwrap();
+        assert!(
+            stored.contains(r#""health_check":{"interval_ms":15000,"timeout_ms":2000,"request":"chat"}"#),
+            "{stored}"
+        );
+        let spec: ProviderSpec = serde_json::from_str(&stored).unwrap();
+        assert_eq!(spec.into_provider("p".into()).unwrap(), provider);
+
+        let bad = stored.replace(r#""request":"chat""#, r#""request":"ping""#);
+        let spec: ProviderSpec = serde_json::from_str(&bad).unwrap();
+        let error = spec.into_provider("p".into()).unwrap_err().to_string();
+        assert_eq!(error, "stored health_check.request \"ping\" is not recognised");
     }
 }

@@ -26,6 +26,10 @@
 //!   `trips` reset); its failure opens it again with the next, doubled cooldown. A probe
 //!   settled as neutral, or dropped unsettled, gives its slot back: Open, admittable at once.
 //!
+//! Active health checks take permits too ([`Breaker::admit_check`]), under the
+//! same rules except while Closed, where a check's success is ignored and its
+//! failure opens the breaker at once (reason `health_check`).
+//!
 //! Concurrency: `phase` packs a generation counter with the state, and every transition
 //! bumps the generation. A permit remembers the phase it was admitted in, so outcomes of
 //! requests admitted before a transition (say, finishing while Open) are ignored. Closed
@@ -102,6 +106,8 @@ pub enum Reason {
     Auth,
     Quota,
     ProbeFailed,
+    /// An active health check failed (connect, timeout, 5xx, a malformed answer).
+    HealthCheck,
 }
 
 impl Reason {
@@ -113,6 +119,7 @@ impl Reason {
             Reason::Auth => "auth",
             Reason::Quota => "quota",
             Reason::ProbeFailed => "probe_failed",
+            Reason::HealthCheck => "health_check",
         }
     }
 }
@@ -226,9 +233,28 @@ impl Breaker {
     /// A permit to send one request, or `None` when rejected. Lock-free when Closed. Open
     /// and past its reopen time, the first caller becomes the single HalfOpen probe.
     pub fn admit(self: &Arc<Self>) -> Option<Permit> {
+        self.admit_as(false)
+    }
+
+    /// Leave for one active health check ([`crate::health`]). A check is not
+    /// user traffic, so the rules above apply to it with two differences, both
+    /// while Closed: its success changes nothing (the counters and the window
+    /// are the users'), and its failure opens the breaker at once, for the
+    /// backoff with reason `health_check` (or as a request's would for a 429,
+    /// an auth or a quota failure), so an endpoint that died is open before a
+    /// user reaches it. Open and past its reopen time, the check becomes the
+    /// HalfOpen probe like a request would, and is decided like one: its
+    /// success closes the breaker, its failure reopens it with the next
+    /// cooldown. Otherwise (Open before its reopen time, or a probe in flight)
+    /// there is nothing the rules let a check decide now: `None`.
+    pub fn admit_check(self: &Arc<Self>) -> Option<Permit> {
+        self.admit_as(true)
+    }
+
+    fn admit_as(self: &Arc<Self>, check: bool) -> Option<Permit> {
         let phase = self.phase.load(Ordering::Acquire);
         match State::of(phase) {
-            State::Closed => Some(Permit { breaker: Arc::clone(self), phase, settled: false }),
+            State::Closed => Some(Permit { breaker: Arc::clone(self), phase, check, settled: false }),
             State::HalfOpen => None,
             State::Open => {
                 if self.now_ms() < self.reopen_ms.load(Ordering::Relaxed) {
@@ -236,9 +262,9 @@ impl Breaker {
                 }
                 let probe = advance(phase, HALF_OPEN);
                 self.phase.compare_exchange(phase, probe, Ordering::AcqRel, Ordering::Acquire).ok()?;
-                tracing::info!(endpoint = %self.label, from = "open", to = "half_open", "breaker half-open");
+                tracing::info!(endpoint = %self.label, from = "open", to = "half_open", health_check = check, "breaker half-open");
                 self.emit(State::Open, State::HalfOpen, None, 0);
-                Some(Permit { breaker: Arc::clone(self), phase: probe, settled: false })
+                Some(Permit { breaker: Arc::clone(self), phase: probe, check, settled: false })
             }
         }
     }
@@ -286,10 +312,10 @@ impl Breaker {
         self.phase.load(Ordering::Acquire) == phase
     }
 
-    fn on_success(&self, phase: u64) {
+    fn on_success(&self, phase: u64, check: bool) {
         match State::of(phase) {
             State::Closed => {
-                if !self.current(phase) {
+                if check || !self.current(phase) {
                     return;
                 }
                 if self.consecutive.load(Ordering::Relaxed) != 0 {
@@ -315,7 +341,7 @@ impl Breaker {
         }
     }
 
-    fn on_failure(&self, phase: u64, failure: Failure, policy: &BreakerPolicy) {
+    fn on_failure(&self, phase: u64, failure: Failure, policy: &BreakerPolicy, check: bool) {
         let immediate = match failure {
             Failure::RateLimited { retry_after: Some(after) } => Some((Reason::RateLimited, Hold::For(after))),
             Failure::RateLimited { retry_after: None } => Some((Reason::RateLimited, Hold::Backoff)),
@@ -324,6 +350,10 @@ impl Breaker {
             Failure::Connect | Failure::Timeout | Failure::Server | Failure::Malformed => None,
         };
         match State::of(phase) {
+            State::Closed if check => {
+                let (reason, hold) = immediate.unwrap_or((Reason::HealthCheck, Hold::Backoff));
+                self.open(phase, reason, hold, policy);
+            }
             State::Closed => {
                 if !self.current(phase) {
                     return;
@@ -351,7 +381,8 @@ impl Breaker {
                 }
             }
             State::HalfOpen => {
-                let (reason, hold) = immediate.unwrap_or((Reason::ProbeFailed, Hold::Backoff));
+                let probe_failed = if check { Reason::HealthCheck } else { Reason::ProbeFailed };
+                let (reason, hold) = immediate.unwrap_or((probe_failed, Hold::Backoff));
                 self.open(phase, reason, hold, policy);
             }
             State::Open => {}
@@ -427,6 +458,8 @@ pub struct Permit {
     breaker: Arc<Breaker>,
     /// The phase it was admitted in.
     phase: u64,
+    /// For a health check ([`Breaker::admit_check`]), not a request.
+    check: bool,
     settled: bool,
 }
 
@@ -438,12 +471,12 @@ impl Permit {
 
     pub fn success(mut self) {
         self.settled = true;
-        self.breaker.on_success(self.phase);
+        self.breaker.on_success(self.phase, self.check);
     }
 
     pub fn failure(mut self, failure: Failure, policy: &BreakerPolicy) {
         self.settled = true;
-        self.breaker.on_failure(self.phase, failure, policy);
+        self.breaker.on_failure(self.phase, failure, policy, self.check);
     }
 
     /// An outcome that says nothing about the endpoint (client errors 400/404/413/422,
@@ -467,6 +500,7 @@ impl fmt::Debug for Permit {
         f.debug_struct("Permit")
             .field("endpoint", &self.breaker.label)
             .field("probe", &self.is_probe())
+            .field("check", &self.check)
             .finish_non_exhaustive()
     }
 }

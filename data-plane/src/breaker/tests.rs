@@ -384,3 +384,90 @@ fn the_transition_queue_is_bounded_and_counts_what_it_drops() {
     assert_eq!(taken[0].at_ms, 5, "the oldest went");
     assert_eq!(sink.dropped.load(Relaxed), 5);
 }
+
+fn check(b: &Arc<Breaker>) -> Permit {
+    b.admit_check().expect("a check admitted")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_while_closed_never_counts_its_success_and_opens_on_its_failure() {
+    let (b, p) = (Breaker::new("check-closed"), policy());
+    fail(&b, &p);
+    fail(&b, &p);
+    // A check's success does not clear the users' failures, nor fill the window.
+    check(&b).success();
+    let s = b.snapshot();
+    assert_eq!((s.state, s.consecutive_failures, s.window_requests), (State::Closed, 2, 2));
+    assert!(!check(&b).is_probe());
+
+    // A check's failure opens at once, whatever the counters say.
+    let b = Breaker::new("check-dead");
+    check(&b).failure(Failure::Connect, &p);
+    assert_open(&b, Reason::HealthCheck, secs(1));
+    assert_eq!(b.snapshot().trips, 1);
+    assert!(b.admit().is_none(), "users are kept off it");
+
+    // 429, auth and quota open as a request's would.
+    let b = Breaker::new("check-429");
+    check(&b).failure(Failure::RateLimited { retry_after: Some(secs(5)) }, &p);
+    assert_open(&b, Reason::RateLimited, secs(5));
+    let b = Breaker::new("check-auth");
+    check(&b).failure(Failure::Auth, &p);
+    assert_open(&b, Reason::Auth, secs(8));
+
+    // A neutral or dropped check changes nothing.
+    let b = Breaker::new("check-neutral");
+    check(&b).neutral();
+    drop(check(&b));
+    assert_eq!(b.snapshot().state, State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_is_the_probe_once_the_cooldown_is_over() {
+    let (b, p) = (Breaker::new("check-probe"), policy());
+    trip(&b, &p);
+    // Before the reopen time the rules let nothing in, a check neither.
+    assert!(b.admit_check().is_none());
+    advance(secs(1)).await;
+    let probe = check(&b);
+    assert!(probe.is_probe());
+    assert_eq!(b.snapshot().state, State::HalfOpen);
+    assert!(b.admit().is_none() && b.admit_check().is_none(), "one probe at a time");
+    // Failed: open again for the doubled cooldown, the reason says a check found it.
+    probe.failure(Failure::Server, &p);
+    assert_open(&b, Reason::HealthCheck, secs(2));
+    assert_eq!(b.snapshot().trips, 2);
+
+    advance(secs(2)).await;
+    check(&b).success();
+    let s = b.snapshot();
+    assert_eq!((s.state, s.reason, s.trips, s.consecutive_failures), (State::Closed, None, 0, 0));
+    // Closed again by the check: the next trip starts from the first cooldown.
+    trip(&b, &p);
+    assert_open(&b, Reason::ConsecutiveFailures, secs(1));
+
+    // A user's probe in flight: no check.
+    advance(secs(1)).await;
+    let user = permit(&b);
+    assert!(user.is_probe());
+    assert!(b.admit_check().is_none());
+    user.success();
+
+    // A check probe dropped unsettled gives its slot back, as a request's does.
+    trip(&b, &p);
+    advance(secs(1)).await;
+    drop(check(&b));
+    assert_eq!(b.snapshot().state, State::Open);
+    assert!(permit(&b).is_probe());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_decided_after_a_transition_is_ignored() {
+    let (b, p) = (Breaker::new("check-stale"), policy());
+    let stale = check(&b);
+    trip(&b, &p);
+    // Admitted while Closed, settled while Open: its failure says nothing new.
+    stale.failure(Failure::Server, &p);
+    assert_open(&b, Reason::ConsecutiveFailures, secs(1));
+    assert_eq!(b.snapshot().trips, 1);
+}

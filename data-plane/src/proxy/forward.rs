@@ -16,6 +16,7 @@ use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
 use crate::translate::{self, Adapter, Route, Translated};
+use crate::upstream::refusal::{is_quota, retry_after};
 use crate::upstream::scrub;
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
 use crate::usage::tap::Text;
@@ -435,21 +436,6 @@ fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError)
     Failed { failure, unsent: false, reason: reason.to_owned(), status, outcome: Err(error) }
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-/// OpenAI signals an exhausted account with a 429 whose code is `insufficient_quota`.
-fn is_quota(body: &[u8]) -> bool {
-    body.windows(b"insufficient_quota".len()).any(|w| w == b"insufficient_quota")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,20 +449,5 @@ mod tests {
         assert_eq!(usage_span(b"[1]"), Ok(None));
         assert_eq!(usage_span(br#"{"usage":1,"usage":2}"#), Ok(None));
         assert_eq!(usage_span(b"{"), Err(()));
-    }
-
-    #[test]
-    fn retry_after_in_both_forms() {
-        let mut h = HeaderMap::new();
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        let later = std::time::SystemTime::now() + Duration::from_secs(120);
-        h.insert(header::RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap());
-        let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
     }
 }

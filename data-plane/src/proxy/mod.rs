@@ -75,6 +75,9 @@ struct Call<'a> {
 
 async fn serve(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Rejection> {
     let path = req.uri().path();
+    if let Some(page) = crate::ops_pages::answer(shared, req.method(), path) {
+        return page.map_err(Into::into);
+    }
     match path {
         "/healthz" => return Ok(text(StatusCode::OK, "ok")),
         "/readyz" if shared.ready() => return Ok(text(StatusCode::OK, "ready")),

@@ -13,6 +13,7 @@ pub mod h2pool;
 pub mod headers;
 pub mod path;
 pub mod provider;
+pub mod refusal;
 pub(crate) mod scrub;
 
 pub use body::OutgoingBody;

@@ -2,7 +2,8 @@
 
 use super::reader::{Cx, Obj};
 use crate::model::{
-    Account, BalanceApi, BalancePolicy, OnDisconnect, Provider, ProviderKind, Secret, StreamUsage, TimeoutOverrides,
+    Account, BalanceApi, BalancePolicy, HealthCheck, HealthRequest, OnDisconnect, Provider, ProviderKind, Secret,
+    StreamUsage, TimeoutOverrides,
 };
 use serde_norway::Value;
 use std::collections::BTreeMap;
@@ -66,6 +67,7 @@ pub(super) fn provider(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Provider {
     let api_version = o.take("api_version").and_then(|(v, p)| cx.string(v, &p));
     let default_max_tokens = o.take("default_max_tokens").and_then(|(v, p)| cx.u32(v, &p));
     let http2 = o.take("http2").and_then(|(v, p)| cx.bool(v, &p)).unwrap_or(false);
+    let health_check = o.take("health_check").and_then(|(v, p)| health_check(cx, v, &p));
     let mut accounts = Vec::new();
     if let Some((v, p)) = cx.required(&mut o, "accounts") {
         for a in cx.objects(v, &p) {
@@ -87,8 +89,23 @@ pub(super) fn provider(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Provider {
         api_version,
         default_max_tokens,
         http2,
+        health_check,
         accounts,
     }
+}
+
+/// `health_check: {interval, timeout, request}`, each field defaulted.
+fn health_check(cx: &mut Cx<'_>, v: &Value, path: &str) -> Option<HealthCheck> {
+    let mut o = cx.obj(v, path)?;
+    let d = HealthCheck::default();
+    let interval = o.take("interval").and_then(|(v, p)| cx.duration(v, &p)).unwrap_or(d.interval);
+    let timeout = o.take("timeout").and_then(|(v, p)| cx.duration(v, &p)).unwrap_or(d.timeout);
+    let request = o
+        .take("request")
+        .and_then(|(v, p)| cx.choice(v, &p, &HealthRequest::ALL.map(|r| (r.as_str(), r))))
+        .unwrap_or(d.request);
+    o.finish(cx);
+    Some(HealthCheck { interval, timeout, request })
 }
 
 fn account(cx: &mut Cx<'_>, mut o: Obj<'_>) -> Account {

@@ -19,7 +19,8 @@ pub mod wildcard;
 pub use error::{ConfigError, ConfigErrors, Problem};
 pub use key::{Budget, BudgetPeriod, ClientKey, HttpMethod, KeyHash, Passthrough};
 pub use provider::{
-    Account, BalanceApi, BalancePolicy, OnDisconnect, Provider, ProviderKind, StreamUsage, TimeoutOverrides,
+    Account, BalanceApi, BalancePolicy, HealthCheck, HealthRequest, OnDisconnect, Provider, ProviderKind, StreamUsage,
+    TimeoutOverrides,
 };
 pub use route::{Price, Route, Strategy, Target};
 pub use runtime::{AccountRef, KeyRuntime, RuntimeState};

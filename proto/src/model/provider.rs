@@ -101,6 +101,52 @@ impl BalanceApi {
     }
 }
 
+/// What an active health check sends (see [`HealthCheck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthRequest {
+    /// The provider's model list (`GET {base_url}/models`, or the kind's
+    /// equivalent): reachability and the key, for every endpoint of the account.
+    #[default]
+    Models,
+    /// A one-token generation to each upstream model routed to the provider
+    /// (chat completions, or the kind's own API): each result is that model's.
+    Chat,
+}
+
+impl HealthRequest {
+    pub const ALL: [Self; 2] = [Self::Models, Self::Chat];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Models => "models",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+/// Active health checks of each of a provider's accounts: a cheap request
+/// on an interval, whose outcome its endpoints' breakers learn, so an Open
+/// endpoint recovers, and a dead one opens, without user traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Time between two checks of an account (jittered by up to a tenth either way).
+    pub interval: Duration,
+    /// How long one check may take, response body included.
+    pub timeout: Duration,
+    pub request: HealthRequest,
+}
+
+impl HealthCheck {
+    /// The shortest `interval` accepted: checks are for seconds and minutes, not a load test.
+    pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(30), timeout: Duration::from_secs(5), request: HealthRequest::Models }
+    }
+}
+
 /// Per-provider timeouts; `None` inherits `settings.timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeoutOverrides {
@@ -141,6 +187,8 @@ pub struct Provider {
     /// Upstream HTTP/2 over a pool of connections (h2c for `http://`, ALPN `h2`
     /// for `https://`); `false`: HTTP/1.1. Not with `proxy`.
     pub http2: bool,
+    /// Active health checks of its accounts; `None`: off (the default).
+    pub health_check: Option<HealthCheck>,
     pub accounts: Vec<Account>,
 }
 

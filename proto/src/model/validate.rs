@@ -5,8 +5,8 @@
 
 use super::units::check_currency;
 use super::{
-    AlertChannelKind, Config, ConfigError, ConfigErrors, Passthrough, Price, Problem, Provider, ProviderKind, Route,
-    Settings, TimeoutOverrides, Timeouts, wildcard,
+    AlertChannelKind, Config, ConfigError, ConfigErrors, HealthCheck, Passthrough, Price, Problem, Provider,
+    ProviderKind, Route, Settings, TimeoutOverrides, Timeouts, wildcard,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -144,6 +144,20 @@ impl Validator {
         }
     }
 
+    /// At least [`HealthCheck::MIN_INTERVAL`] apart; one check ends before the next is due.
+    fn health_check(&mut self, path: &str, check: &HealthCheck) {
+        if check.interval < HealthCheck::MIN_INTERVAL {
+            self.invalid(format!("{path}.interval"), "must be at least 1s");
+        } else {
+            self.positive(format!("{path}.interval"), check.interval);
+        }
+        if check.timeout > check.interval && check.interval >= HealthCheck::MIN_INTERVAL {
+            self.invalid(format!("{path}.timeout"), "must not exceed interval");
+        } else {
+            self.positive(format!("{path}.timeout"), check.timeout);
+        }
+    }
+
     fn providers(&mut self, config: &Config) {
         let mut names = HashMap::new();
         for (i, p) in config.providers.iter().enumerate() {
@@ -176,6 +190,9 @@ impl Validator {
             }
         }
         self.timeout_overrides(&format!("{path}.timeout"), &p.timeout);
+        if let Some(check) = &p.health_check {
+            self.health_check(&format!("{path}.health_check"), check);
+        }
         match (p.kind, &p.api_version) {
             (ProviderKind::Azure, None) => self.invalid(format!("{path}.api_version"), "required for kind azure"),
             (ProviderKind::Azure, Some(v)) if v.trim().is_empty() => {

@@ -3,8 +3,8 @@
 
 use super::{Errors, convert_all, enums, from_ms, secret, settings, to_ms};
 use crate::model::{
-    Account, BalancePolicy, Budget, ClientKey, Config, ConfigErrors, KeyHash, Passthrough, Price, Provider, Route,
-    Target, TimeoutOverrides,
+    Account, BalancePolicy, Budget, ClientKey, Config, ConfigErrors, HealthCheck, KeyHash, Passthrough, Price,
+    Provider, Route, Target, TimeoutOverrides,
 };
 use crate::pb;
 
@@ -58,6 +58,7 @@ impl From<&Provider> for pb::Provider {
             api_version: p.api_version.clone(),
             default_max_tokens: p.default_max_tokens,
             http2: p.http2,
+            health_check: p.health_check.as_ref().map(Into::into),
             accounts: p.accounts.iter().map(Into::into).collect(),
         }
     }
@@ -68,6 +69,10 @@ pub(super) fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Opti
     let stream_usage = enums::stream_usage(errors, format!("{path}.stream_usage"), p.stream_usage);
     let on_disconnect = enums::on_disconnect(errors, format!("{path}.on_disconnect"), p.on_disconnect);
     let balance_api = enums::balance_api(errors, format!("{path}.balance_api"), p.balance_api);
+    let health_check = match p.health_check {
+        Some(c) => health_check(errors, &format!("{path}.health_check"), c).map(Some),
+        None => Some(None),
+    };
     let accounts = convert_all(p.accounts, |j, a| account(errors, &format!("{path}.accounts[{j}]"), a));
     Some(Provider {
         name: p.name,
@@ -84,8 +89,24 @@ pub(super) fn provider(errors: &mut Errors, path: &str, p: pb::Provider) -> Opti
         api_version: p.api_version,
         default_max_tokens: p.default_max_tokens,
         http2: p.http2,
+        health_check: health_check?,
         accounts: accounts?,
     })
+}
+
+impl From<&HealthCheck> for pb::HealthCheck {
+    fn from(c: &HealthCheck) -> Self {
+        Self {
+            interval_ms: to_ms(c.interval),
+            timeout_ms: to_ms(c.timeout),
+            request: pb::HealthCheckRequest::from(c.request).into(),
+        }
+    }
+}
+
+fn health_check(errors: &mut Errors, path: &str, c: pb::HealthCheck) -> Option<HealthCheck> {
+    let request = enums::health_request(errors, format!("{path}.request"), c.request);
+    Some(HealthCheck { interval: from_ms(c.interval_ms), timeout: from_ms(c.timeout_ms), request: request? })
 }
 
 impl From<TimeoutOverrides> for pb::TimeoutOverrides {

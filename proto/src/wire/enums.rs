@@ -3,7 +3,8 @@
 
 use super::Errors;
 use crate::model::{
-    BalanceApi, BudgetPeriod, HttpMethod, OnDisconnect, ProviderKind, RetryCondition, Strategy, StreamUsage,
+    BalanceApi, BudgetPeriod, HealthRequest, HttpMethod, OnDisconnect, ProviderKind, RetryCondition, Strategy,
+    StreamUsage,
 };
 use crate::pb;
 
@@ -192,6 +193,25 @@ pub(super) fn http_method(errors: &mut Errors, path: String, value: i32) -> Opti
         Ok(pb::HttpMethod::Delete) => HttpMethod::Delete,
         Ok(pb::HttpMethod::Unspecified) | Err(_) => {
             return unknown(errors, path, value, &HttpMethod::ALL.map(HttpMethod::as_str));
+        }
+    })
+}
+
+impl From<HealthRequest> for pb::HealthCheckRequest {
+    fn from(request: HealthRequest) -> Self {
+        match request {
+            HealthRequest::Models => Self::Models,
+            HealthRequest::Chat => Self::Chat,
+        }
+    }
+}
+
+pub(super) fn health_request(errors: &mut Errors, path: String, value: i32) -> Option<HealthRequest> {
+    Some(match pb::HealthCheckRequest::try_from(value) {
+        Ok(pb::HealthCheckRequest::Models) => HealthRequest::Models,
+        Ok(pb::HealthCheckRequest::Chat) => HealthRequest::Chat,
+        Ok(pb::HealthCheckRequest::Unspecified) | Err(_) => {
+            return unknown(errors, path, value, &HealthRequest::ALL.map(HealthRequest::as_str));
         }
     })
 }

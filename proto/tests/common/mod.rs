@@ -72,6 +72,7 @@ pub fn provider(name: &str, kind: ProviderKind, base_url: &str, accounts: Vec<Ac
         api_version: None,
         default_max_tokens: None,
         http2: false,
+        health_check: None,
         accounts,
     }
 }
@@ -151,6 +152,7 @@ pub fn rich_config() -> Config {
     );
     openrouter.balance_api = Some(BalanceApi::OpenRouter);
     openrouter.http2 = true;
+    openrouter.health_check = Some(HealthCheck::default());
 
     let mut azure = provider(
         "azure-east",
@@ -168,6 +170,11 @@ pub fn rich_config() -> Config {
         vec![account("main", "sk-ant-0005", 1, true, None)],
     );
     claude.default_max_tokens = Some(4096);
+    claude.health_check = Some(HealthCheck {
+        interval: Duration::from_secs(45),
+        timeout: Duration::from_millis(2_500),
+        request: HealthRequest::Chat,
+    });
 
     let mut gemini = provider(
         "gemini",

@@ -4,8 +4,8 @@
 use super::scalar::quote;
 use crate::model::units::{format_duration, format_money, format_size, parse_money};
 use crate::model::{
-    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, HttpMethod, OnDisconnect, Passthrough,
-    Price, Provider, Route, Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
+    Account, AlertChannel, AlertChannelKind, BalancePolicy, Budget, ClientKey, HealthCheck, HttpMethod, OnDisconnect,
+    Passthrough, Price, Provider, Route, Secret, Settings, Strategy, StreamUsage, Target, TimeoutOverrides,
 };
 use std::time::Duration;
 
@@ -161,8 +161,20 @@ pub(super) fn provider(p: &Provider) -> Node {
     if p.http2 {
         put(&mut m, "http2", flag(true));
     }
+    if let Some(check) = &p.health_check {
+        put(&mut m, "health_check", health_check(check));
+    }
     put(&mut m, "accounts", Node::Seq(p.accounts.iter().map(account).collect(), Style::Block));
     Node::Map(m, Style::Block)
+}
+
+/// Every field written, defaults too: the export says how often and with what each account is checked.
+fn health_check(c: &HealthCheck) -> Node {
+    let mut m = Entries::new();
+    put(&mut m, "interval", duration(c.interval));
+    put(&mut m, "timeout", duration(c.timeout));
+    put(&mut m, "request", raw(c.request.as_str()));
+    Node::Map(m, Style::Flow)
 }
 
 fn timeout_overrides(t: &TimeoutOverrides) -> Entries {
