@@ -36,7 +36,7 @@ async fn chat(proxy: &Proxy) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_streams_on_one_account_open_more_connections_and_none_stalls() {
     const STREAMS: usize = 500;
-    let upstream = FakeUpstream::start_with(Options { h2_max_streams: Some(100) }).await;
+    let upstream = FakeUpstream::start_with(Options { h2_max_streams: Some(100), ..Options::default() }).await;
     // Every upstream stream sends its first event, then stays open until its gate opens.
     let gates: Vec<_> = (0..STREAMS)
         .map(|_| {

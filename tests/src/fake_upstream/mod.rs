@@ -39,6 +39,9 @@
 //! * anything else: `200 {"echo": {"method", "path", "query", "body_bytes", "content_type"}}`
 //!   (`query` and `content_type` are `null` when absent).
 //!
+//! [`Options::api`] narrows this to one provider's API ([`Api`]): the others'
+//! endpoints then answer 404.
+//!
 //! What the chat-like APIs say follows the conversation, the same in each API:
 //! when tools are offered and the last user turn says "use the tool", a call of
 //! the first tool (arguments made up from its schema, streamed in pieces);
@@ -93,6 +96,26 @@ pub struct Options {
     /// opening more streams at once gets them refused (`REFUSED_STREAM`).
     /// `None`: hyper's default (200).
     pub h2_max_streams: Option<u32>,
+    /// Whose API the default answers speak.
+    pub api: Api,
+}
+
+/// Whose API a fake's default answers speak. A request for one of another
+/// provider's endpoints gets a 404 in this API's error shape, as the real
+/// provider would answer it (paths no API knows are echoed whatever this is).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// Every API at once (one fake behind providers of every kind).
+    #[default]
+    All,
+    /// OpenAI's: chat completions, completions, embeddings, models, Responses.
+    Openai,
+    /// An OpenAI-compatible server's: OpenAI's without the Responses API.
+    OpenaiCompatible,
+    /// Anthropic's: Messages, count_tokens, models.
+    Anthropic,
+    /// Gemini's: generateContent and the rest under `/{version}/models`.
+    Gemini,
 }
 
 /// A running fake upstream. Dropping it stops the server and every connection it

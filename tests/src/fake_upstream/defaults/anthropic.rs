@@ -17,7 +17,7 @@ use super::conversation::{Answer, Conversation, Tool, argument_pieces, text_of};
 use super::{RecordedRequest, fails, is_true, json_object, prompt_words};
 use crate::fake_upstream::reply::{Chunk, Reply};
 
-fn error(status: u16, kind: &str, message: &str) -> Reply {
+pub(super) fn error(status: u16, kind: &str, message: &str) -> Reply {
     Reply::json(status, json!({"type": "error", "error": {"type": kind, "message": message}}))
 }
 

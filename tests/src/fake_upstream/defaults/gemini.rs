@@ -19,43 +19,56 @@ use super::embeddings::{EMBEDDING_DIMENSIONS, MAX_EMBEDDING_DIMENSIONS, vector};
 use super::{RecordedRequest, fails, json_object, prompt_words};
 use crate::fake_upstream::reply::{Chunk, Reply};
 
-fn error(code: u16, status: &str, message: &str) -> Reply {
+pub(super) fn error(code: u16, status: &str, message: &str) -> Reply {
     Reply::json(code, json!({"error": {"code": code, "message": message, "status": status}}))
 }
 
-/// The answer to a Gemini path, None when the path is none of Gemini's.
-pub(super) fn reply_for(request: &RecordedRequest, seq: u64) -> Option<Reply> {
+/// One of Gemini's endpoints.
+#[derive(Debug)]
+pub(super) enum Endpoint {
+    /// `GET /{version}/models`.
+    Models,
+    /// `POST /{version}/models/{model}:{method}`, the model percent-decoded.
+    Call { model: String, method: &'static str },
+}
+
+const METHODS: [&str; 5] =
+    ["generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"];
+
+/// The Gemini endpoint a request is for, None when it is none of Gemini's.
+pub(super) fn endpoint(request: &RecordedRequest) -> Option<Endpoint> {
     let (version, rest) = request.uri.path().strip_prefix('/')?.split_once('/')?;
     if !version.starts_with('v') {
         return None;
     }
     if request.method == http::Method::GET && rest == "models" {
-        return Some(authorized(request).unwrap_or_else(models));
+        return Some(Endpoint::Models);
     }
     let (model, method) = rest.strip_prefix("models/")?.rsplit_once(':')?;
-    if request.method != http::Method::POST {
-        return None;
-    }
-    let known = ["generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"];
-    if !known.contains(&method) {
-        return None;
-    }
+    let method = METHODS.into_iter().find(|known| *known == method)?;
+    (request.method == http::Method::POST).then(|| Endpoint::Call { model: percent_decode(model), method })
+}
+
+pub(super) fn reply(request: &RecordedRequest, endpoint: Endpoint, seq: u64) -> Reply {
     if let Some(refusal) = authorized(request) {
-        return Some(refusal);
+        return refusal;
     }
-    let model = percent_decode(model);
+    let (model, method) = match endpoint {
+        Endpoint::Models => return models(),
+        Endpoint::Call { model, method } => (model, method),
+    };
     let Some(body) = json_object(request) else {
-        return Some(error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object."));
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object.");
     };
     if fails(&model) {
-        return Some(error(
+        return error(
             500,
             "INTERNAL",
             "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-        ));
+        );
     }
     let sse = request.uri.query().is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-    Some(match method {
+    match method {
         "generateContent" => generate(&body, &model, seq, None),
         "streamGenerateContent" => generate(&body, &model, seq, Some(sse)),
         "countTokens" => {
@@ -74,7 +87,7 @@ pub(super) fn reply_for(request: &RecordedRequest, seq: u64) -> Option<Reply> {
                 _ => error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: contents is not specified"),
             }
         }
-    })
+    }
 }
 
 /// None when the request carries an API key, else Google's refusal.

@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::RecordedRequest;
 use super::reply::Reply;
+use super::{Api, RecordedRequest};
 
 /// `completion_tokens` of every default greeting: the three pieces of
 /// `"Hello from {model}"`.
@@ -29,19 +29,78 @@ pub const COMPLETION_TOKENS: u64 = 3;
 /// error shape of its API (for failover tests driven from outside the process).
 pub const FAIL_PREFIX: &str = "fail-";
 
-pub(super) fn reply_for(request: &RecordedRequest, seq: u64) -> Reply {
-    let reply = match (request.method.as_str(), request.uri.path()) {
-        ("POST", "/v1/chat/completions") => chat::with_model(request, |body, model| chat::chat(body, model, seq)),
-        ("POST", "/v1/completions") => chat::with_model(request, |body, model| chat::completion(body, model, seq)),
-        ("POST", "/v1/embeddings") => chat::with_model(request, embeddings::embeddings),
-        ("POST", "/v1/responses") => chat::with_model(request, |body, model| responses::create(body, model, seq)),
-        ("POST", "/v1/messages") => anthropic::messages(request, seq),
-        ("POST", "/v1/messages/count_tokens") => anthropic::count_tokens(request),
-        ("GET", "/v1/models") if request.header("anthropic-version").is_some() => anthropic::models(request),
-        ("GET", "/v1/models") => embeddings::models(),
-        _ => gemini::reply_for(request, seq).unwrap_or_else(|| echo(request)),
+/// The API an endpoint belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// OpenAI's, served by OpenAI-compatible servers too.
+    OpenAi,
+    /// OpenAI's Responses API.
+    Responses,
+    Anthropic,
+    Gemini,
+}
+
+fn serves(api: Api, owner: Owner) -> bool {
+    match api {
+        Api::All => true,
+        Api::Openai => matches!(owner, Owner::OpenAi | Owner::Responses),
+        Api::OpenaiCompatible => owner == Owner::OpenAi,
+        Api::Anthropic => owner == Owner::Anthropic,
+        Api::Gemini => owner == Owner::Gemini,
+    }
+}
+
+pub(super) fn reply_for(request: &RecordedRequest, seq: u64, api: Api) -> Reply {
+    let gemini = gemini::endpoint(request);
+    let owner = match (request.method.as_str(), request.uri.path()) {
+        ("POST", "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings") => Some(Owner::OpenAi),
+        ("POST", "/v1/responses") => Some(Owner::Responses),
+        ("POST", "/v1/messages" | "/v1/messages/count_tokens") => Some(Owner::Anthropic),
+        // Every provider lists its models here: the fake's API, or for all of
+        // them Anthropic's when its version header says so.
+        ("GET", "/v1/models") => Some(match api {
+            Api::Anthropic => Owner::Anthropic,
+            Api::Gemini => Owner::Gemini,
+            Api::All if request.header("anthropic-version").is_some() => Owner::Anthropic,
+            _ => Owner::OpenAi,
+        }),
+        _ => gemini.as_ref().map(|_| Owner::Gemini),
+    };
+    let reply = match owner {
+        None => echo(request),
+        Some(owner) if !serves(api, owner) => not_found(api, request),
+        Some(owner) => match (request.method.as_str(), request.uri.path(), gemini) {
+            ("POST", "/v1/chat/completions", _) => {
+                chat::with_model(request, |body, model| chat::chat(body, model, seq))
+            }
+            ("POST", "/v1/completions", _) => {
+                chat::with_model(request, |body, model| chat::completion(body, model, seq))
+            }
+            ("POST", "/v1/embeddings", _) => chat::with_model(request, embeddings::embeddings),
+            ("POST", "/v1/responses", _) => {
+                chat::with_model(request, |body, model| responses::create(body, model, seq))
+            }
+            ("POST", "/v1/messages", _) => anthropic::messages(request, seq),
+            ("POST", "/v1/messages/count_tokens", _) => anthropic::count_tokens(request),
+            ("GET", "/v1/models", _) if owner == Owner::Anthropic => anthropic::models(request),
+            ("GET", "/v1/models", _) if owner == Owner::OpenAi => embeddings::models(),
+            (_, _, Some(endpoint)) => gemini::reply(request, endpoint, seq),
+            _ => echo(request),
+        },
     };
     with_request_id(reply, seq)
+}
+
+/// What `api`'s provider answers for an endpoint it does not have.
+fn not_found(api: Api, request: &RecordedRequest) -> Reply {
+    let path = request.uri.path();
+    match api {
+        Api::Anthropic => anthropic::error(404, "not_found_error", "Not Found"),
+        Api::Gemini => {
+            gemini::error(404, "NOT_FOUND", &format!("The requested URL {path} was not found on this server."))
+        }
+        _ => Reply::error(404, "invalid_request_error", &format!("Invalid URL ({} {path})", request.method)),
+    }
 }
 
 fn with_request_id(reply: Reply, seq: u64) -> Reply {

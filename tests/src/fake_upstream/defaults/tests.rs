@@ -5,6 +5,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use serde_json::{Value, json};
 
 use super::reply_for;
+use crate::fake_upstream::Api;
 use crate::fake_upstream::RecordedRequest;
 use crate::fake_upstream::reply::{Chunk, Reply};
 use crate::schema;
@@ -24,17 +25,17 @@ fn request(method: Method, uri: &str, headers: &[(&'static str, &str)], body: &V
 }
 
 fn post(uri: &str, body: &Value) -> Reply {
-    reply_for(&request(Method::POST, uri, &[], body), 7)
+    reply_for(&request(Method::POST, uri, &[], body), 7, Api::All)
 }
 
 const ANTHROPIC: [(&str, &str); 2] = [("x-api-key", "sk-ant"), ("anthropic-version", "2023-06-01")];
 
 fn anthropic(uri: &str, body: &Value) -> Reply {
-    reply_for(&request(Method::POST, uri, &ANTHROPIC, body), 7)
+    reply_for(&request(Method::POST, uri, &ANTHROPIC, body), 7, Api::All)
 }
 
 fn gemini(uri: &str, body: &Value) -> Reply {
-    reply_for(&request(Method::POST, uri, &[("x-goog-api-key", "AIza")], body), 7)
+    reply_for(&request(Method::POST, uri, &[("x-goog-api-key", "AIza")], body), 7, Api::All)
 }
 
 fn json_of(reply: Reply) -> (u16, Value) {
@@ -188,10 +189,14 @@ fn anthropic_messages_answer_a_message() {
 #[test]
 fn anthropic_refuses_as_anthropic_does() {
     let body = json!({"model": "claude-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
-    let (status, error) =
-        json_of(reply_for(&request(Method::POST, "/v1/messages", &[("anthropic-version", "2023-06-01")], &body), 0));
+    let (status, error) = json_of(reply_for(
+        &request(Method::POST, "/v1/messages", &[("anthropic-version", "2023-06-01")], &body),
+        0,
+        Api::All,
+    ));
     assert_eq!((status, error["error"]["type"].as_str()), (401, Some("authentication_error")));
-    let (status, error) = json_of(reply_for(&request(Method::POST, "/v1/messages", &[("x-api-key", "k")], &body), 0));
+    let (status, error) =
+        json_of(reply_for(&request(Method::POST, "/v1/messages", &[("x-api-key", "k")], &body), 0, Api::All));
     assert_eq!((status, error["error"]["message"].as_str()), (400, Some("anthropic-version: header is required")));
     let mut no_max = body.clone();
     no_max.as_object_mut().unwrap().remove("max_tokens");
@@ -276,10 +281,10 @@ fn anthropic_uses_the_tool_whole_and_streamed() {
 
 #[test]
 fn anthropic_models_answer_with_the_version_header() {
-    let (status, list) = json_of(reply_for(&request(Method::GET, "/v1/models", &ANTHROPIC, &Value::Null), 0));
+    let (status, list) = json_of(reply_for(&request(Method::GET, "/v1/models", &ANTHROPIC, &Value::Null), 0, Api::All));
     assert_eq!((status, list["has_more"].as_bool()), (200, Some(false)));
     assert_eq!(list["data"][0]["type"], "model");
-    let (_, openai) = json_of(reply_for(&request(Method::GET, "/v1/models", &[], &Value::Null), 0));
+    let (_, openai) = json_of(reply_for(&request(Method::GET, "/v1/models", &[], &Value::Null), 0, Api::All));
     assert_eq!(openai["object"], "list");
 }
 
@@ -350,7 +355,8 @@ fn gemini_counts_embeds_lists_and_refuses_without_a_key() {
     let (_, many) = json_of(gemini("/v1beta/models/e:batchEmbedContents", &batch));
     assert_eq!(many["embeddings"].as_array().unwrap().len(), 2);
     assert_eq!(many["embeddings"][0]["values"], json!(super::embeddings::vector("a", 8)));
-    let (status, list) = json_of(reply_for(&request(Method::GET, "/v1beta/models?key=AIza", &[], &Value::Null), 0));
+    let (status, list) =
+        json_of(reply_for(&request(Method::GET, "/v1beta/models?key=AIza", &[], &Value::Null), 0, Api::All));
     assert_eq!((status, list["models"][0]["name"].as_str()), (200, Some("models/gemini-2.5-flash")));
     let (status, refusal) = json_of(post("/v1beta/models/g:generateContent", &contents));
     assert_eq!((status, refusal["error"]["status"].as_str()), (403, Some("PERMISSION_DENIED")));
@@ -437,4 +443,41 @@ fn a_responses_stream_is_the_documented_event_sequence() {
     let done = events.iter().find(|(n, _)| n == "response.function_call_arguments.done").unwrap();
     assert_eq!((done.1["arguments"].as_str(), done.1["name"].as_str()), (Some(arguments.as_str()), Some("weather")));
     assert_eq!(events.last().unwrap().1["response"]["output"][0]["arguments"], arguments);
+}
+
+#[test]
+fn a_fake_of_one_api_refuses_the_others_endpoints_as_its_provider_would() {
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let responses = json!({"model": "m", "input": "hi"});
+    let messages = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let contents = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let headers = [("x-api-key", "k"), ("anthropic-version", "2023-06-01"), ("x-goog-api-key", "k")];
+    let ask = |api: Api, method: Method, uri: &str, body: &Value| {
+        let (status, body) = json_of(reply_for(&request(method, uri, &headers, body), 0, api));
+        (status, body)
+    };
+    let gemini_uri = "/v1beta/models/g:generateContent";
+    for (api, open) in [
+        (Api::Openai, [true, true, false, false]),
+        (Api::OpenaiCompatible, [true, false, false, false]),
+        (Api::Anthropic, [false, false, true, false]),
+        (Api::Gemini, [false, false, false, true]),
+        (Api::All, [true, true, true, true]),
+    ] {
+        let statuses = [
+            ask(api, Method::POST, "/v1/chat/completions", &chat).0,
+            ask(api, Method::POST, "/v1/responses", &responses).0,
+            ask(api, Method::POST, "/v1/messages", &messages).0,
+            ask(api, Method::POST, gemini_uri, &contents).0,
+        ];
+        assert_eq!(statuses, open.map(|open| if open { 200 } else { 404 }), "{api:?}");
+    }
+    let (_, refusal) = ask(Api::OpenaiCompatible, Method::POST, "/v1/responses", &responses);
+    assert_eq!(refusal["error"]["message"], "Invalid URL (POST /v1/responses)");
+    let (_, refusal) = ask(Api::Anthropic, Method::POST, "/v1/chat/completions", &chat);
+    assert_eq!(refusal["error"]["type"], "not_found_error");
+    // Each lists its own models, and paths no API knows are still echoed.
+    assert!(ask(Api::Gemini, Method::GET, "/v1/models", &Value::Null).1["models"].is_array());
+    assert_eq!(ask(Api::Anthropic, Method::GET, "/v1/models", &Value::Null).1["data"][0]["type"], "model");
+    assert_eq!(ask(Api::Anthropic, Method::GET, "/v1/files", &Value::Null).1["echo"]["path"], "/v1/files");
 }
