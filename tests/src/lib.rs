@@ -2,7 +2,7 @@
 //! the end-to-end tests themselves, which live in `tests/tests/`.
 //!
 //! This crate is never published or shipped; it exists only so tests across the
-//! workspace can drive a real HTTP server that behaves like an OpenAI-compatible
+//! workspace can drive a real HTTP server that behaves like an OpenAI, Anthropic or Gemini
 //! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]),
 //! or a whole fleet ([`Topology`]), wait for what they assert on with
 //! [`eventually`] ([`wait`]), answer balance polls ([`fake_balance`]) and

@@ -1,4 +1,4 @@
-//! A scripted, OpenAI-compatible fake upstream: a real HTTP server (HTTP/1.1 and
+//! A scripted fake upstream speaking OpenAI's, Anthropic's and Gemini's APIs: a real HTTP server (HTTP/1.1 and
 //! h2c on the same port) bound to `127.0.0.1:0`.
 //!
 //! Every request is read to its end (the body is counted as it arrives, see
@@ -9,9 +9,10 @@
 //!
 //! # Default behaviour
 //!
-//! Answers look like OpenAI's (the shapes of its published schema) and echo what
-//! was asked; every one carries an `x-request-id: req_fake{N}` header, `N` being
-//! the request's arrival number (0, 1, ...).
+//! Answers look like each provider's own (the shapes of its published API) and
+//! echo what was asked; every one carries an `x-request-id: req_fake{N}` header,
+//! `N` being the request's arrival number (0, 1, ...). One server answers every
+//! API, so one fake can stand behind providers of every kind.
 //!
 //! * `POST /v1/chat/completions`: a `chat.completion` whose single choice says
 //!   `"Hello from {model}"` with `finish_reason: "stop"`, `model` being the model
@@ -26,13 +27,36 @@
 //!   changes the length and `encoding_format: "base64"` encodes little-endian
 //!   `f32`s as OpenAI does.
 //! * `GET /v1/models`: a list of two models, `gpt-4o-mini` and
-//!   `text-embedding-3-small`.
+//!   `text-embedding-3-small` (Anthropic's list when asked with an
+//!   `anthropic-version` header).
+//! * `POST /v1/responses`: OpenAI's Responses API, a `response` object or its
+//!   event stream.
+//! * `POST /v1/messages` and `/v1/messages/count_tokens`: Anthropic's Messages
+//!   API, a `message` or its event stream (checking `x-api-key`,
+//!   `anthropic-version`, `max_tokens` as Anthropic does).
+//! * `POST /{version}/models/{model}:generateContent`, `:streamGenerateContent`
+//!   (`?alt=sse`), `:countTokens`, `:embedContent`, `:batchEmbedContents` and
+//!   `GET /{version}/models`: Gemini's API (checking for an API key).
 //! * anything else: `200 {"echo": {"method", "path", "query", "body_bytes", "content_type"}}`
 //!   (`query` and `content_type` are `null` when absent).
 //!
+//! [`Options::api`] narrows this to one provider's API ([`Api`]): the others'
+//! endpoints then answer 404.
+//!
+//! What the chat-like APIs say follows the conversation, the same in each API:
+//! when tools are offered and the last user turn says "use the tool", a call of
+//! the first tool (arguments made up from its schema, streamed in pieces);
+//! when the last turn carries tool results, `"Tool result: {result}"`; when the
+//! last user turn holds images, the greeting names their types (see
+//! `defaults/conversation.rs`). A model named `fail-…` ([`FAIL_PREFIX`]) is
+//! answered 500 in its API's error shape, so failover can be driven from
+//! outside the process (e.g. by `fake-upstream` and the SDK tests).
+//!
 //! Usage is deterministic: `prompt_tokens` is the number of whitespace-separated
-//! words in the prompt's text (messages' text content, `prompt`, `input`; a token
-//! id counts one), at least 1; `completion_tokens` is 3 ([`COMPLETION_TOKENS`]).
+//! words in the prompt's text (messages' text content, `prompt`, `input`,
+//! `system`, Gemini's parts; a token id counts one), at least 1;
+//! `completion_tokens` is one per streamed text piece, 3 for the greeting
+//! ([`COMPLETION_TOKENS`]), and for a tool call one plus one per argument piece.
 //!
 //! The JSON endpoints answer a body that is not a JSON object with 400
 //! `invalid_request_error`, and one without a string `model` likewise.
@@ -63,7 +87,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use defaults::COMPLETION_TOKENS;
+pub use defaults::{COMPLETION_TOKENS, FAIL_PREFIX};
 pub use reply::{Chunk, Reply};
 
 /// How a [`FakeUpstream`] serves; `Options::default()` is what [`FakeUpstream::start`] uses.
@@ -78,6 +102,8 @@ pub struct Options {
     /// (`None`) go on as usual. E.g. a provider's balance endpoints next to its
     /// chat completions ([`crate::fake_balance`]).
     pub respond: Option<Responder>,
+    /// Whose API the default answers speak.
+    pub api: Api,
 }
 
 /// Answers a request by its head, or passes (`None`).
@@ -91,6 +117,24 @@ impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Responder")
     }
+}
+
+/// Whose API a fake's default answers speak. A request for one of another
+/// provider's endpoints gets a 404 in this API's error shape, as the real
+/// provider would answer it (paths no API knows are echoed whatever this is).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// Every API at once (one fake behind providers of every kind).
+    #[default]
+    All,
+    /// OpenAI's: chat completions, completions, embeddings, models, Responses.
+    Openai,
+    /// An OpenAI-compatible server's: OpenAI's without the Responses API.
+    OpenaiCompatible,
+    /// Anthropic's: Messages, count_tokens, models.
+    Anthropic,
+    /// Gemini's: generateContent and the rest under `/{version}/models`.
+    Gemini,
 }
 
 /// A running fake upstream. Dropping it stops the server and every connection it

@@ -147,7 +147,7 @@ async fn handle(
     let recorded = RecordedRequest { method: parts.method, uri, headers: parts.headers, body, version: parts.version };
     let reply = match scripted {
         Some(reply) => reply,
-        None => defaults::reply_for(&recorded, seq),
+        None => defaults::reply_for(&recorded, seq, shared.options().api),
     };
     shared.record(seq, recorded);
 
