@@ -11,12 +11,7 @@ from conftest import MODELS, WEATHER, kind_ids
 
 NATIVE = ["gpt-4o-mini"]
 TRANSLATED = ["deepseek-chat", "claude-sonnet-4-5", "gemini-2.5-flash"]
-# Until the gateway translates the Responses API (issue 17), a strict xfail:
-# the day translation lands these pass, and the marker must go.
-PENDING = pytest.mark.xfail(strict=True, reason="/v1/responses is not translated for non-OpenAI providers yet")
-ALL = [pytest.param(m, id=MODELS[m][0]) for m in NATIVE] + [
-    pytest.param(m, id=MODELS[m][0], marks=PENDING) for m in TRANSLATED
-]
+ALL = [pytest.param(m, id=MODELS[m][0]) for m in NATIVE + TRANSLATED]
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather", "parameters": WEATHER, "strict": False}]
 
 
