@@ -116,6 +116,9 @@ pub fn render(plan: &pb::Plan) -> String {
     }
     out.push_str(&Summary::of(plan).line());
     out.push('\n');
+    for w in &plan.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }
 
@@ -134,6 +137,7 @@ pub fn json(plan: &pb::Plan) -> Value {
         "summary": Summary::of(plan).json(),
         "applied": plan.applied,
         "config_version": plan.config_version,
+        "warnings": plan.warnings,
     })
 }
 
@@ -163,6 +167,7 @@ mod tests {
             ],
             applied: false,
             config_version: 3,
+            warnings: vec![],
         };
         let text = render(&plan);
         assert!(
@@ -197,6 +202,7 @@ mod tests {
             ],
             applied: false,
             config_version: 3,
+            warnings: vec![],
         };
         ignore_secrets(&mut plan, &["k".to_owned()]);
         assert_eq!(plan.changes.len(), 1);

@@ -199,7 +199,10 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 
 fn check(config: &std::path::Path) -> ExitCode {
     match switchyard_proxy::check::check_file(config) {
-        Ok(()) => {
+        Ok(warnings) => {
+            for w in warnings {
+                println!("warning: {w}");
+            }
             println!("ok");
             ExitCode::SUCCESS
         }

@@ -37,7 +37,8 @@ async fn plan_apply(svc: &AdminService, caller: &Caller, request: &pb::ApplyRequ
     if applied {
         svc.published(written.revision).await?;
     }
-    Ok(pb::Plan { changes, applied, config_version: written.revision })
+    let warnings = switchyard_proto::model::inert_settings(&declared);
+    Ok(pb::Plan { changes, applied, config_version: written.revision, warnings })
 }
 
 pub async fn export(svc: &AdminService) -> Result<pb::ExportResponse, Status> {

@@ -5,6 +5,7 @@
 //! so a config is judged the same way wherever it comes from.
 
 mod error;
+mod inert;
 mod key;
 mod provider;
 mod redact;
@@ -17,6 +18,7 @@ mod validate;
 pub mod wildcard;
 
 pub use error::{ConfigError, ConfigErrors, Problem};
+pub use inert::inert_settings;
 pub use key::{Budget, BudgetPeriod, ClientKey, HttpMethod, KeyHash, Passthrough};
 pub use provider::{
     Account, BalanceApi, BalancePolicy, HealthCheck, HealthRequest, OnDisconnect, Provider, ProviderKind, StreamUsage,
