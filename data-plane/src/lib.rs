@@ -21,6 +21,7 @@ pub mod cp_client;
 pub mod durable;
 pub mod error;
 pub mod health;
+pub mod health_board;
 pub mod ingress;
 pub mod limit;
 pub mod metrics;

@@ -96,7 +96,7 @@ pub struct Metrics {
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// What the active health checks found ([`crate::health`]).
-    pub health_checks: crate::health::Board,
+    pub health_checks: crate::health_board::Board,
 }
 
 /// Why a key's limits refused a request (`switchyard_requests_refused_total`'s `reason`).

@@ -258,14 +258,14 @@ async fn other_v1_paths_pass_through() {
     let (main, _other, proxy) = setup().await;
     // A JSON body with a model is routed and rewritten like the rest.
     let response = client()
-        .post(format!("{}/responses?x=1&api_key={APP_KEY}", proxy.url()))
+        .post(format!("{}/moderations?x=1&api_key={APP_KEY}", proxy.url()))
         .json(&json!({"model": "smart", "input": "hi"}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let seen = &main.requests()[0];
-    assert_eq!(seen.uri.path(), "/v1/responses");
+    assert_eq!(seen.uri.path(), "/v1/moderations");
     assert_eq!(seen.uri.query(), Some("x=1"), "the client's api_key never travels upstream");
     assert_eq!(seen.json()["model"], "gpt-4o-mini-2024-07-18");
     // Without a body: the default model's endpoint.

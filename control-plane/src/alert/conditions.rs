@@ -4,7 +4,7 @@
 //! it is evaluated and whichever replica evaluates it.
 
 use super::facts::Facts;
-use super::notice::time;
+use super::when::time;
 use crate::nodes::LOST_AFTER;
 use crate::store::NodeRecord;
 use std::collections::BTreeMap;

@@ -20,6 +20,7 @@ pub mod facts;
 pub mod metrics;
 pub mod notice;
 pub mod state;
+pub mod when;
 
 pub use clock::Clock;
 pub use conditions::{Condition, Event, Severity, Thresholds};

@@ -4,6 +4,7 @@
 //! "Switchyard" so keyword-mode robots accept it, bounded in size).
 
 use super::conditions::Severity;
+use super::when::time;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchyard_proto::model::units::format_duration;
@@ -88,22 +89,6 @@ impl Notice {
             Change::Test => format!("Sent at {}", time(self.at_ms)),
         };
         format!("{head}\n\n**{}**\n\n{}\n\n{when}", self.subject, self.text)
-    }
-}
-
-/// Unix milliseconds as `2026-01-02 15:04:05 UTC`.
-pub fn time(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        Err(_) => ms.to_string(),
-    }
-}
-
-/// Unix milliseconds as RFC 3339 (`2026-01-02T15:04:05.123Z`).
-pub fn rfc3339(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.to_string(),
-        Err(_) => ms.to_string(),
     }
 }
 

@@ -19,14 +19,13 @@
 //! shutdown. Results ([`board`]) go to `/status` and
 //! `switchyard_health_checks_total`.
 
-pub mod board;
 pub mod request;
 mod schedule;
 
 #[cfg(test)]
 mod tests;
 
-pub use board::{Board, CheckKey, CheckResult, LastCheck};
+pub use crate::health_board::{Board, CheckKey, CheckResult, LastCheck};
 
 use crate::runtime::Runtime;
 use crate::state::Shared;

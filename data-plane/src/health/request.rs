@@ -18,8 +18,8 @@
 //! list is taken as it is). Any other status is the check's own problem
 //! (`rejected`): the endpoint's breaker learns nothing from it.
 
-use super::board::CheckResult;
 use crate::breaker::Failure;
+use crate::health_board::CheckResult;
 use crate::runtime::{AccountEntry, ProviderEntry};
 use crate::translate::Adapter;
 use crate::upstream::{self, OutgoingBody, SendError, Upstream, refusal};

@@ -1,9 +1,9 @@
 //! One account's checks, round after round until its task is aborted: when
 //! each round is due, what it asks, and what the breakers learn from it.
 
-use super::board::{CheckKey, CheckResult, LastCheck};
 use super::request::{Ask, Outcome, Target, Verdict};
 use super::{AccountId, Prober};
+use crate::health_board::{CheckKey, CheckResult, LastCheck};
 use crate::runtime::{Endpoint, Runtime};
 use crate::state::Shared;
 use std::sync::Arc;

@@ -15,7 +15,8 @@
 //! `since` is when the condition started firing, `at` when this was sent.
 
 use super::Request;
-use crate::alert::notice::{Change, Notice, rfc3339};
+use crate::alert::notice::{Change, Notice};
+use crate::alert::when::rfc3339;
 use reqwest::Url;
 use serde_json::json;
 
