@@ -287,3 +287,16 @@ async fn start(dir: &std::path::Path) -> Handle {
 async fn client(handle: &Handle, token: &str) -> Client {
     common::admin::client(handle, Some(token)).await
 }
+
+#[tokio::test]
+async fn settings_with_no_effect_yet_are_named_in_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = start(dir.path()).await;
+    let mut admin = client(&handle, ADMIN).await;
+    let plan = apply(&mut admin, DOCUMENT, true, false).await.unwrap();
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    let logging = format!("{DOCUMENT}\nsettings:\n  logging: {{request_bodies: true}}\n");
+    let plan = apply(&mut admin, &logging, true, false).await.unwrap();
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].starts_with("settings.logging: has no effect yet"), "{:?}", plan.warnings);
+}
