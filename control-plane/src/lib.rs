@@ -17,6 +17,7 @@ pub mod admin;
 pub mod alert;
 pub mod auth;
 pub mod balance;
+pub mod catalog;
 pub mod crypto;
 pub mod discovery;
 mod error;

@@ -62,6 +62,10 @@ struct Args {
     /// Require client certificates signed by this CA (PEM) on gRPC (mTLS; needs --tls-cert).
     #[arg(long, env = "SWITCHYARD_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// How often each provider's model list is read (model discovery; e.g. 6h, 30m); 0 turns it off
+    /// (`syctl provider test` still reads it).
+    #[arg(long, env = "SWITCHYARD_MODEL_DISCOVERY_INTERVAL", default_value = "6h", value_parser = switchyard_proto::model::units::parse_duration)]
+    model_discovery_interval: Duration,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         http_max: args.http_max_connections,
         first_byte_timeout: args.first_byte_timeout,
     };
+    options.discovery.interval = args.model_discovery_interval;
     let handle = ControlPlane::start(options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -50,16 +50,27 @@ pub fn describe(e: &reqwest::Error, secrets: &[&str]) -> String {
 }
 
 /// Up to [`BODY_LIMIT`] bytes of the body; whatever arrived when reading fails.
-pub async fn body(mut response: reqwest::Response) -> Vec<u8> {
+pub async fn body(response: reqwest::Response) -> Vec<u8> {
+    body_up_to(response, BODY_LIMIT).await.0
+}
+
+/// Up to `limit` bytes of the body, and whether it was whole (neither longer
+/// nor cut short by a failed read).
+pub async fn body_up_to(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = BODY_LIMIT - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= BODY_LIMIT {
-            break;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - out.len();
+                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    return (out, false);
+                }
+            }
+            Ok(None) => return (out, true),
+            Err(_) => return (out, false),
         }
     }
-    out
 }
 
 /// The message of an OpenAI/Anthropic/Gemini-style error body, if any.

@@ -132,7 +132,14 @@ async fn build_runtime(
             (k.name.clone(), KeyRuntime { remaining_budget_micros: remaining, nodes })
         })
         .collect();
-    let state = RuntimeState { drained_accounts: drained, keys };
+    // A deleted provider's list may outlive it until discovery prunes it.
+    let discovered_models = store
+        .discovered_models()
+        .await?
+        .into_iter()
+        .filter(|(provider, _)| model.provider(provider).is_some())
+        .collect();
+    let state = RuntimeState { drained_accounts: drained, keys, discovered_models };
     let message = pb::Runtime::from(&state);
     let runtime = Resource { version, hash: runtime_hash(&state), payload: packed::runtime(&message), message };
     Ok(Snapshot { config, runtime, model, day: BudgetPeriod::Day.start_ms(now) })

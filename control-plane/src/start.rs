@@ -50,6 +50,8 @@ pub struct Options {
     pub connections: ConnectionOptions,
     /// How balance polls run (timeout, lease, concurrency).
     pub balance: crate::balance::Tuning,
+    /// How model discovery runs (its interval; zero turns it off).
+    pub discovery: crate::catalog::Tuning,
 }
 
 /// What the listeners admit.
@@ -91,6 +93,7 @@ impl std::fmt::Debug for Options {
             .field("poll_interval", &self.poll_interval)
             .field("tls", &self.tls)
             .field("balance", &self.balance)
+            .field("discovery", &self.discovery)
             .finish()
     }
 }
@@ -129,6 +132,7 @@ impl Options {
             tls: None,
             connections: ConnectionOptions::default(),
             balance: Default::default(),
+            discovery: Default::default(),
         }
     }
 }
@@ -252,6 +256,12 @@ impl ControlPlane {
         tasks.push(tokio::spawn(telemetry::retention(store.clone(), publisher.clone(), stopped.clone())));
         tasks.extend(alerts.spawn(store.clone(), publisher.clone(), stopped.clone()));
         tasks.push(tokio::spawn(poll(publisher.clone(), options.poll_interval, stopped.clone())));
+        tasks.push(tokio::spawn(crate::catalog::run(
+            store.clone(),
+            publisher.clone(),
+            options.discovery.clone(),
+            stopped.clone(),
+        )));
         let replica: Arc<str> = crate::balance::replica_id().into();
         tasks.push(crate::balance::spawn(
             store.clone(),

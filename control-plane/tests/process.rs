@@ -42,6 +42,7 @@ keys:
         tls: None,
         connections: Default::default(),
         balance: Default::default(),
+        discovery: Default::default(),
     }
 }
 

@@ -384,3 +384,43 @@ async fn the_node_registry_live_count_and_spend_are_shared_runtime_state() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn discovered_models_are_runtime_state_claimed_once_and_pruned_with_their_provider() {
+    use std::collections::BTreeSet;
+    for db in databases().await {
+        let store = Store::open(&db.url, key()).await.unwrap();
+        store.apply_document(full_config(), "test", "bootstrap").await.unwrap();
+        let (config, runtime) = (store.revision().await.unwrap(), store.runtime_revision().await.unwrap());
+        // One claim per interval, whoever asks.
+        assert!(store.claim_discovery("openai", 10_000, 1_000).await.unwrap(), "{}", db.label);
+        assert!(!store.claim_discovery("openai", 10_500, 1_000).await.unwrap(), "claimed already");
+        assert!(store.claim_discovery("openai", 11_000, 1_000).await.unwrap(), "due again");
+
+        // A list: stored, the Runtime revision moves once, not the Config's.
+        let many: BTreeSet<String> = (0..450).map(|i| format!("model-{i:03}")).collect();
+        assert!(store.record_models("openai", Ok(&many), 11_000).await.unwrap());
+        assert!(!store.record_models("openai", Ok(&many), 11_100).await.unwrap(), "the same list changes nothing");
+        assert_eq!(store.runtime_revision().await.unwrap(), runtime + 1, "{}", db.label);
+        assert_eq!(store.revision().await.unwrap(), config);
+        let found = store.provider_models("openai").await.unwrap();
+        assert_eq!((found.models.len(), found.fetched_at_ms, found.error.as_deref()), (450, 11_100, None));
+
+        // A failed read keeps the list and says why.
+        assert!(!store.record_models("openai", Err("HTTP 401: bad key"), 12_000).await.unwrap());
+        let found = store.provider_models("openai").await.unwrap();
+        assert_eq!((found.models, found.fetched_at_ms, found.checked_at_ms), (many, 11_100, 12_000));
+        assert_eq!(found.error.as_deref(), Some("HTTP 401: bad key"));
+
+        // A shorter list replaces it; a deleted provider's list goes.
+        let two: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        assert!(store.record_models("openai", Ok(&two), 13_000).await.unwrap());
+        assert_eq!(store.discovered_models().await.unwrap().get("openai"), Some(&two));
+        assert!(!store.prune_discovery(&["openai".to_owned()].into()).await.unwrap(), "nothing to prune");
+        assert!(store.prune_discovery(&BTreeSet::new()).await.unwrap());
+        assert!(store.discovered_models().await.unwrap().is_empty(), "{}", db.label);
+        assert_eq!(store.provider_models("openai").await.unwrap(), Default::default());
+        assert_eq!(store.runtime_revision().await.unwrap(), runtime + 3);
+        store.close().await;
+    }
+}

@@ -27,6 +27,7 @@ mod model;
 mod names;
 mod output;
 mod plan;
+mod probe;
 mod provider;
 mod secrets;
 mod settings;

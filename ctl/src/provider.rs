@@ -9,6 +9,7 @@ use crate::client::{Client, Reply};
 use crate::error::Error;
 use crate::names;
 use crate::output::{self, Table, or_dash, yes_no};
+use crate::probe;
 use crate::secrets;
 use crate::units::{json_ms_time, show_money, show_ms, show_ms_time};
 use serde_json::{Value, json};
@@ -87,7 +88,8 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: ProviderCmd) -> Result<i32, Error> {
             let r = c.rpc.delete_provider(reference(&name)).await.reply(&c.url)?;
             ctx.written("provider", &name, "deleted", r.config_version)
         }
-        ProviderCmd::Test { name } => test(ctx, &name).await,
+        ProviderCmd::Test { name } => probe::test(ctx, &name).await,
+        ProviderCmd::Models { name } => probe::models(ctx, &name).await,
     }
 }
 
@@ -316,40 +318,4 @@ pub fn account_json(a: &pb::Account) -> Value {
             "alert_below": b.alert_below_micros.map(show_money),
         })),
     })
-}
-
-async fn test(ctx: &mut Ctx<'_>, name: &str) -> Result<i32, Error> {
-    let mut c = ctx.connect().await?;
-    let result = c.rpc.test_provider(reference(name)).await.reply(&c.url)?;
-    let failed = result.accounts.iter().any(|a| !a.ok);
-    if ctx.json() {
-        let accounts: Vec<Value> = result
-            .accounts
-            .iter()
-            .map(|a| {
-                json!({
-                    "account": a.account,
-                    "ok": a.ok,
-                    "http_status": if a.http_status == 0 { None } else { Some(a.http_status) },
-                    "latency_ms": a.latency_ms,
-                    "error": if a.error.is_empty() { None } else { Some(&a.error) },
-                })
-            })
-            .collect();
-        output::json(ctx.out, &json!({ "provider": name, "ok": !failed, "accounts": accounts }))?;
-    } else {
-        let mut t = Table::new(&["ACCOUNT", "RESULT", "HTTP", "LATENCY", "ERROR"]);
-        for a in &result.accounts {
-            t.row(vec![
-                a.account.clone(),
-                if a.ok { "ok" } else { "failed" }.into(),
-                if a.http_status == 0 { "-".into() } else { a.http_status.to_string() },
-                format!("{}ms", a.latency_ms),
-                or_dash(a.error.replace('\n', " ")),
-            ]);
-        }
-        output::table(ctx.out, &t, &format!("provider {name} has no accounts to test"))?;
-    }
-    // Scripts can tell a failed test from a passed one.
-    Ok(if failed { 1 } else { 0 })
 }

@@ -322,3 +322,49 @@ async fn alert_list_shows_what_fires() {
     let none = cp.run(&["alert", "test"]).await;
     assert_eq!(none.error(), "refused: no alert channels are configured (settings.alerts.channels)");
 }
+
+#[tokio::test]
+async fn provider_models_lists_what_the_test_read() {
+    let upstream = switchyard_tests::FakeUpstream::start().await;
+    let cp = Cp::start_with(|o| o.discovery.interval = std::time::Duration::ZERO).await;
+    let key = cp.file("k", "sk-test-0123456789");
+    let base = upstream.base_url();
+    let add = [
+        "provider",
+        "add",
+        "up",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &base,
+        "--account",
+        "a",
+        "--api-key-file",
+        &key,
+    ];
+    cp.run(&add).await.ok();
+    let never = cp.run(&["provider", "models", "up"]).await;
+    assert_eq!(never.ok(), "no model list read for provider up yet (syctl provider test up reads it)\nread: -\n");
+
+    let test = cp.run(&["provider", "test", "up"]).await;
+    assert!(test.ok().ends_with("models: 2 discovered (syctl provider models up)\n"), "{test:?}");
+    let out = cp.run(&["provider", "models", "up"]).await;
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "MODEL                   DIRECT NAME",
+            "gpt-4o-mini             up/gpt-4o-mini",
+            "text-embedding-3-small  up/text-embedding-3-small"
+        ]
+    );
+    assert!(lines[3].starts_with("read: 20"), "{out:?}");
+    let json = cp.run(&["-o", "json", "provider", "models", "up"]).await.json();
+    assert_eq!(json["models"], serde_json::json!(["gpt-4o-mini", "text-embedding-3-small"]));
+    assert!(json["fetched_at"].is_string() && json["error"].is_null(), "{json}");
+    // The viewer may read it too.
+    let viewed = cp.run_as(common::VIEWER, &["provider", "models", "up"]).await;
+    assert!(viewed.ok().contains("up/gpt-4o-mini"));
+    let missing = cp.run(&["provider", "models", "nope"]).await;
+    assert_eq!(missing.error(), "not found: provider \"nope\" does not exist");
+}

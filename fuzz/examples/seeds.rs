@@ -10,7 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use prost::Message;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use switchyard_fuzz::Cut;
@@ -270,7 +270,7 @@ fn main() {
     let resolver = Resolver::with_env(env).relative_to(path.parent().expect("a folder"));
     let config = document::parse(&text, &resolver).unwrap_or_else(|e| panic!("the example: {e}"));
     let config = pb::Config::from(&config).encode_to_vec();
-    let mut runtime = RuntimeState { drained_accounts: BTreeSet::new(), keys: BTreeMap::new() };
+    let mut runtime = RuntimeState::default();
     runtime.drained_accounts.insert(AccountRef { provider: "openai".into(), account: "team-b".into() });
     runtime.keys.insert("app1".into(), KeyRuntime { remaining_budget_micros: Some(12_500_000), nodes: 2 });
     let runtime = pb::Runtime::from(&runtime).encode_to_vec();

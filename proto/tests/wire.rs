@@ -210,6 +210,10 @@ fn runtime() -> RuntimeState {
             ("app-2".into(), KeyRuntime { remaining_budget_micros: None, nodes: 1 }),
             ("app-3".into(), KeyRuntime { remaining_budget_micros: Some(0), nodes: 2 }),
         ]),
+        discovered_models: BTreeMap::from([
+            ("openai".into(), BTreeSet::from(["gpt-4o".into(), "o3".into()])),
+            ("gemini".into(), BTreeSet::from(["gemini-2.5-flash".into()])),
+        ]),
     }
 }
 
@@ -230,7 +234,7 @@ fn runtime_round_trips_and_hashes() {
     assert_eq!(runtime_bytes(&state), wire.encode_to_vec());
     assert_eq!(ContentHash::of(&runtime_bytes(&state)), runtime_hash(&state));
 
-    let mutations: [fn(&mut RuntimeState); 5] = [
+    let mutations: [fn(&mut RuntimeState); 7] = [
         |s| {
             s.drained_accounts.pop_first();
         },
@@ -240,6 +244,12 @@ fn runtime_round_trips_and_hashes() {
         |s| s.keys.get_mut("app-1").unwrap().remaining_budget_micros = Some(-4),
         |s| s.keys.get_mut("app-2").unwrap().nodes = 2,
         |s| s.keys.get_mut("app-3").unwrap().remaining_budget_micros = None,
+        |s| {
+            s.discovered_models.get_mut("openai").unwrap().insert("o4".into());
+        },
+        |s| {
+            s.discovered_models.remove("gemini");
+        },
     ];
     let mut seen = BTreeSet::from([runtime_hash(&state)]);
     for (i, mutate) in mutations.iter().enumerate() {
@@ -256,6 +266,8 @@ fn runtime_errors() {
     wire.drained_accounts.push(pb::AccountRef { provider: "openai".into(), account: String::new() });
     wire.keys.get_mut("app-1").unwrap().nodes = 0;
     wire.keys.insert(String::new(), pb::KeyRuntime { remaining_budget_micros: None, nodes: 1 });
+    wire.discovered_models.insert(String::new(), pb::ModelList { models: vec!["x".into()] });
+    wire.discovered_models.insert("openai".into(), pb::ModelList { models: vec![String::new()] });
     let err = RuntimeState::try_from(wire).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -264,6 +276,8 @@ fn runtime_errors() {
             "drained_accounts[3].account: must not be empty",
             "keys: a key name must not be empty",
             "keys.app-1.nodes: must be at least 1",
+            "discovered_models: a provider name must not be empty",
+            "discovered_models.openai: a model name must not be empty",
         ]
         .join("\n")
     );

@@ -42,6 +42,8 @@ pub fn control_plane_options(dir: &Path, document: &str, grpc: SocketAddr) -> Cp
     options.grpc_listen = grpc;
     options.bootstrap = Some(bootstrap);
     options.node_token = Some(NODE_TOKEN.to_owned());
+    // Off unless a test turns it on: a scheduled read would take replies queued for the test.
+    options.discovery.interval = std::time::Duration::ZERO;
     options
 }
 

@@ -7,6 +7,7 @@ mod alerts;
 mod balances;
 mod fleet;
 mod gitops;
+mod models;
 mod objects;
 mod plan;
 mod probe;
@@ -170,6 +171,11 @@ impl Admin for AdminService {
     async fn test_provider(&self, r: Request<pb::ObjectRef>) -> Reply<pb::ProviderTestResult> {
         self.writer(&r)?;
         probe::test_provider(self, r.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_provider_models(&self, r: Request<pb::ObjectRef>) -> Reply<pb::ProviderModels> {
+        self.caller(&r)?;
+        models::list(self, r.into_inner()).await.map(Response::new)
     }
 
     async fn test_alert(&self, r: Request<pb::AlertTestRequest>) -> Reply<pb::AlertTestResult> {

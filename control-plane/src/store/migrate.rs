@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "prices", include_str!("../../../migrations/sqlite/0004_prices.sql")),
     (5, "balance_polls", include_str!("../../../migrations/sqlite/0005_balance_polls.sql")),
     (6, "alerts", include_str!("../../../migrations/sqlite/0006_alerts.sql")),
+    (7, "model_discovery", include_str!("../../../migrations/sqlite/0007_model_discovery.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../../../migrations/postgres/0001_store.sql")),
@@ -23,6 +24,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "prices", include_str!("../../../migrations/postgres/0004_prices.sql")),
     (5, "balance_polls", include_str!("../../../migrations/postgres/0005_balance_polls.sql")),
     (6, "alerts", include_str!("../../../migrations/postgres/0006_alerts.sql")),
+    (7, "model_discovery", include_str!("../../../migrations/postgres/0007_model_discovery.sql")),
 ];
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), MigrateError> {

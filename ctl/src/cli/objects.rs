@@ -48,8 +48,10 @@ pub enum ProviderCmd {
     Disable { name: String },
     /// Delete a provider and its accounts
     Rm { name: String },
-    /// Test each account's connection to the provider
+    /// Test each account's connection to the provider (and read its model list)
     Test { name: String },
+    /// The models the provider's list endpoint named when last read (by the schedule or `test`)
+    Models { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -287,13 +287,11 @@ fn translated_body(shared: &Shared, chat: Vec<u8>) -> Result<JsonBody, ProxyErro
     })
 }
 
-/// `GET /v1/models/{id}`: the model object, if this key may use it.
+/// `GET /v1/models/{id}`: the model object, if this key may use it (a
+/// route or alias, a direct call's name, a name a wildcard route serves).
 fn model_object(rt: &Runtime, key: &KeyEntry, id: &str) -> Result<Response<ProxyBody>, ProxyError> {
-    let route = rt.route(id).ok_or_else(|| ProxyError::ModelNotFound(id.to_owned()))?;
-    if !key.may_use(route) {
-        return Err(ProxyError::ModelNotFound(id.to_owned()));
-    }
-    let body = serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "switchyard"});
+    let owned_by = route::owner(rt, key, id).ok_or_else(|| ProxyError::ModelNotFound(id.to_owned()))?;
+    let body = serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by});
     Ok(json_response(Bytes::from(body.to_string())))
 }
 

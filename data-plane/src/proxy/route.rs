@@ -24,6 +24,22 @@ pub fn resolve(rt: &Runtime, key: &KeyEntry, requested: Option<&str>) -> Result<
     Ok(route)
 }
 
+/// Who serves `name` for `key`, as `GET /v1/models/{id}` says it
+/// (`switchyard` for routes, the provider for a direct call), resolved in the
+/// same order as [`resolve`] but making nothing; `None`: not a model this key may use.
+pub fn owner<'a>(rt: &'a Runtime, key: &KeyEntry, name: &str) -> Option<&'a str> {
+    if let Some(route) = rt.route(name) {
+        return key.may_use(route).then_some("switchyard");
+    }
+    if key.allow_direct
+        && let Some((provider, _)) = rt.direct_target(name)
+    {
+        return Some(&provider.name);
+    }
+    let (wild, _) = rt.wildcard(name)?;
+    key.may_use_name(&wild.name).then_some("switchyard")
+}
+
 /// A name no route or alias lists. `provider:model` / `provider/model` is a
 /// direct call for `allow_direct` keys when the prefix names a provider;
 /// otherwise a wildcard route may serve it; otherwise it is unknown. Both

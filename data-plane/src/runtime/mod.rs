@@ -14,6 +14,7 @@
 
 pub mod dynamic;
 mod endpoint;
+mod listing;
 mod prepare;
 pub mod unlisted;
 

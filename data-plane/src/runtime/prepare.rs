@@ -8,12 +8,12 @@
 
 use super::dynamic::DynamicRoutes;
 use super::endpoint::Maker;
+use super::listing::Listings;
 use super::unlisted::{TargetKind, WildcardRoute, WildcardTarget};
 use super::{AccountEntry, ClientSettings, Endpoint, KeyEntry, Overlay, ProviderEntry, RouteEntry, Runtime};
 use crate::breaker::events::Transitions;
 use crate::limit::{Clock, KeyLimit, Rate};
 use crate::upstream::{Client, h2pool::H2Pool};
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -120,6 +120,7 @@ pub fn prepare(
 
     // Last, after everything fallible: re-rating a carried limiter changes shared state.
     let clock = previous.map_or_else(Clock::start, |rt| rt.clock);
+    let mut listings = Listings::default();
     let keys = config
         .keys
         .iter()
@@ -129,7 +130,8 @@ pub fn prepare(
                 let wild = wildcards.iter().filter(|w| names.iter().any(|n| *n == *w.name)).map(|w| w.name.clone());
                 listed.chain(wild).collect()
             });
-            let models_json = models_json(&config, allowed_routes.as_ref());
+            let models_json =
+                listings.get(&config, &overlay.state.discovered_models, allowed_routes.as_ref(), k.allow_direct);
             let runtime = overlay.state.keys.get(&k.name);
             let entry = KeyEntry {
                 name: k.name.as_str().into(),
@@ -186,22 +188,6 @@ fn key_limit(
     let rate = Rate::per_minute(per_minute?, runtime.map_or(1, |r| r.nodes));
     let old = previous.and_then(|rt| rt.key(&k.key_sha256)).filter(|old| *old.name == *k.name);
     Some(KeyLimit::carry(rate, old.and_then(|old| field(old).as_ref()), clock))
-}
-
-/// `GET /v1/models` in OpenAI's list format: every route and alias the key
-/// may use. Wildcard routes are not models a client can name as such, and
-/// what they match is open-ended: they are left out.
-fn models_json(config: &Config, allowed: Option<&HashSet<Arc<str>>>) -> Bytes {
-    let mut data = Vec::new();
-    for r in &config.models {
-        if allowed.is_some_and(|a| !a.contains(r.name.as_str())) || r.wildcard_prefix().is_some() {
-            continue;
-        }
-        for id in std::iter::once(&r.name).chain(&r.aliases) {
-            data.push(serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "switchyard"}));
-        }
-    }
-    Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
 }
 
 /// Whether the old provider's client can serve the new definition unchanged

@@ -88,7 +88,7 @@ impl Runtime {
         self.direct.endpoints().chain(self.matched.endpoints())
     }
 
-    fn direct_target<'n>(&self, name: &'n str) -> Option<(&Arc<ProviderEntry>, &'n str)> {
+    pub fn direct_target<'n>(&self, name: &'n str) -> Option<(&Arc<ProviderEntry>, &'n str)> {
         if name.len() > MAX_NAME {
             return None;
         }

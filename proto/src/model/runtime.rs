@@ -1,5 +1,5 @@
-//! The Runtime overlay: small, frequent state derived from balances and
-//! spend, distributed apart from the Config so a flip never re-sends it.
+//! The Runtime overlay: small, frequent state derived from balances,
+//! spend and model discovery, distributed apart from the Config so a flip never re-sends it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,4 +29,6 @@ pub struct RuntimeState {
     pub drained_accounts: BTreeSet<AccountRef>,
     /// Per client key name.
     pub keys: BTreeMap<String, KeyRuntime>,
+    /// Per provider name: the models its list endpoint last named.
+    pub discovered_models: BTreeMap<String, BTreeSet<String>>,
 }

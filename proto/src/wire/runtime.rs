@@ -1,4 +1,4 @@
-//! The Runtime overlay: drained accounts and per-key runtime state.
+//! The Runtime overlay: drained accounts, per-key runtime state and discovered models.
 //!
 //! Names are not checked against a Config here (the two resources travel
 //! apart); only what is wrong on its own is refused: empty names, `nodes == 0`.
@@ -13,6 +13,13 @@ impl From<&RuntimeState> for pb::Runtime {
         Self {
             drained_accounts: state.drained_accounts.iter().map(Into::into).collect(),
             keys: state.keys.iter().map(|(name, key)| (name.clone(), (*key).into())).collect(),
+            discovered_models: state
+                .discovered_models
+                .iter()
+                .map(|(provider, models)| {
+                    (provider.clone(), pb::ModelList { models: models.iter().cloned().collect() })
+                })
+                .collect(),
         }
     }
 }
@@ -43,6 +50,15 @@ impl TryFrom<pb::Runtime> for RuntimeState {
             state
                 .keys
                 .insert(name, KeyRuntime { remaining_budget_micros: key.remaining_budget_micros, nodes: key.nodes });
+        }
+        for (provider, list) in runtime.discovered_models {
+            if provider.is_empty() {
+                errors.invalid::<()>("discovered_models", "a provider name must not be empty");
+            }
+            if list.models.iter().any(String::is_empty) {
+                errors.invalid::<()>(format!("discovered_models.{provider}"), "a model name must not be empty");
+            }
+            state.discovered_models.insert(provider, list.models.into_iter().collect());
         }
         errors.finish(Some(state))
     }
