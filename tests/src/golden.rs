@@ -3,7 +3,8 @@
 //!
 //! Only what is legitimately variable is normalised before the comparison
 //! (see `tests/golden/README.md`): the wall-clock timestamps (`created`,
-//! `created_at`, `completed_at`) become `"<unix time>"`, and the tool call ids
+//! `created_at`, `completed_at`) become `"<unix time>"` (only times after
+//! 2001: a 0 or a small number stays, as it would be a bug), and the tool call ids
 //! the Gemini translation makes up (`call_` then the call's index and 12 random
 //! hex digits, as Gemini names no calls) become `"call_<random>"`. JSON is
 //! compared as values and kept pretty-printed (keys sorted); SSE is kept and
@@ -20,6 +21,8 @@ pub const UPDATE: &str = "SWITCHYARD_UPDATE_GOLDEN";
 
 const TIMESTAMP_KEYS: [&str; 3] = ["created", "created_at", "completed_at"];
 const TIMESTAMP: &str = "<unix time>";
+/// 2001-09-09: anything earlier is not a clock reading.
+const PLAUSIBLE_TIME: u64 = 1_000_000_000;
 const RANDOM_CALL_ID: &str = "call_<random>";
 
 /// One folder of goldens, `tests/golden/<name>/`, and the mismatches found in it.
@@ -96,7 +99,7 @@ pub fn normalise(value: &mut Value) {
     match value {
         Value::Object(object) => {
             for (key, member) in object.iter_mut() {
-                if TIMESTAMP_KEYS.contains(&key.as_str()) && member.is_number() {
+                if TIMESTAMP_KEYS.contains(&key.as_str()) && member.as_u64().is_some_and(|t| t >= PLAUSIBLE_TIME) {
                     *member = Value::String(TIMESTAMP.to_owned());
                 } else {
                     normalise(member);
@@ -145,10 +148,11 @@ fn normalise_text(json: &str) -> String {
                 let (before, after) = rest.split_at(at + pattern.len());
                 out.push_str(before);
                 let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-                if digits > 0 {
+                let time = after[..digits].parse::<u64>().is_ok_and(|t| t >= PLAUSIBLE_TIME);
+                if time {
                     out.push_str(&format!("\"{TIMESTAMP}\""));
                 }
-                rest = &after[digits..];
+                rest = &after[if time { digits } else { 0 }..];
             }
             out.push_str(rest);
             text = out;
@@ -174,19 +178,19 @@ mod tests {
 
     #[test]
     fn only_timestamps_and_made_up_call_ids_are_normalised() {
-        let mut value = json!({"created": 1, "id": "call_0a1b2c3d4e5f6", "call_id": "call_Hn4Xb2tQm9",
-            "usage": {"created_at": 5, "n": 7}, "items": ["call_12ab34cd56ef78", "created"], "completed_at": null});
+        let mut value = json!({"created": 1_750_000_000, "id": "call_0a1b2c3d4e5f6", "call_id": "call_Hn4Xb2tQm9",
+            "usage": {"created_at": 1_750_000_001, "n": 7, "completed_at": 0}, "items": ["call_12ab34cd56ef78", "created"], "completed_at": null});
         normalise(&mut value);
         assert_eq!(
             value,
             json!({"created": "<unix time>", "id": "call_<random>", "call_id": "call_Hn4Xb2tQm9",
-                "usage": {"created_at": "<unix time>", "n": 7}, "items": ["call_<random>", "created"],
+                "usage": {"created_at": "<unix time>", "n": 7, "completed_at": 0}, "items": ["call_<random>", "created"],
                 "completed_at": null})
         );
-        let sse = "event: x\ndata: {\"created\":17,\"a\": {\"created_at\": 9},\"id\":\"call_0a1b2c3d4e5f6\"}\n\n: ping\n\n";
+        let sse = "event: x\ndata: {\"created\":1750000000,\"a\": {\"created_at\": 1750000000, \"created\":0},\"id\":\"call_0a1b2c3d4e5f6\"}\n\n: ping\n\n";
         assert_eq!(
             normalise_sse(sse),
-            "event: x\ndata: {\"created\":\"<unix time>\",\"a\": {\"created_at\": \"<unix time>\"},\"id\":\"call_<random>\"}\n\n: ping\n\n"
+            "event: x\ndata: {\"created\":\"<unix time>\",\"a\": {\"created_at\": \"<unix time>\", \"created\":0},\"id\":\"call_<random>\"}\n\n: ping\n\n"
         );
     }
 }
