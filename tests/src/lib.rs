@@ -6,12 +6,14 @@
 //! upstream (see [`FakeUpstream`]) and start a real data plane on it ([`harness`]),
 //! or a whole fleet ([`Topology`]), wait for what they assert on with
 //! [`eventually`] ([`wait`]), answer balance polls ([`fake_balance`]) and
-//! receive alerts as DingTalk, Feishu, WeCom and webhooks do ([`fake_alerts`]).
+//! receive alerts as DingTalk, Feishu, WeCom and webhooks do ([`fake_alerts`]),
+//! and compare what they got with checked-in goldens ([`golden`]).
 
 pub mod cluster;
 pub mod fake_alerts;
 pub mod fake_balance;
 pub mod fake_upstream;
+pub mod golden;
 pub mod harness;
 pub mod load;
 pub mod postgres;

@@ -1,13 +1,15 @@
 //! A tiny JSON-schema checker, so tests can assert that what the proxy produces
-//! validates against OpenAI's published schemas.
+//! validates against the providers' published schemas: OpenAI's and Anthropic's.
 //!
 //! The schemas live in `tests/fixtures/openai-schemas.json`, an extract of the
-//! `components.schemas` of OpenAI's `openapi.json` (see its `x-source`). Only what
+//! `components.schemas` of OpenAI's `openapi.json`, and
+//! `tests/fixtures/anthropic-schemas.json`, Anthropic's Messages schemas in the
+//! same layout (each says where it comes from in its `x-source`). Only what
 //! those schemas use is supported: `$ref` (local, e.g. `#/components/schemas/X`),
-//! `type` (a name or a list of names), `nullable: true`, `required`, `properties`,
+//! `type` (a name or a list of names, `"null"` included), `nullable: true`, `required`, `properties`,
 //! `items`, `enum`, `const`, `anyOf`, `oneOf` (treated like `anyOf`: at least one
 //! alternative must match), `allOf`, and `additionalProperties: false`. Everything
-//! else (descriptions, formats, defaults, discriminators, `x-*`, and
+//! else (descriptions, formats, patterns, lengths, defaults, discriminators, `x-*`, and
 //! `additionalProperties` given as a schema) is ignored.
 //!
 //! Two deliberate choices: a schema with `properties` or `required` but no `type`
@@ -18,13 +20,22 @@
 //! ```ignore
 //! let body = serde_json::json!({"object": "list", "data": []});
 //! switchyard_tests::schema::validate("ListModelsResponse", &body).unwrap();
+//! let error = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": "boom"}});
+//! switchyard_tests::schema::validate_with(Spec::Anthropic, "ErrorResponse", &error).unwrap();
 //! ```
 
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-const FIXTURE: &str = include_str!("../fixtures/openai-schemas.json");
+/// Whose published schemas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spec {
+    /// `tests/fixtures/openai-schemas.json`.
+    OpenAi,
+    /// `tests/fixtures/anthropic-schemas.json`.
+    Anthropic,
+}
 
 /// How deep `$ref`s and nesting may go before we assume a reference cycle.
 const MAX_DEPTH: usize = 128;
@@ -36,7 +47,12 @@ const MAX_DEPTH: usize = 128;
 /// path of the offending value, e.g. `$.error.param: expected string or null,
 /// found 3`. An unknown `schema_name` is an error too.
 pub fn validate(schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
-    let document = document().map_err(|error| vec![error.clone()])?;
+    validate_with(Spec::OpenAi, schema_name, value)
+}
+
+/// [`validate`] against `spec`'s fixture (e.g. `Spec::Anthropic`, `"Message"`).
+pub fn validate_with(spec: Spec, schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
+    let document = document(spec).map_err(|error| vec![error.clone()])?;
     validate_in(document, schema_name, value)
 }
 
@@ -53,14 +69,15 @@ pub fn validate_in(document: &'static Value, schema_name: &str, value: &Value) -
     if issues.is_empty() { Ok(()) } else { Err(issues.iter().map(Issue::to_string).collect()) }
 }
 
-/// The parsed fixture, parsed once.
-fn document() -> Result<&'static Value, &'static String> {
-    static DOCUMENT: OnceLock<Result<Value, String>> = OnceLock::new();
-    DOCUMENT
-        .get_or_init(|| {
-            serde_json::from_str(FIXTURE).map_err(|error| format!("tests/fixtures/openai-schemas.json: {error}"))
-        })
-        .as_ref()
+/// `spec`'s fixture, parsed once.
+fn document(spec: Spec) -> Result<&'static Value, &'static String> {
+    static OPENAI: OnceLock<Result<Value, String>> = OnceLock::new();
+    static ANTHROPIC: OnceLock<Result<Value, String>> = OnceLock::new();
+    let (cell, text, name) = match spec {
+        Spec::OpenAi => (&OPENAI, include_str!("../fixtures/openai-schemas.json"), "openai-schemas.json"),
+        Spec::Anthropic => (&ANTHROPIC, include_str!("../fixtures/anthropic-schemas.json"), "anthropic-schemas.json"),
+    };
+    cell.get_or_init(|| serde_json::from_str(text).map_err(|error| format!("tests/fixtures/{name}: {error}"))).as_ref()
 }
 
 /// One violation: where, and what.
@@ -304,7 +321,7 @@ fn snippet(value: &Value) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{validate, validate_in};
+    use super::{Spec, validate, validate_in, validate_with};
 
     #[test]
     fn const_is_checked_in_another_document() {
@@ -486,5 +503,29 @@ mod tests {
     fn an_unknown_schema_is_an_error() {
         let errors = validate("NoSuchSchema", &json!({})).unwrap_err();
         assert!(errors[0].starts_with("unknown schema `NoSuchSchema`"), "{errors:?}");
+    }
+
+    #[test]
+    fn anthropics_documented_answers_pass_and_a_wrong_one_fails() {
+        let anthropic = |name: &str, value: &serde_json::Value| validate_with(Spec::Anthropic, name, value);
+        let usage = json!({"input_tokens": 2095, "output_tokens": 503, "cache_creation_input_tokens": null,
+            "cache_read_input_tokens": null, "cache_creation": null, "server_tool_use": null, "service_tier": null});
+        let mut message = json!({"id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "type": "message", "role": "assistant",
+            "model": "claude-sonnet-4-20250514", "content": [{"type": "text", "text": "Hi! My name is Claude.",
+            "citations": null}], "stop_reason": "end_turn", "stop_sequence": null, "usage": usage, "container": null});
+        assert_eq!(anthropic("Message", &message), Ok(()));
+        let event = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}});
+        assert_eq!(anthropic("MessageStreamEvent", &event), Ok(()));
+        let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        assert_eq!(anthropic("ErrorResponse", &error), Ok(()));
+        assert_eq!(anthropic("ErrorEvent", &error), Ok(()));
+
+        message["usage"].as_object_mut().unwrap().remove("service_tier");
+        assert_eq!(anthropic("Message", &message).unwrap_err(), ["$.usage.service_tier: required property is missing"]);
+        assert!(anthropic("ContentBlockDeltaEvent", &json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "partial_json": "{}"}})).is_err());
+        assert!(anthropic("ErrorResponse", &json!({"error": {"message": "m", "type": "t", "param": null, "code": null}})).is_err());
+        // The OpenAI fixture is still the default one.
+        assert!(validate("Message", &message).is_err());
     }
 }

@@ -10,14 +10,20 @@ use crate::usage::estimate;
 #[cfg(test)]
 mod tests;
 
-/// Anthropic's `usage` (in a `message`, `message_start` and `message_delta`).
+/// Anthropic's `usage` (in a `message` and `message_start`).
 /// `input_tokens` excludes cache reads, as Anthropic counts them.
+/// Anthropic's schema requires `cache_creation`, `server_tool_use` and
+/// `service_tier` (each may be null): a chat answer has no cache writes by
+/// lifetime, no server tools and no Anthropic tier, so they are null.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub(super) struct Usage {
     pub(super) input_tokens: u64,
     pub(super) cache_creation_input_tokens: u64,
     pub(super) cache_read_input_tokens: u64,
     pub(super) output_tokens: u64,
+    pub(super) cache_creation: (),
+    pub(super) server_tool_use: (),
+    pub(super) service_tier: (),
 }
 
 impl Usage {
@@ -32,6 +38,7 @@ impl Usage {
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: cached,
             output_tokens: count(usage.get("completion_tokens")),
+            ..Usage::default()
         })
     }
 }
@@ -40,8 +47,11 @@ impl Usage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum Block {
+    /// `citations` is always null (chat has no citations of documents), as
+    /// Anthropic's schema requires it present.
     Text {
         text: String,
+        citations: (),
     },
     /// Chat providers sign nothing: the signature is empty.
     Thinking {
@@ -66,6 +76,8 @@ struct Message<'a> {
     stop_reason: &'static str,
     stop_sequence: Option<String>,
     usage: Usage,
+    /// No code execution container: null, as Anthropic's schema requires it present.
+    container: (),
 }
 
 /// Why the answer ended, in Anthropic's words.
@@ -162,7 +174,7 @@ pub fn response(chat: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
     }
     let refusal = text_of(message.get("refusal"), "refusal");
     if let Some(text) = text_of(message.get("content"), "text").or_else(|| refusal.clone()) {
-        content.push(Block::Text { text });
+        content.push(Block::Text { text, citations: () });
     }
     let calls = match message.get("tool_calls") {
         None | Some(Value::Null) => &[][..],
@@ -203,6 +215,7 @@ pub fn response(chat: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
         stop_reason: stop.reason,
         stop_sequence: stop.sequence,
         usage,
+        container: (),
     };
     serde_json::to_vec(&message)
         .map_err(|e| TranslateError::Response(format!("the translated answer could not be written: {e}")))

@@ -105,6 +105,7 @@ impl Stream {
             stop_reason: None,
             stop_sequence: None,
             usage,
+            container: (),
         };
         Event::MessageStart { message }.write(out)?;
         Event::Ping.write(out)
@@ -184,7 +185,7 @@ impl Stream {
             self.close_all(out)?;
             let block = match kind {
                 Open::Thinking => Block::Thinking { thinking: String::new(), signature: String::new() },
-                _ => Block::Text { text: String::new() },
+                _ => Block::Text { text: String::new(), citations: () },
             };
             self.open_block(kind, block, out)?;
         }

@@ -357,6 +357,12 @@ impl ClientStream for Stream {
             return Err(TranslateError::Response(error_text(error)));
         }
         if self.started.is_none() {
+            // Azure's first chunk (its prompt_filter_results) has no id, no choices and
+            // `created: 0`: the response starts with the next, which names the answer.
+            let unnamed = chunk.id.as_deref().is_none_or(str::is_empty);
+            if unnamed && chunk.choices.as_ref().is_none_or(Vec::is_empty) && chunk.usage.is_none() {
+                return Ok(Vec::new());
+            }
             self.begin(&chunk)?;
         }
         if chunk.usage.is_some() {

@@ -38,10 +38,11 @@ fn text_answer() {
             "type": "message",
             "role": "assistant",
             "model": "claude-sonnet-4-5",
-            "content": [{"type": "text", "text": "Hello! How can I help?"}],
+            "content": [{"type": "text", "text": "Hello! How can I help?", "citations": null}],
             "stop_reason": "end_turn",
             "stop_sequence": null,
-            "usage": {"input_tokens": 19, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 10},
+            "container": null,
+            "usage": {"input_tokens": 19, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 10, "cache_creation": null, "server_tool_use": null, "service_tier": null},
         })
     );
 }
@@ -67,7 +68,7 @@ fn reasoning_text_and_tool_calls_with_cached_usage() {
         out["content"],
         json!([
             {"type": "thinking", "thinking": "The user wants the weather in two cities.", "signature": ""},
-            {"type": "text", "text": "Checking both."},
+            {"type": "text", "text": "Checking both.", "citations": null},
             {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
             {"type": "tool_use", "id": "call_2", "name": "get_time", "input": {}},
         ])
@@ -75,7 +76,7 @@ fn reasoning_text_and_tool_calls_with_cached_usage() {
     assert_eq!(out["stop_reason"], json!("tool_use"));
     assert_eq!(
         out["usage"],
-        json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2000, "output_tokens": 60})
+        json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2000, "output_tokens": 60, "cache_creation": null, "server_tool_use": null, "service_tier": null})
     );
 }
 
@@ -113,7 +114,7 @@ fn refusal_is_text_with_the_refusal_stop_reason() {
         json!({"role": "assistant", "content": null, "refusal": "I can't help with that."}),
         json!("stop"),
     ));
-    assert_eq!(out["content"], json!([{"type": "text", "text": "I can't help with that."}]));
+    assert_eq!(out["content"], json!([{"type": "text", "text": "I can't help with that.", "citations": null}]));
     assert_eq!(out["stop_reason"], json!("refusal"));
 }
 
@@ -124,7 +125,7 @@ fn empty_answer_has_no_blocks_and_reasoning_field_is_read() {
     let out = message(completion(json!({"role": "assistant", "content": "4", "reasoning": "2+2"}), json!("stop")));
     assert_eq!(
         out["content"],
-        json!([{"type": "thinking", "thinking": "2+2", "signature": ""}, {"type": "text", "text": "4"}])
+        json!([{"type": "thinking", "thinking": "2+2", "signature": ""}, {"type": "text", "text": "4", "citations": null}])
     );
 }
 
@@ -154,7 +155,7 @@ fn without_usage_the_output_is_estimated() {
     assert!(expected > 0);
     assert_eq!(
         usage,
-        &json!({"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": expected})
+        &json!({"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": expected, "cache_creation": null, "server_tool_use": null, "service_tier": null})
     );
 }
 

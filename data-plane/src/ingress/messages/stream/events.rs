@@ -57,6 +57,8 @@ pub(super) struct StartMessage<'a> {
     pub(super) stop_reason: Option<&'static str>,
     pub(super) stop_sequence: Option<&'static str>,
     pub(super) usage: Usage,
+    /// Always null (see `Message`).
+    pub(super) container: (),
 }
 
 /// A `content_block_delta`'s delta (`text_delta`, `thinking_delta`, `input_json_delta`).

@@ -140,13 +140,13 @@ fn text_stream_is_anthropics_sequence() {
         (
             "message_start",
             json!({"type": "message_start", "message": {"id": "msg_abc123", "type": "message", "role": "assistant",
-                "model": "claude-sonnet-4-5", "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0}}}),
+                "model": "claude-sonnet-4-5", "content": [], "stop_reason": null, "stop_sequence": null, "container": null,
+                "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0, "cache_creation": null, "server_tool_use": null, "service_tier": null}}}),
         ),
         ("ping", json!({"type": "ping"})),
         (
             "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "", "citations": null}}),
         ),
         (
             "content_block_delta",
@@ -176,7 +176,7 @@ fn the_exact_bytes_of_an_event() {
     assert!(
         text.ends_with(concat!(
             "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\",\"citations\":null}}\n\n",
             "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
         )),
         "{text}"
@@ -232,7 +232,7 @@ fn thinking_then_text_then_tool_calls() {
         message["content"],
         json!([
             {"type": "thinking", "thinking": "Need the weather.", "signature": ""},
-            {"type": "text", "text": "Checking."},
+            {"type": "text", "text": "Checking.", "citations": null},
             {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
             {"type": "tool_use", "id": "call_2", "name": "get_time", "input": {"tz": "CET"}},
         ])
@@ -240,7 +240,7 @@ fn thinking_then_text_then_tool_calls() {
     assert_eq!(message["stop_reason"], json!("tool_use"));
     assert_eq!(
         message["usage"],
-        json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2000, "output_tokens": 60})
+        json!({"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2000, "output_tokens": 60, "cache_creation": null, "server_tool_use": null, "service_tier": null})
     );
 }
 
@@ -366,7 +366,7 @@ fn usage_in_the_finish_chunk_and_usage_on_every_chunk() {
     // message_start carries the input tokens the first chunk reported.
     assert_eq!(events[0].1["message"]["usage"]["input_tokens"], json!(9));
     let message = accumulate(&events);
-    assert_eq!(message["content"], json!([{"type": "text", "text": "ab"}]));
+    assert_eq!(message["content"], json!([{"type": "text", "text": "ab", "citations": null}]));
     assert_eq!(message["stop_reason"], json!("max_tokens"));
     assert_eq!(message["usage"]["output_tokens"], json!(2));
 }
@@ -391,11 +391,11 @@ fn matched_stop_refusal_and_content_after_finish() {
     ]);
     let message = accumulate(&events);
     assert_eq!((&message["stop_reason"], &message["stop_sequence"]), (&json!("stop_sequence"), &json!("END")));
-    assert_eq!(message["content"], json!([{"type": "text", "text": "x"}]), "nothing after finish_reason");
+    assert_eq!(message["content"], json!([{"type": "text", "text": "x", "citations": null}]), "nothing after finish_reason");
 
     let events = run(&[chunk(json!({"refusal": "I can't."}), Value::Null), chunk(json!({}), json!("stop"))]);
     let message = accumulate(&events);
-    assert_eq!(message["content"], json!([{"type": "text", "text": "I can't."}]));
+    assert_eq!(message["content"], json!([{"type": "text", "text": "I can't.", "citations": null}]));
     assert_eq!(message["stop_reason"], json!("refusal"));
 }
 

@@ -512,3 +512,15 @@ fn a_stream_without_finish_reason_completes_at_done() {
     assert_eq!(events.last().unwrap()["type"], json!("response.completed"));
     assert_eq!(events.last().unwrap()["response"]["output"][0]["status"], json!("completed"));
 }
+
+#[test]
+fn azures_unnamed_prompt_filter_chunk_starts_nothing() {
+    let filter = json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]});
+    let events = run(plain_echo(), &[filter, chunk(json!({"role": "assistant", "content": "Hi"}), json!("stop"))]);
+    let created = &events[0]["response"];
+    assert_eq!(events[0]["type"], json!("response.created"));
+    assert_eq!(created["id"], json!("resp_123"), "named from the first chunk that has an id");
+    assert_eq!(created["created_at"], json!(1_694_268_190), "not the filter chunk's created: 0");
+    assert_eq!(events.last().unwrap()["response"]["output"][0]["id"], json!("msg_123_0"));
+}
