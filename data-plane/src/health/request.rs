@@ -154,7 +154,7 @@ fn build(t: Target<'_>) -> Option<(Method, String, HeaderMap, OutgoingBody)> {
             let chat = chat.to_string().into_bytes();
             let (url, body) = match adapter {
                 Some(adapter) => {
-                    let translated = adapter.request(provider, &chat).ok()?;
+                    let translated = adapter.request(crate::translate::Op::Chat, provider, &chat).ok()?;
                     adapter.headers(&mut headers);
                     (adapter.url(base, &translated), translated.body)
                 }

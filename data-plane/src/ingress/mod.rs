@@ -61,6 +61,10 @@ pub enum Api {
     Messages,
     /// OpenAI's Responses API: `POST /v1/responses`.
     Responses,
+    /// Anthropic's token count, `POST /v1/messages/count_tokens`: asked of
+    /// `anthropic` providers as it came and of `gemini` ones translated
+    /// (`countTokens`); the other kinds have no count (see [`Api::reaches`]).
+    CountTokens,
 }
 
 impl Api {
@@ -69,6 +73,7 @@ impl Api {
         match api_path {
             "/messages" => Some(Api::Messages),
             "/responses" => Some(Api::Responses),
+            "/messages/count_tokens" => Some(Api::CountTokens),
             _ => None,
         }
     }
@@ -78,6 +83,27 @@ impl Api {
         match self {
             Api::Messages => "/messages",
             Api::Responses => "/responses",
+            Api::CountTokens => "/messages/count_tokens",
+        }
+    }
+
+    /// The path a provider that does not speak this API is asked (its
+    /// translation's, [`crate::translate::Adapter::for_request`]): chat
+    /// completions, or for the token count the count itself.
+    pub fn translated_path(self) -> &'static str {
+        match self {
+            Api::Messages | Api::Responses => "/chat/completions",
+            Api::CountTokens => Api::CountTokens.path(),
+        }
+    }
+
+    /// Whether a provider of `kind` can answer this API at all (natively or
+    /// translated); endpoints that cannot are not tried.
+    pub fn reaches(self, kind: switchyard_proto::model::ProviderKind) -> bool {
+        use switchyard_proto::model::ProviderKind;
+        match self {
+            Api::Messages | Api::Responses => true,
+            Api::CountTokens => matches!(kind, ProviderKind::Anthropic | ProviderKind::Gemini),
         }
     }
 
@@ -86,7 +112,7 @@ impl Api {
     pub fn native(self, kind: switchyard_proto::model::ProviderKind) -> bool {
         use switchyard_proto::model::ProviderKind;
         match self {
-            Api::Messages => kind == ProviderKind::Anthropic,
+            Api::Messages | Api::CountTokens => kind == ProviderKind::Anthropic,
             Api::Responses => kind == ProviderKind::OpenAi,
         }
     }
@@ -103,6 +129,10 @@ impl Api {
                 let request = responses::request(body)?;
                 Ok((request.inbound, Back::Responses(Arc::new(request.echo))))
             }
+            Api::CountTokens => {
+                let (chat, model) = messages::count_request(body)?;
+                Ok((Inbound { chat, stream: false, model: model.clone() }, Back::CountTokens { model }))
+            }
         }
     }
 }
@@ -111,8 +141,15 @@ impl Api {
 /// the client named (Messages), or the request fields a `Response` repeats.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Back {
-    Messages { model: String },
+    Messages {
+        model: String,
+    },
     Responses(Arc<responses::Echo>),
+    /// A translated count's answer is already Anthropic's (`{"input_tokens": N}`):
+    /// only an error answer is turned into the client's shape.
+    CountTokens {
+        model: String,
+    },
 }
 
 impl Back {
@@ -120,6 +157,7 @@ impl Back {
         match self {
             Back::Messages { .. } => Api::Messages,
             Back::Responses(_) => Api::Responses,
+            Back::CountTokens { .. } => Api::CountTokens,
         }
     }
 
@@ -128,13 +166,15 @@ impl Back {
         match self {
             Back::Messages { model } => messages::response(chat, model),
             Back::Responses(echo) => responses::response(chat, echo),
+            Back::CountTokens { .. } => Ok(chat.to_vec()),
         }
     }
 
-    /// The translator of a chat stream into the client's events.
+    /// The translator of a chat stream into the client's events (a count is
+    /// never a stream; one that came as chat chunks would be a message).
     pub fn stream(&self) -> Box<dyn ClientStream> {
         match self {
-            Back::Messages { model } => Box::new(messages::Stream::new(model)),
+            Back::Messages { model } | Back::CountTokens { model } => Box::new(messages::Stream::new(model)),
             Back::Responses(echo) => Box::new(responses::Stream::new(echo.as_ref().clone())),
         }
     }
@@ -143,7 +183,7 @@ impl Back {
     /// type, or OpenAI's error code.
     pub fn error_kind(&self, error: &crate::error::ProxyError) -> &'static str {
         match self {
-            Back::Messages { .. } => error.anthropic_type(),
+            Back::Messages { .. } | Back::CountTokens { .. } => error.anthropic_type(),
             Back::Responses(_) => error.code(),
         }
     }

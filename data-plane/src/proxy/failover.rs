@@ -2,7 +2,8 @@
 //!
 //! Each attempt picks an endpoint from the lowest priority tier that still
 //! has an admitted one (breaker Closed, or a HalfOpen probe), preferring
-//! endpoints this request has not tried. A failed attempt (connect error,
+//! endpoints this request has not tried, among those that can answer the
+//! client's API at all (only `anthropic` and `gemini` ones count tokens). A failed attempt (connect error,
 //! timeout before the first token, 429, 5xx, invalid JSON, a stream that broke
 //! before its first event, a refused key or exhausted quota) teaches the
 //! breaker and, when `settings.retry.on` allows it, moves on, within
@@ -27,7 +28,7 @@ use crate::body::ProxyBody;
 use crate::breaker::{Failure, Permit};
 use crate::budget::Held;
 use crate::error::{Ingress, ProxyError, Rejection};
-use crate::ingress::Back;
+use crate::ingress::{Api, Back};
 use crate::runtime::{Endpoint, ProviderEntry, RouteEntry};
 use crate::state::InflightGuard;
 use crate::usage::Meter;
@@ -59,7 +60,7 @@ pub async fn run(
     let mut repeats = 0;
 
     for n in 0..settings.retry.max_attempts {
-        let Some((endpoint, permit)) = choose(route, &tried) else {
+        let Some((endpoint, permit)) = choose(route, &tried, req.asked) else {
             if n == 0 {
                 let error = all_open(route);
                 meter.reject(error.status().as_u16());
@@ -181,14 +182,18 @@ fn route_total(route: &RouteEntry) -> std::time::Duration {
     route.tiers.iter().flatten().map(|e| e.provider.timeouts.total).max().unwrap_or_default()
 }
 
-/// An admitted endpoint: lowest tier first, untried ones first.
-fn choose(route: &RouteEntry, tried: &[usize]) -> Option<(Arc<Endpoint>, Permit)> {
+/// An admitted endpoint that can answer `asked` (all can answer chat
+/// completions): lowest tier first, untried ones first.
+fn choose(route: &RouteEntry, tried: &[usize], asked: Option<Api>) -> Option<(Arc<Endpoint>, Permit)> {
     let untried = |e: &Arc<Endpoint>| !tried.contains(&(Arc::as_ptr(e) as usize));
+    let reaches = |e: &Arc<Endpoint>| asked.is_none_or(|api| api.reaches(e.provider.kind));
     for fresh_only in [true, false] {
         for tier in &route.tiers {
             // A lost race for a probe slot makes the breaker inadmissible; pick again.
             for _ in 0..tier.len() {
-                let eligible = |e: &Arc<Endpoint>| e.enabled() && e.breaker.admittable() && (!fresh_only || untried(e));
+                let eligible = |e: &Arc<Endpoint>| {
+                    e.enabled() && reaches(e) && e.breaker.admittable() && (!fresh_only || untried(e))
+                };
                 let Some(i) = balance::pick(route.strategy, tier, &route.cursor, eligible) else { break };
                 if let Some(permit) = tier[i].breaker.admit() {
                     return Some((tier[i].clone(), permit));

@@ -15,7 +15,7 @@ use crate::ingress::{Api, Back};
 use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
-use crate::translate::{self, Adapter, Route, Translated};
+use crate::translate::{self, Adapter, Op, Route, Translated};
 use crate::upstream::refusal::{is_quota, retry_after};
 use crate::upstream::scrub;
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
@@ -23,6 +23,7 @@ use crate::usage::tap::Text;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use std::time::Duration;
+use switchyard_proto::model::ProviderKind;
 use tokio::time::Instant;
 
 /// What every attempt of one request sends, apart from the body.
@@ -55,11 +56,12 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     /// The path an attempt sends to: the client's API's own for a provider
-    /// that speaks it (`native`), chat completions for a translated client API.
+    /// that speaks it (`native`), its translation's for the others (chat
+    /// completions for a translated client API).
     pub fn path_for(&self, native: bool) -> &str {
         match self.asked {
             Some(api) if native => api.path(),
-            Some(_) => "/chat/completions",
+            Some(api) => api.translated_path(),
             None => self.api_path,
         }
     }
@@ -67,6 +69,7 @@ impl Request<'_> {
     /// Where an attempt's streamed text is.
     pub fn text_for(&self, native: bool) -> Text {
         match self.asked {
+            Some(Api::CountTokens) => Text::None,
             Some(_) if native => Text::None,
             Some(_) => Text::Chat,
             None => self.text,
@@ -163,16 +166,17 @@ fn prepare(endpoint: &Endpoint, req: &Request<'_>, body: OutBody, native: bool) 
     let (adapter, body) = match route {
         Route::Native => (None, body),
         Route::Unsupported(why) => return Err(ProxyError::BadRequest(why)),
-        Route::Translated(adapter) => {
-            let (translated, body) = translate_request(adapter, provider, body)?;
+        Route::Translated(adapter, op) => {
+            let (translated, body) = translate_request(adapter, op, provider, body)?;
             adapter.headers(&mut headers);
             (Some((adapter, translated)), body)
         }
     };
     let url = match &adapter {
         Some((adapter, translated)) => adapter.url(&provider.base_url, translated),
-        None if native && api_path == Api::Messages.path() => {
-            translate::anthropic_native(&provider.base_url, &mut headers)
+        // Messages and its token count, to a provider that speaks them.
+        None if native && provider.kind == ProviderKind::Anthropic => {
+            translate::anthropic_native(&provider.base_url, api_path, &mut headers)
         }
         // The path was checked already; an azure deployment named `..` ends here.
         None => upstream::url(provider, api_path, req.model_in_url.then_some(&*endpoint.upstream_model), req.query)
@@ -322,7 +326,9 @@ impl Attempt<'_> {
             Err(ReadError::TooLarge) => return self.too_large(EventsError::TooLarge),
             Err(ReadError::Budget) => return self.too_large(EventsError::Budget),
         };
-        let body = translate_answer(self.adapter, body).map(|body| scrub::bytes(body, &self.endpoint.account().scrub));
+        let translated = translate_answer(self.adapter, body);
+        let usage_estimated = translated.as_ref().is_ok_and(|(_, estimated)| *estimated);
+        let body = translated.map(|(body, _)| scrub::bytes(body, &self.endpoint.account().scrub));
         // A translation may have grown it.
         let over = |b: &Bytes| b.len() > FREE_BYTES && budget.reserve(&mut reserved, b.len()).is_err();
         if body.as_ref().is_ok_and(over) {
@@ -336,8 +342,9 @@ impl Attempt<'_> {
             let error = ProxyError::Upstream(self.provider(), why);
             return Err(failed(Failure::Malformed, "invalid JSON", StatusCode::BAD_GATEWAY, error));
         };
+        // A translation's own estimate is not the provider's count: accounting estimates it again.
         let usage = span
-            .filter(|span| self.req.accounted && span.len() <= crate::usage::MAX_USAGE_BYTES)
+            .filter(|span| self.req.accounted && !usage_estimated && span.len() <= crate::usage::MAX_USAGE_BYTES)
             .map(|span| Bytes::copy_from_slice(&body[span]));
         let answer = Answer::Full(Held::new(body, reserved));
         Ok(Answered { status, headers, answer, healthy: true, latency, usage })
@@ -394,6 +401,7 @@ fn usage_span(body: &[u8]) -> Result<Option<std::ops::Range<usize>>, ()> {
 /// The client's OpenAI body in the provider's API, and what to send.
 fn translate_request(
     adapter: Adapter,
+    op: Op,
     provider: &ProviderEntry,
     body: OutBody,
 ) -> Result<(Translated, OutBody), ProxyError> {
@@ -401,17 +409,18 @@ fn translate_request(
         return Err(ProxyError::BadRequest("a JSON request body is required".into()));
     };
     let joined: Vec<u8> = parts.concat();
-    let mut translated = adapter.request(provider, &joined).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let mut translated = adapter.request(op, provider, &joined).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     let body = OutBody::Parts(vec![Bytes::from(std::mem::take(&mut translated.body))]);
     Ok((translated, body))
 }
 
-/// A whole answer in OpenAI's shape (translated when the provider speaks another API).
-fn translate_answer(adapter: Option<&(Adapter, Translated)>, body: Bytes) -> Result<Bytes, ()> {
+/// A whole answer in OpenAI's shape (translated when the provider speaks
+/// another API), and whether its `usage` is the translation's estimate.
+fn translate_answer(adapter: Option<&(Adapter, Translated)>, body: Bytes) -> Result<(Bytes, bool), ()> {
     match adapter {
-        None => Ok(body),
+        None => Ok((body, false)),
         Some((adapter, translated)) => match adapter.response(&body, translated) {
-            Ok(openai) => Ok(Bytes::from(openai)),
+            Ok(answer) => Ok((Bytes::from(answer.body), answer.usage_estimated)),
             Err(e) => {
                 tracing::debug!(error = %e, "an answer that could not be translated");
                 Err(())

@@ -14,6 +14,7 @@
 
 mod answer;
 mod auth;
+mod count;
 mod drain;
 mod failover;
 mod forward;
@@ -27,7 +28,7 @@ mod stream;
 
 use crate::body::{ProxyBody, full};
 use crate::error::{Ingress, ProxyError, Rejection};
-use crate::ingress::{Api, messages};
+use crate::ingress::Api;
 use crate::runtime::{KeyEntry, Runtime};
 use crate::state::{InflightGuard, Shared};
 use crate::usage::Meter;
@@ -130,9 +131,10 @@ async fn serve_key(
             proxied(call, req, Kind::Inference, guard, meter).await
         }
         "/messages/count_tokens" => {
+            // A count is not billed.
             meter.cancel();
             require_method(&req, &Method::POST)?;
-            count_tokens(call, req).await
+            count::count_tokens(call, req, guard).await
         }
         "/messages" | "/responses" => {
             require_method(&req, &Method::POST)?;
@@ -255,21 +257,6 @@ async fn proxied(
     };
     let meter = std::mem::replace(meter, Meter::off());
     failover::run(call, &route, req, payload, guard, meter).await
-}
-
-/// `POST /v1/messages/count_tokens`, for a model the key may use: an
-/// estimate made here (no upstream is asked), said so in
-/// `x-switchyard-token-count: estimated`.
-async fn count_tokens(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Rejection> {
-    let Call { shared, rt, key, .. } = *call;
-    let length = content_length(req.headers());
-    let body = request::read(shared, req.into_body(), length, rt.config.settings.limits.max_body).await?;
-    let probe = json::probe(&body.bytes).map_err(ProxyError::BadJson)?;
-    route::resolve(rt, key, probe.model.as_ref().map(|(m, _)| m.as_str()))?;
-    let tokens = messages::estimate_input_tokens(&body.bytes).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    let mut response = json_response(Bytes::from(messages::count_tokens_body(tokens)));
-    response.headers_mut().insert("x-switchyard-token-count", HeaderValue::from_static("estimated"));
-    Ok(response)
 }
 
 /// A client API's chat translation, held under the body budget like the body it came from.

@@ -3,7 +3,7 @@
 //! bodies made OpenAI-shaped, whole answers translated, and streams wrapped
 //! so that OpenAI SSE comes out of them.
 
-use super::{StreamTranslator, TranslateError, Translated, anthropic, gemini};
+use super::{Answer, Ask, Op, StreamTranslator, TranslateError, Translated, anthropic, gemini};
 use crate::budget::BodyBudget;
 use crate::error::ProxyError;
 use crate::runtime::ProviderEntry;
@@ -20,20 +20,26 @@ use switchyard_proto::model::ProviderKind;
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// A Messages API request passed to an `anthropic` provider as it came
-/// (`/v1/messages` ingress): its URL, and the `anthropic-version` header the
+/// (`/v1/messages` and `/v1/messages/count_tokens` ingress, `api_path` being
+/// the path after `/v1`): its URL, and the `anthropic-version` header the
 /// API requires when the client sent none (a client's own, and its
 /// `anthropic-beta`, go as they are).
-pub fn anthropic_native(base_url: &str, headers: &mut http::HeaderMap) -> String {
+pub fn anthropic_native(base_url: &str, api_path: &str, headers: &mut http::HeaderMap) -> String {
     let version = http::HeaderName::from_static("anthropic-version");
     if !headers.contains_key(&version) {
         headers.insert(version, http::HeaderValue::from_static(ANTHROPIC_VERSION));
     }
-    messages_url(base_url)
+    anthropic_url(base_url, api_path)
 }
 
 /// `{base}/v1/messages`, for a base URL given with or without its `/v1`.
 fn messages_url(base_url: &str) -> String {
-    format!("{}/v1/messages", base_url.trim_end_matches("/v1"))
+    anthropic_url(base_url, "/messages")
+}
+
+/// `{base}/v1{api_path}`, for a base URL given with or without its `/v1`.
+fn anthropic_url(base_url: &str, api_path: &str) -> String {
+    format!("{}/v1{api_path}", base_url.trim_end_matches("/v1"))
 }
 
 /// A provider kind that needs translation.
@@ -48,34 +54,45 @@ pub enum Adapter {
 pub enum Route {
     /// The provider speaks OpenAI: nothing to translate.
     Native,
-    Translated(Adapter),
+    Translated(Adapter, Op),
     /// The provider cannot serve this path (the client's error message).
     Unsupported(String),
 }
 
 impl Adapter {
-    /// How `provider` serves `api_path` (the path after `/v1`).
+    /// How `provider` serves `api_path` (the path after `/v1`; for
+    /// `/messages/count_tokens`, the count asked of a provider that does not
+    /// speak Anthropic's API).
     pub fn for_request(provider: &ProviderEntry, api_path: &str) -> Route {
-        let adapter = match provider.kind {
-            ProviderKind::Anthropic => Adapter::Anthropic,
-            ProviderKind::Gemini => Adapter::Gemini,
+        let (adapter, serves) = match provider.kind {
+            ProviderKind::Anthropic => (Adapter::Anthropic, "only /v1/chat/completions"),
+            ProviderKind::Gemini => (Adapter::Gemini, "only /v1/chat/completions and /v1/embeddings"),
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Azure
+                if api_path == "/messages/count_tokens" =>
+            {
+                return Route::Unsupported(format!("{} providers have no token count", provider.kind.as_str()));
+            }
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Azure => return Route::Native,
         };
-        if api_path == "/chat/completions" {
-            Route::Translated(adapter)
-        } else {
-            Route::Unsupported(format!(
-                "/v1{api_path} is not available on {} providers (only /v1/chat/completions)",
+        match (adapter, api_path) {
+            (_, "/chat/completions") => Route::Translated(adapter, Op::Chat),
+            (Adapter::Gemini, "/embeddings") => Route::Translated(adapter, Op::Embeddings),
+            (Adapter::Gemini, "/messages/count_tokens") => Route::Translated(adapter, Op::CountTokens),
+            _ => Route::Unsupported(format!(
+                "/v1{api_path} is not available on {} providers ({serves})",
                 provider.kind.as_str()
-            ))
+            )),
         }
     }
 
-    /// The client's (already spliced) OpenAI body, for the provider.
-    pub fn request(self, provider: &ProviderEntry, openai: &[u8]) -> Result<Translated, TranslateError> {
-        match self {
-            Adapter::Anthropic => anthropic::request(openai, provider.default_max_tokens),
-            Adapter::Gemini => gemini::request(openai),
+    /// The client's (already spliced) OpenAI body, for the provider's `op`.
+    pub fn request(self, op: Op, provider: &ProviderEntry, openai: &[u8]) -> Result<Translated, TranslateError> {
+        match (self, op) {
+            (Adapter::Anthropic, Op::Chat) => anthropic::request(openai, provider.default_max_tokens),
+            (Adapter::Gemini, Op::Chat) => gemini::request(openai),
+            (Adapter::Gemini, Op::Embeddings) => gemini::embed::request(openai),
+            (Adapter::Gemini, Op::CountTokens) => gemini::count::request(openai),
+            (Adapter::Anthropic, _) => Err(TranslateError::Request("anthropic providers take only chat".into())),
         }
     }
 
@@ -86,7 +103,12 @@ impl Adapter {
             Adapter::Anthropic => messages_url(base_url),
             Adapter::Gemini => {
                 let origin = base_url.trim_end_matches("/v1beta").trim_end_matches("/v1");
-                format!("{origin}{}", gemini::path(&translated.model, translated.stream))
+                let method = match translated.ask {
+                    Ask::Chat => gemini::chat_method(translated.stream),
+                    Ask::Embeddings { .. } => "batchEmbedContents",
+                    Ask::CountTokens => "countTokens",
+                };
+                format!("{origin}{}", gemini::path(&translated.model, method))
             }
         }
     }
@@ -100,11 +122,14 @@ impl Adapter {
         }
     }
 
-    /// A whole answer as a `chat.completion`.
-    pub fn response(self, body: &[u8], translated: &Translated) -> Result<Vec<u8>, TranslateError> {
-        match self {
-            Adapter::Anthropic => anthropic::response(body),
-            Adapter::Gemini => gemini::response(body, &translated.model),
+    /// A whole answer in the shape its request came in: a `chat.completion`,
+    /// OpenAI's embeddings list, or Anthropic's token count.
+    pub fn response(self, body: &[u8], translated: &Translated) -> Result<Answer, TranslateError> {
+        match (self, translated.ask) {
+            (Adapter::Anthropic, _) => anthropic::response(body).map(Answer::reported),
+            (Adapter::Gemini, Ask::Chat) => gemini::response(body, &translated.model).map(Answer::reported),
+            (Adapter::Gemini, ask @ Ask::Embeddings { .. }) => gemini::embed::response(body, &translated.model, ask),
+            (Adapter::Gemini, Ask::CountTokens) => gemini::count::response(body).map(Answer::reported),
         }
     }
 
@@ -236,7 +261,7 @@ mod tests {
     use super::*;
 
     fn translated(model: &str, stream: bool) -> Translated {
-        Translated { body: Vec::new(), stream, include_usage: false, model: model.into() }
+        Translated { body: Vec::new(), stream, include_usage: false, model: model.into(), ask: Ask::Chat }
     }
 
     #[test]
@@ -251,6 +276,28 @@ mod tests {
                 "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
             );
         }
+    }
+
+    #[test]
+    fn gemini_embeddings_and_counts_have_their_own_methods() {
+        let base = "https://generativelanguage.googleapis.com/v1beta";
+        let mut t = translated("gemini-embedding-001", false);
+        t.ask = Ask::Embeddings { inputs: 1, base64: false, estimated_tokens: 1 };
+        assert_eq!(
+            Adapter::Gemini.url(base, &t),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+        t.ask = Ask::CountTokens;
+        assert_eq!(
+            Adapter::Gemini.url(base, &t),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:countTokens"
+        );
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(
+            anthropic_native("https://api.anthropic.com/v1", "/messages/count_tokens", &mut headers),
+            "https://api.anthropic.com/v1/messages/count_tokens"
+        );
+        assert_eq!(headers["anthropic-version"], ANTHROPIC_VERSION);
     }
 
     async fn run(events: &str) -> Vec<Result<Bytes, Broken>> {

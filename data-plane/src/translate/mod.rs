@@ -12,12 +12,59 @@
 //! in, already naming the upstream model, provider body out), `response` (the
 //! provider's whole answer in, a `chat.completion` out), `error_message`
 //! (the text of the provider's error body) and a [`StreamTranslator`].
+//! Gemini also serves OpenAI's embeddings (`gemini::embed`) and Anthropic's
+//! token count (`gemini::count`); [`Op`] says which of these a request is.
 
 mod adapter;
 pub mod anthropic;
 pub mod gemini;
 
 pub use adapter::{Adapter, Route, anthropic_native};
+
+/// Which of a provider's operations a translated request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A completion (Anthropic's Messages, Gemini's `generateContent`): the
+    /// answer comes back as a `chat.completion` or its chunks.
+    Chat,
+    /// OpenAI's `POST /v1/embeddings` (Gemini's `batchEmbedContents`): the
+    /// answer comes back as OpenAI's embeddings list.
+    Embeddings,
+    /// Anthropic's `POST /v1/messages/count_tokens`, its prompt given as chat
+    /// completions (Gemini's `countTokens`): the answer comes back as
+    /// Anthropic's `{"input_tokens": N}`.
+    CountTokens,
+}
+
+/// What a translated request asked, as its answer's translation needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Chat,
+    /// Embeddings of `inputs` texts, to be sent back as base64 when `base64`;
+    /// `estimated_tokens` (the gateway's estimate of the input) is the usage
+    /// stated when the provider reports none.
+    Embeddings {
+        inputs: usize,
+        base64: bool,
+        estimated_tokens: u64,
+    },
+    CountTokens,
+}
+
+/// A whole answer translated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub body: Vec<u8>,
+    /// The `usage` in `body` is the gateway's estimate, not the provider's
+    /// count (accounting then estimates as for an answer without usage).
+    pub usage_estimated: bool,
+}
+
+impl Answer {
+    fn reported(body: Vec<u8>) -> Self {
+        Self { body, usage_estimated: false }
+    }
+}
 
 /// An OpenAI request translated for a provider.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +79,8 @@ pub struct Translated {
     pub include_usage: bool,
     /// The upstream model (the request's `model`).
     pub model: String,
+    /// What it asks for.
+    pub ask: Ask,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

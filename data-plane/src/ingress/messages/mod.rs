@@ -78,7 +78,7 @@ mod request;
 mod response;
 mod stream;
 
-pub use count::{count_tokens_body, estimate_input_tokens};
+pub use count::{count_request, count_tokens_body, estimate_input_tokens};
 pub use request::request;
 pub use response::response;
 pub use stream::{MAX_PENDING_ARGUMENTS, Stream};

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{invalid, quoted, unsupported};
-use crate::translate::{TranslateError, Translated};
+use crate::translate::{Ask, TranslateError, Translated};
 
 mod messages;
 
@@ -84,7 +84,7 @@ pub fn request(openai: &[u8], default_max_tokens: Option<u32>) -> Result<Transla
 
     let body = serde_json::to_vec(&Value::Object(out))
         .map_err(|e| TranslateError::Request(format!("the translated request could not be written: {e}")))?;
-    Ok(Translated { body, stream, include_usage, model: model.clone() })
+    Ok(Translated { body, stream, include_usage, model: model.clone(), ask: Ask::Chat })
 }
 
 /// Options with no Anthropic counterpart whose loss would change the answer.

@@ -10,7 +10,11 @@
 //!
 //! `request` turns the OpenAI request into Gemini's, `response` the whole
 //! answer (and an error body) back into OpenAI's, `stream` the SSE events.
+//! `embed` does the same for OpenAI's embeddings (`batchEmbedContents`),
+//! `count` for Anthropic's token count (`countTokens`).
 
+pub mod count;
+pub mod embed;
 mod request;
 mod response;
 mod stream;
@@ -19,11 +23,22 @@ pub use request::request;
 pub use response::{error_message, response};
 pub use stream::Stream;
 
+/// The method a completion calls: `generateContent`, or for a stream
+/// `streamGenerateContent?alt=sse` (Google's SSE, one response per event).
+pub fn chat_method(stream: bool) -> &'static str {
+    if stream { "streamGenerateContent?alt=sse" } else { "generateContent" }
+}
+
+/// `model` as the resource name Gemini's bodies carry: `models/{model}`.
+pub fn resource(model: &str) -> String {
+    format!("models/{}", model.strip_prefix("models/").unwrap_or(model))
+}
+
 /// The path (after the provider's base_url, which is like https://generativelanguage.googleapis.com)
-/// for `model`: "/v1beta/models/{model}:generateContent", or for a stream
-/// "/v1beta/models/{model}:streamGenerateContent?alt=sse". `model` is percent-encoded as a path
-/// segment (a leading "models/" in the name is dropped).
-pub fn path(model: &str, stream: bool) -> String {
+/// of `model`'s `method`: "/v1beta/models/{model}:{method}", e.g. `generateContent` or
+/// [`chat_method`]'s. `model` is percent-encoded as a path segment (a leading "models/" in the
+/// name is dropped).
+pub fn path(model: &str, method: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let model = model.strip_prefix("models/").unwrap_or(model);
     let mut out = String::from("/v1beta/models/");
@@ -36,7 +51,8 @@ pub fn path(model: &str, stream: bool) -> String {
             out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    out.push_str(if stream { ":streamGenerateContent?alt=sse" } else { ":generateContent" });
+    out.push(':');
+    out.push_str(method);
     out
 }
 
@@ -46,8 +62,13 @@ mod tests {
 
     #[test]
     fn paths_encode_the_model() {
-        assert_eq!(path("gemini-2.5-flash", false), "/v1beta/models/gemini-2.5-flash:generateContent");
-        assert_eq!(path("models/gemini-2.5-pro", true), "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
-        assert_eq!(path("my model/v1?x", false), "/v1beta/models/my%20model%2Fv1%3Fx:generateContent");
+        assert_eq!(path("gemini-2.5-flash", chat_method(false)), "/v1beta/models/gemini-2.5-flash:generateContent");
+        assert_eq!(
+            path("models/gemini-2.5-pro", chat_method(true)),
+            "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(path("my model/v1?x", "countTokens"), "/v1beta/models/my%20model%2Fv1%3Fx:countTokens");
+        assert_eq!(resource("gemini-embedding-001"), "models/gemini-embedding-001");
+        assert_eq!(resource("models/gemini-embedding-001"), "models/gemini-embedding-001");
     }
 }

@@ -1,6 +1,6 @@
 //! OpenAI chat completions request -> Gemini GenerateContentRequest.
 
-use crate::translate::{TranslateError, Translated};
+use crate::translate::{Ask, TranslateError, Translated};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -43,6 +43,7 @@ pub fn request(openai: &[u8]) -> Result<Translated, TranslateError> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         model,
+        ask: Ask::Chat,
     })
 }
 

@@ -194,6 +194,9 @@ pub(super) fn messages(request: &RecordedRequest, seq: u64) -> Reply {
 
 pub(super) fn count_tokens(request: &RecordedRequest) -> Reply {
     match checked_body(request, &["model", "messages"]) {
+        Ok(body) if fails(body["model"].as_str().unwrap_or_default()) => {
+            error(500, "api_error", "Internal server error")
+        }
         Ok(body) => Reply::json(200, json!({"input_tokens": input_tokens(&body)})),
         Err(reply) => reply,
     }

@@ -5,7 +5,7 @@
 //! last with `finishReason` and the whole `usageMetadata`), or without
 //! `alt=sse` those events as one JSON array; `:countTokens` its
 //! `totalTokens`; `:embedContent` and `:batchEmbedContents` deterministic
-//! vectors; `GET /{version}/models` a model list. The model is the path's,
+//! vectors, with `usageMetadata.promptTokenCount` the input's words; `GET /{version}/models` a model list. The model is the path's,
 //! percent-decoded.
 //!
 //! As Google does, a request without an API key (`x-goog-api-key`, `key=` in
@@ -77,13 +77,19 @@ pub(super) fn reply(request: &RecordedRequest, endpoint: Endpoint, seq: u64) -> 
             Reply::json(200, json!({"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}))
         }
         "embedContent" => match embedding(&body) {
-            Some(embedding) => Reply::json(200, json!({"embedding": embedding})),
+            Some(embedding) => {
+                let usage = embedding_usage(prompt_words(body.get("content").unwrap_or(&Value::Null)));
+                Reply::json(200, json!({"embedding": embedding, "usageMetadata": usage}))
+            }
             None => error(400, "INVALID_ARGUMENT", "* EmbedContentRequest.content: content is not specified"),
         },
         _ => {
             let requests = body.get("requests").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             match requests.iter().map(embedding).collect::<Option<Vec<Value>>>() {
-                Some(embeddings) if !embeddings.is_empty() => Reply::json(200, json!({"embeddings": embeddings})),
+                Some(embeddings) if !embeddings.is_empty() => {
+                    let words = requests.iter().map(|r| prompt_words(r.get("content").unwrap_or(&Value::Null))).sum();
+                    Reply::json(200, json!({"embeddings": embeddings, "usageMetadata": embedding_usage(words)}))
+                }
                 _ => error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: contents is not specified"),
             }
         }
@@ -215,6 +221,11 @@ fn embedding(request: &Value) -> Option<Value> {
         _ => EMBEDDING_DIMENSIONS,
     };
     Some(json!({"values": vector(&text.join("\n"), dimensions)}))
+}
+
+/// An embedding answer's `EmbeddingUsageMetadata`: the input's words as its tokens.
+fn embedding_usage(words: u64) -> Value {
+    json!({"promptTokenCount": words, "promptTokenDetails": [{"modality": "TEXT", "tokenCount": words}]})
 }
 
 fn models() -> Reply {

@@ -355,6 +355,7 @@ fn gemini_counts_embeds_lists_and_refuses_without_a_key() {
     let (_, many) = json_of(gemini("/v1beta/models/e:batchEmbedContents", &batch));
     assert_eq!(many["embeddings"].as_array().unwrap().len(), 2);
     assert_eq!(many["embeddings"][0]["values"], json!(super::embeddings::vector("a", 8)));
+    assert_eq!(many["usageMetadata"]["promptTokenCount"], 2);
     let (status, list) =
         json_of(reply_for(&request(Method::GET, "/v1beta/models?key=AIza", &[], &Value::Null), 0, Api::All));
     assert_eq!((status, list["models"][0]["name"].as_str()), (200, Some("models/gemini-2.5-flash")));
