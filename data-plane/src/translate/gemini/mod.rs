@@ -16,7 +16,7 @@ mod response;
 mod stream;
 
 pub use request::request;
-pub use response::{error_message, response};
+pub use response::{error_fields, error_message, response};
 pub use stream::Stream;
 
 /// The path (after the provider's base_url, which is like https://generativelanguage.googleapis.com)
