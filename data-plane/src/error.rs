@@ -404,3 +404,6 @@ fn rate_words(unit: Unit, rate: &Rate) -> String {
         n => format!("{} {units} per minute across {n} gateway nodes, {} on this one", rate.per_minute, rate.burst),
     }
 }
+
+#[cfg(test)]
+mod tests;
