@@ -74,15 +74,27 @@ pub enum ProxyError {
     #[error("The upstream provider '{0}' failed: {1}")]
     Upstream(String, &'static str),
     /// A translated provider's own error answer (`kind` is the provider's API),
-    /// with the message it gave when there was one; the status is the upstream's.
+    /// with the message it gave when there was one, and the field (`param`)
+    /// and error code it named; the status is the upstream's.
     #[error("{provider} ({kind}){}", message.as_deref().map_or_else(|| " answered with an error".to_owned(), |m| format!(": {}", bounded(m))))]
-    UpstreamAnswer { status: StatusCode, provider: String, kind: &'static str, message: Option<String> },
+    UpstreamAnswer {
+        status: StatusCode,
+        provider: String,
+        kind: &'static str,
+        message: Option<String>,
+        param: Option<String>,
+        code: Option<String>,
+    },
     #[error("The upstream provider '{0}' refused the gateway's credentials.")]
     UpstreamAuth(String),
     #[error("The gateway's account at the upstream provider '{0}' has no quota left.")]
     UpstreamQuota(String),
     #[error("{summary}")]
     AttemptsFailed { status: StatusCode, summary: String },
+    /// Every attempt was refused with a 429 (or an exhausted quota, not all):
+    /// retry after the shortest `Retry-After` the upstreams gave.
+    #[error("{summary}")]
+    UpstreamRateLimited { summary: String, retry_after_secs: Option<u64> },
     #[error("Every upstream endpoint of the model '{}' is failing; retry in {retry_after_secs} s.", echo(model))]
     AllOpen { model: String, retry_after_secs: u64 },
     /// An upstream answer (or SSE event) the gateway will not hold; the second field says why.
@@ -104,7 +116,7 @@ impl ProxyError {
         match self {
             MissingKey | InvalidKey | ExpiredKey | DisabledKey => StatusCode::UNAUTHORIZED,
             ModelNotAllowed(_) | PassthroughNotAllowed { .. } => StatusCode::FORBIDDEN,
-            OverBudget { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            OverBudget { .. } | RateLimited { .. } | UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ModelNotFound(_) | UnknownPath(_) => StatusCode::NOT_FOUND,
             NoModel | BadJson(_) | BadRequest(_) | BadPath { .. } => StatusCode::BAD_REQUEST,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,6 +141,10 @@ impl ProxyError {
             ModelNotAllowed(_) | PassthroughNotAllowed { .. } => "permission_error",
             OverBudget { .. } => "insufficient_quota",
             RateLimited { unit, .. } => unit.as_str(),
+            UpstreamRateLimited { .. } => "rate_limit_exceeded",
+            // A translated provider's refusal of the request is the client's to fix.
+            UpstreamAnswer { status, .. } if status.as_u16() == 429 => "rate_limit_exceeded",
+            UpstreamAnswer { status, .. } if status.is_client_error() => "invalid_request_error",
             ModelNotFound(_)
             | NoModel
             | BadJson(_)
@@ -164,7 +180,7 @@ impl ProxyError {
             DisabledKey => "disabled_api_key",
             ModelNotAllowed(_) => "model_not_allowed",
             OverBudget { .. } => "budget_exceeded",
-            RateLimited { .. } => "rate_limit_exceeded",
+            RateLimited { .. } | UpstreamRateLimited { .. } => "rate_limit_exceeded",
             ModelNotFound(_) => "model_not_found",
             NoModel => "model_required",
             BadJson(_) => "invalid_json",
@@ -201,10 +217,15 @@ impl ProxyError {
         }
     }
 
-    /// The body in OpenAI's shape, also used by streams that fail after their first byte.
+    /// The body in OpenAI's shape, also used by streams that fail after their
+    /// first byte; a translated provider's error carries its own `param` and `code`.
     pub fn body_json(&self) -> String {
+        let (param, code) = match self {
+            ProxyError::UpstreamAnswer { param, code, .. } => (param.as_deref(), code.as_deref()),
+            _ => (self.param(), None),
+        };
         serde_json::json!({
-            "error": {"message": self.to_string(), "type": self.kind(), "param": self.param(), "code": self.code()}
+            "error": {"message": self.to_string(), "type": self.kind(), "param": param, "code": code.unwrap_or(self.code())}
         })
         .to_string()
     }
@@ -237,7 +258,8 @@ impl ProxyError {
             ProxyError::Overloaded | ProxyError::TooManyConnections | ProxyError::BufferBudget => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            ProxyError::AllOpen { retry_after_secs, .. } => {
+            ProxyError::AllOpen { retry_after_secs, .. }
+            | ProxyError::UpstreamRateLimited { retry_after_secs: Some(retry_after_secs), .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ProxyError::RateLimited { unit, rate, retry_after_secs, remaining, .. } => {
@@ -382,3 +404,6 @@ fn rate_words(unit: Unit, rate: &Rate) -> String {
         n => format!("{} {units} per minute across {n} gateway nodes, {} on this one", rate.per_minute, rate.burst),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -62,10 +62,17 @@ impl Histogram {
     }
 }
 
+/// Why streams were cut short after their first event
+/// (`switchyard_streams_cut_total`'s `reason`).
+pub const CUT_REASONS: [&str; 8] =
+    ["broken", "truncated", "malformed", "idle_timeout", "total_timeout", "too_large", "body_budget", "untranslatable"];
+
 /// Per (route, provider, account, upstream model).
 #[derive(Default)]
 pub struct EndpointStats {
     requests: [AtomicU64; STATUSES.len()],
+    /// Streams cut short, by [`CUT_REASONS`] (the last slot: any other).
+    cuts: [AtomicU64; CUT_REASONS.len() + 1],
     pub duration: Histogram,
     pub first_token: Histogram,
 }
@@ -73,6 +80,12 @@ pub struct EndpointStats {
 impl EndpointStats {
     pub fn count(&self, status: u16) {
         self.requests[status_index(status)].fetch_add(1, Relaxed);
+    }
+
+    /// A stream cut short after its first event, for `reason` (one of [`CUT_REASONS`]).
+    pub fn cut(&self, reason: &str) {
+        let i = CUT_REASONS.iter().position(|r| *r == reason).unwrap_or(CUT_REASONS.len());
+        self.cuts[i].fetch_add(1, Relaxed);
     }
 
     pub fn total(&self) -> u64 {
@@ -172,6 +185,24 @@ impl Metrics {
                     out,
                     "switchyard_requests_total{{model=\"\",provider=\"\",account=\"\",status=\"{status}\"}} {n}"
                 );
+            }
+        }
+
+        header(
+            &mut out,
+            "switchyard_streams_cut_total",
+            "counter",
+            "Streams cut short after their first event, by endpoint and reason (broken, truncated: ended without \
+             its end marker, malformed: an event that is not JSON, idle_timeout, total_timeout, too_large, \
+             body_budget, untranslatable); each ended with an error event.",
+        );
+        for e in endpoints {
+            let l = labels(e);
+            for (reason, c) in CUT_REASONS.iter().chain(["other"].iter()).zip(&e.stats.cuts) {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(out, "switchyard_streams_cut_total{{{l},reason=\"{reason}\"}} {n}");
+                }
             }
         }
 

@@ -269,6 +269,17 @@ impl Breaker {
         }
     }
 
+    /// A failure learnt after its request's permit was settled (a HalfOpen
+    /// probe's stream that broke after its first event closed the breaker):
+    /// counted as a Closed breaker counts a failure; it never decides a probe
+    /// (HalfOpen) nor moves an Open breaker.
+    pub fn failure_closed(&self, failure: Failure, policy: &BreakerPolicy) {
+        let phase = self.phase.load(Ordering::Acquire);
+        if State::of(phase) == State::Closed {
+            self.on_failure(phase, failure, policy, false);
+        }
+    }
+
     /// Whether [`admit`](Self::admit) would succeed now, without side effects.
     pub fn admittable(&self) -> bool {
         match State::of(self.phase.load(Ordering::Acquire)) {

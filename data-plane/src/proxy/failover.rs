@@ -13,7 +13,7 @@
 //! on only when the upstream provably did not act on it: no connection was
 //! made, or it answered 429 or refused the key; after a 5xx, a timeout or a
 //! broken connection its own answer is the client's. When the attempts are
-//! spent, the client gets one error listing each of them.
+//! spent, the client gets one error listing each of them ([`aggregate`]).
 //!
 //! Every way out finishes the request's usage [`Meter`]: here for refusals,
 //! failures and JSON answers, in [`super::stream`] for streamed bodies. An
@@ -38,8 +38,11 @@ use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use switchyard_proto::model::{RetryCondition, StreamUsage};
+use switchyard_proto::model::{BreakerPolicy, RetryCondition, StreamUsage};
 use tokio::time::Instant;
+
+mod aggregate;
+use aggregate::{Attempted, aggregate};
 
 pub async fn run(
     call: &Call<'_>,
@@ -55,7 +58,7 @@ pub async fn run(
     let deadline = started + route_total(route);
     // Tried endpoints, by address (compared, never dereferenced).
     let mut tried: Vec<usize> = Vec::new();
-    let mut failures: Vec<(Failure, String)> = Vec::new();
+    let mut failures: Vec<Attempted> = Vec::new();
     // Attempts that went to an endpoint already tried.
     let mut repeats = 0;
 
@@ -107,16 +110,26 @@ pub async fn run(
                 if !matches!(answered.answer, Answer::Refused(_)) {
                     endpoint.stats.count(answered.status.as_u16());
                 }
+                let streamed = matches!(answered.answer, Answer::Sse { .. } | Answer::Passthrough(_));
+                // A streamed body's permit is settled when it ends ([`stream::Tail`]).
+                let permit = match (answered.healthy, streamed) {
+                    (true, true) => Some(permit),
+                    (true, false) => {
+                        permit.success();
+                        None
+                    }
+                    (false, _) => {
+                        permit.neutral();
+                        None
+                    }
+                };
                 if answered.healthy {
                     endpoint.load.observe(answered.latency);
-                    permit.success();
-                } else {
-                    permit.neutral();
                 }
                 if req.stream && matches!(answered.answer, Answer::Sse { .. }) {
                     endpoint.stats.first_token.observe(answered.latency);
                 }
-                let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
+                let tail = Tail::new(guard, inflight, endpoint.clone(), started, permit, &settings.breaker);
                 return respond(answered, deadline, tail, ending(meter));
             }
             Err(failed) => {
@@ -124,11 +137,11 @@ pub async fn run(
                 permit.failure(failed.failure, &settings.breaker);
                 let label = format!("{}/{}", endpoint.provider.name, endpoint.account().name);
                 tracing::warn!(endpoint = %label, model = %route.name, attempt = n + 1, reason = %failed.reason, "upstream attempt failed");
-                failures.push((failed.failure, format!("{label}: {}", failed.reason)));
+                failures.push(Attempted::of(&failed, label));
                 let retry =
                     retryable(failed.failure, &settings.retry.on) && payload.resendable() && may_resend(&req, &failed);
                 if !retry {
-                    return finish(failed, &endpoint, deadline, guard, started, ending(meter));
+                    return finish(failed, &endpoint, deadline, (guard, started), &settings.breaker, ending(meter));
                 }
             }
         }
@@ -136,7 +149,7 @@ pub async fn run(
             break;
         }
     }
-    let error = aggregate(&failures);
+    let error = aggregate(&failures, &settings.breaker);
     let status = error.status();
     meter.failed(status.as_u16(), status == StatusCode::GATEWAY_TIMEOUT);
     // Each attempt was counted under its endpoint; with none, this is a refusal of its own.
@@ -239,19 +252,19 @@ fn all_open(route: &RouteEntry) -> ProxyError {
     ProxyError::AllOpen { model: route.name.to_string(), retry_after_secs: secs }
 }
 
-/// The last attempt's own answer, when it is not retried.
+/// The last attempt's own answer, when it is not retried (its permit settled already).
 fn finish(
     failed: Failed,
     endpoint: &Arc<Endpoint>,
     deadline: Instant,
-    guard: InflightGuard,
-    started: Instant,
+    (guard, started): (InflightGuard, Instant),
+    policy: &BreakerPolicy,
     mut ending: Ending,
 ) -> Result<Response<ProxyBody>, Rejection> {
     match failed.outcome {
         Ok(answered) => {
             let inflight = endpoint.load.start();
-            let tail = Tail { _guard: guard, _inflight: inflight, endpoint: endpoint.clone(), started };
+            let tail = Tail::new(guard, inflight, endpoint.clone(), started, None, policy);
             respond(answered, deadline, tail, ending)
         }
         Err(error) => {
@@ -261,25 +274,6 @@ fn finish(
             Err(Rejection::counted(error))
         }
     }
-}
-
-/// One error for all the failed attempts: 504 when they all timed out, 503
-/// when they were all rate limited, 502 otherwise.
-fn aggregate(failures: &[(Failure, String)]) -> ProxyError {
-    let all = |f: fn(&Failure) -> bool| !failures.is_empty() && failures.iter().all(|(x, _)| f(x));
-    let status = if all(|f| matches!(f, Failure::Timeout)) {
-        StatusCode::GATEWAY_TIMEOUT
-    } else if all(|f| matches!(f, Failure::RateLimited { .. } | Failure::Quota)) {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    let list: Vec<&str> = failures.iter().map(|(_, s)| s.as_str()).collect();
-    let summary = match failures.len() {
-        1 => format!("The upstream attempt failed: {}.", list[0]),
-        n => format!("All {n} upstream attempts failed: {}.", list.join("; ")),
-    };
-    ProxyError::AttemptsFailed { status, summary }
 }
 
 /// The response for an answer that goes to the client (its body streamed by
@@ -310,9 +304,11 @@ fn respond(
             meter.reject(http_status);
             return Err(error.into());
         }
-        Answer::Sse { upstream, parser, first } => {
+        Answer::Sse { upstream, parser, first, end } => {
             meter.first_token();
-            let tap = meter.is_on().then(|| Tap::new(injected, text));
+            // Integrity is checked whether or not usage is accounted.
+            let text = if meter.is_on() { text } else { Text::None };
+            let tap = (meter.is_on() || end.is_some()).then(|| Tap::new(injected, text).checking(end));
             let account = Accounting { meter, tap, on_disconnect, http_status };
             let client = back.map(|back| (back.stream(), back));
             let source = Source { upstream, events: Some(parser), first, ingress, client };
@@ -341,14 +337,15 @@ fn translate_back(
     provider: &ProviderEntry,
 ) -> Result<Held, Rejection> {
     if !status.is_success() {
-        let message = serde_json::from_slice::<serde_json::Value>(&body.bytes)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned));
+        let body = serde_json::from_slice::<serde_json::Value>(&body.bytes).unwrap_or_default();
+        let error = &body["error"];
         let error = ProxyError::UpstreamAnswer {
             status,
             provider: provider.name.to_string(),
             kind: provider.kind.as_str(),
-            message,
+            message: error["message"].as_str().map(str::to_owned),
+            param: error["param"].as_str().map(crate::error::echo),
+            code: text_or_number(&error["code"]).map(|c| crate::error::echo(&c)),
         };
         return Err(Rejection::counted(error));
     }
@@ -362,6 +359,15 @@ fn translate_back(
             let why = "its answer could not be translated into the client's API";
             Err(Rejection::counted(ProxyError::Upstream(provider.name.to_string(), why)))
         }
+    }
+}
+
+/// An error `code`, which some providers give as a number.
+fn text_or_number(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

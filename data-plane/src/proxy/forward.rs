@@ -16,10 +16,10 @@ use crate::runtime::{Endpoint, ProviderEntry};
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
 use crate::translate::{self, Adapter, Op, Route, Translated};
-use crate::upstream::refusal::{is_quota, retry_after};
+use crate::upstream::refusal::{self, is_quota, retry_after};
 use crate::upstream::scrub;
 use crate::upstream::{self, OutgoingBody, SendError, headers::forwardable_response_headers};
-use crate::usage::tap::Text;
+use crate::usage::tap::{self, End, Text};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use std::time::Duration;
@@ -79,8 +79,10 @@ impl Request<'_> {
 
 /// An upstream answer that may go to the client.
 pub enum Answer {
-    /// An SSE stream whose first events were read.
-    Sse { upstream: Upstream, parser: Events, first: Vec<Event> },
+    /// An SSE stream whose first events were read; `end`: the integrity rule
+    /// it is held to ([`crate::usage::tap`]; `None` for a translated
+    /// provider's, whose translator judges it, and for APIs the tap does not know).
+    Sse { upstream: Upstream, parser: Events, first: Vec<Event>, end: Option<End> },
     /// A body read whole (validated JSON, or an error status's body), with its budget share.
     Full(Held),
     /// Passed through as it arrives (audio, files).
@@ -108,6 +110,8 @@ pub struct Failed {
     /// The request provably never reached the upstream (no connection was made).
     pub unsent: bool,
     pub reason: String,
+    /// The provider's own message, for an error answer (scrubbed, bounded).
+    pub detail: Option<String>,
     pub status: StatusCode,
     pub outcome: Result<Answered, ProxyError>,
 }
@@ -129,7 +133,7 @@ pub async fn attempt(
         Ok(prepared) => prepared,
         Err(error) => return Ok(refused(error, started)),
     };
-    let at = Attempt { endpoint, req, adapter: adapter.as_ref(), started, deadline, first_deadline };
+    let at = Attempt { endpoint, req, adapter: adapter.as_ref(), native, started, deadline, first_deadline };
     let (status, response_headers, upstream) = at.send(url, headers, body).await?;
     let client_headers = forwardable_response_headers(&response_headers);
     if !status.is_success() {
@@ -204,6 +208,8 @@ struct Attempt<'a> {
     endpoint: &'a Endpoint,
     req: &'a Request<'a>,
     adapter: Option<&'a (Adapter, Translated)>,
+    /// The provider speaks the client's API ([`Request::path_for`]).
+    native: bool,
     started: Instant,
     /// The attempt's end: the request's deadline or the provider's `total`, whichever is first.
     deadline: Instant,
@@ -276,8 +282,18 @@ impl Attempt<'_> {
         };
         let http = format!("HTTP {}", status.as_u16());
         let quota = || failed(Failure::Quota, "out of quota", status, ProxyError::UpstreamQuota(self.provider()));
-        let passed_on =
-            |failure, answered| Failed { failure, unsent: false, reason: http.clone(), status, outcome: Ok(answered) };
+        let detail = match self.adapter {
+            Some((adapter, _)) => adapter.error_message(&raw),
+            None => refusal::message(&raw),
+        };
+        let passed_on = |failure, answered| Failed {
+            failure,
+            unsent: false,
+            reason: http.clone(),
+            detail: detail.clone(),
+            status,
+            outcome: Ok(answered),
+        };
         match status.as_u16() {
             // The body may quote the gateway's key, and the client cannot fix it anyway.
             401 | 403 => Err(failed(Failure::Auth, &http, status, ProxyError::UpstreamAuth(self.provider()))),
@@ -296,10 +312,16 @@ impl Attempt<'_> {
             None => upstream,
         };
         let mut upstream = scrub::stream(upstream, &self.endpoint.account().scrub);
+        let end = if self.adapter.is_some() { None } else { End::for_path(self.req.path_for(self.native)) };
         match stream::first_event(&mut upstream, self.first_deadline, self.req.budget).await {
+            // Nothing reached the client yet: another endpoint may answer.
+            Ok((first, _)) if end.is_some() && tap::malformed(&first) => {
+                let error = ProxyError::Upstream(self.provider(), "its stream sent an event that is not JSON");
+                Err(failed(Failure::Malformed, "malformed stream event", StatusCode::BAD_GATEWAY, error))
+            }
             Ok((first, parser)) => {
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                let answer = Answer::Sse { upstream, parser, first };
+                let answer = Answer::Sse { upstream, parser, first, end };
                 let latency = self.started.elapsed();
                 Ok(Answered { status, headers, answer, healthy: true, latency, usage: None })
             }
@@ -442,7 +464,7 @@ fn refused(error: ProxyError, started: Instant) -> Answered {
 }
 
 fn failed(failure: Failure, reason: &str, status: StatusCode, error: ProxyError) -> Failed {
-    Failed { failure, unsent: false, reason: reason.to_owned(), status, outcome: Err(error) }
+    Failed { failure, unsent: false, reason: reason.to_owned(), detail: None, status, outcome: Err(error) }
 }
 
 #[cfg(test)]

@@ -25,18 +25,16 @@
 
 use super::drain::Drained;
 use super::outlet::{self, Outlet, Stop};
-use crate::balance::InFlight;
 use crate::body::ProxyBody;
 use crate::budget::BodyBudget;
 use crate::error::{Ingress, ProxyError};
 use crate::ingress::{Back, ClientStream};
-use crate::runtime::Endpoint;
 use crate::sse::Event;
 use crate::sse::bounded::{Events, EventsError};
-use crate::state::InflightGuard;
 use crate::usage::tap::Tap;
 use crate::usage::{Meter, Status};
 use bytes::{Bytes, BytesMut};
+use ending::Outcome;
 use futures_util::{FutureExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,28 +42,18 @@ use switchyard_proto::model::OnDisconnect;
 use tokio::time::Instant;
 
 pub use crate::upstream::Upstream;
+pub use ending::{Fault, Tail};
+
+mod ending;
 
 /// Most bytes gathered into one frame for the client.
 const COALESCE_BYTES: usize = 64 * 1024;
 
-/// Bookkeeping that ends with the body: in-flight counts and the duration metric.
-pub struct Tail {
-    pub _guard: InflightGuard,
-    pub _inflight: InFlight,
-    pub endpoint: Arc<Endpoint>,
-    pub started: Instant,
-}
-
-impl Drop for Tail {
-    fn drop(&mut self) {
-        self.endpoint.stats.duration.observe(self.started.elapsed());
-    }
-}
-
 /// The body's usage accounting.
 pub struct Accounting {
     pub meter: Meter,
-    /// `Some` for SSE bodies when accounting is on.
+    /// `Some` for SSE bodies when accounting is on or the stream's integrity
+    /// is checked ([`Tap::checking`]).
     pub tap: Option<Tap>,
     pub on_disconnect: OnDisconnect,
     /// The status the client got.
@@ -146,7 +134,7 @@ pub fn body(source: Source, idle: Duration, deadline: Instant, tail: Tail, accou
     let Source { upstream, events, first, ingress, client } = source;
     let provider = tail.endpoint.provider.name.clone();
     let (outlet, body) = outlet::pair(tail.endpoint.provider.client_write);
-    let pump = Pump { upstream, events, idle, deadline, provider, account, ingress, client, _tail: Some(tail) };
+    let pump = Pump { upstream, events, idle, deadline, provider, account, ingress, client, tail: Some(tail) };
     tokio::spawn(pump.run(outlet, first));
     body
 }
@@ -162,7 +150,7 @@ struct Pump {
     account: Accounting,
     ingress: Ingress,
     client: Option<(Box<dyn ClientStream>, Back)>,
-    _tail: Option<Tail>,
+    tail: Option<Tail>,
 }
 
 /// How a pumped body ended.
@@ -170,8 +158,8 @@ struct Pump {
 enum Ending {
     /// The upstream body ended.
     Ended,
-    /// Cut short: the code says why.
-    Failed(&'static str),
+    /// Cut short.
+    Failed(Fault),
     /// The client's body was dropped.
     Left,
     /// The client took nothing for `client_write_timeout`.
@@ -183,18 +171,20 @@ impl From<Stop> for Ending {
         match stop {
             Stop::Gone => Ending::Left,
             Stop::Stalled => Ending::Stalled,
-            Stop::Deadline => Ending::Failed("upstream_total_timeout"),
+            Stop::Deadline => Ending::Failed(Fault::Total),
         }
     }
 }
 
 impl Pump {
     async fn run(mut self, mut outlet: Outlet, first: Vec<Event>) {
-        let ending = match self.outgoing(first) {
-            Ok(pending) => self.pass(&mut outlet, pending).await,
-            Err(code) => Ending::Failed(code),
-        };
+        let first = self.outgoing(first);
+        let ending = self.pass(&mut outlet, first).await;
         match ending {
+            // Ended cleanly, but without its API's end marker: as cut.
+            Ending::Ended if self.account.tap.as_ref().is_some_and(Tap::truncated) => {
+                self.cut(outlet, Fault::Truncated);
+            }
             Ending::Ended => {
                 // An unterminated last event, if any; for a client API, the events owed after the chat stream.
                 let last = self.events.take().and_then(Events::finish);
@@ -205,15 +195,20 @@ impl Pump {
                 match last {
                     Ok(last) => {
                         self.finish(Status::Ok);
+                        self.settle(Outcome::Served);
                         outlet.close(last);
                     }
-                    Err(_) => self.cut(outlet, "upstream_stream_broken"),
+                    Err(_) => self.cut(outlet, Fault::Broken),
                 }
             }
-            Ending::Failed(code) => self.cut(outlet, code),
-            Ending::Left => self.left().await,
+            Ending::Failed(fault) => self.cut(outlet, fault),
+            Ending::Left => {
+                self.settle(Outcome::Served);
+                self.left().await;
+            }
             Ending::Stalled => {
                 tracing::warn!(provider = %self.provider, "the client accepted nothing for limits.client_write_timeout; stream ended");
+                self.settle(Outcome::Neutral);
                 outlet.abort("the client stopped reading");
                 self.left().await;
             }
@@ -221,12 +216,14 @@ impl Pump {
         // Dropping `self` closes the upstream request and frees the in-flight slot.
     }
 
-    /// Ends a stream cut short (`code` says why): with the error event of the
-    /// client's API when it is an event stream, broken otherwise.
-    fn cut(&mut self, outlet: Outlet, code: &'static str) {
-        let timeout = matches!(code, "upstream_idle_timeout" | "upstream_total_timeout");
-        self.finish(if timeout { Status::Timeout } else { Status::StreamError });
-        tracing::warn!(provider = %self.provider, code, "upstream stream ended early");
+    /// Ends a stream cut short (`fault` says why): with the error event of
+    /// the client's API when it is an event stream, broken otherwise; the
+    /// ending is recorded as such (usage, the endpoint's breaker and metrics).
+    fn cut(&mut self, outlet: Outlet, fault: Fault) {
+        self.finish(if fault.is_timeout() { Status::Timeout } else { Status::StreamError });
+        self.settle(Outcome::Cut(fault));
+        let code = fault.code();
+        tracing::warn!(provider = %self.provider, code, reason = fault.reason(), "upstream stream ended early");
         if self.events.take().is_none() {
             return outlet.abort("upstream stream failed");
         }
@@ -242,34 +239,61 @@ impl Pump {
     }
 
     /// The events' bytes for the client: tapped, and turned into the client's
-    /// API's events when there is a [`ClientStream`]; `Err` (a code) when
-    /// they cannot be.
-    fn outgoing(&mut self, events: Vec<Event>) -> Result<Option<Bytes>, &'static str> {
+    /// API's events when there is a [`ClientStream`]; then, when the stream
+    /// cannot go on past them, why (a malformed event, left out, or one the
+    /// client's API cannot be made of).
+    fn outgoing(&mut self, events: Vec<Event>) -> (Option<Bytes>, Option<Fault>) {
         let tap = self.account.tap.as_mut();
-        let Some((client, _)) = self.client.as_mut() else { return Ok(forward(tap, events)) };
+        let Some((client, _)) = self.client.as_mut() else {
+            let bytes = forward(tap, events);
+            let malformed = self.account.tap.as_ref().is_some_and(|t| t.malformed);
+            return (bytes, malformed.then_some(Fault::Malformed));
+        };
         let mut tap = tap;
         let mut out = Vec::new();
+        let mut fault = None;
         for event in events {
             if let Some(tap) = tap.as_deref_mut() {
                 tap.observe(&event);
+                if tap.malformed {
+                    fault = Some(Fault::Malformed);
+                    break;
+                }
             }
             match event.data.as_deref() {
                 // `[DONE]`: the closing events come at the body's end ([`Pump::run`]).
                 None | Some("[DONE]") => {}
-                Some(data) => out.extend(client.chunk(data).map_err(|_| "upstream_stream_untranslatable")?),
+                Some(data) => match client.chunk(data) {
+                    Ok(bytes) => out.extend(bytes),
+                    Err(_) => {
+                        fault = Some(Fault::Untranslatable);
+                        break;
+                    }
+                },
             }
         }
-        Ok((!out.is_empty()).then(|| Bytes::from(out)))
+        ((!out.is_empty()).then(|| Bytes::from(out)), fault)
     }
 
-    /// Forwards the upstream to the client until one of them ends it.
-    async fn pass(&mut self, outlet: &mut Outlet, pending: Option<Bytes>) -> Ending {
-        if let Some(bytes) = pending.filter(|b| !b.is_empty())
-            && let Err(stop) = outlet.send(bytes, Some(self.deadline)).await
-        {
-            return stop.into();
-        }
+    /// Forwards the upstream to the client until one of them ends it, from
+    /// the `first` bytes (and why the stream cannot go on past them).
+    async fn pass(&mut self, outlet: &mut Outlet, first: (Option<Bytes>, Option<Fault>)) -> Ending {
+        let (mut bytes, mut fault) = first;
+        let mut ended = None;
         loop {
+            if let Some(bytes) = bytes.take().filter(|b| !b.is_empty())
+                && let Err(stop) = outlet.send(bytes, Some(self.deadline)).await
+            {
+                return stop.into();
+            }
+            if let Some(fault) = fault {
+                return Ending::Failed(fault);
+            }
+            match ended {
+                Some(Ended::Broken) => return Ending::Failed(Fault::Broken),
+                Some(Ended::Clean) => return Ending::Ended,
+                None => {}
+            }
             let wait = (Instant::now() + self.idle).min(self.deadline);
             let next = tokio::select! {
                 biased;
@@ -277,32 +301,21 @@ impl Pump {
                 () = outlet.gone() => return Ending::Left,
             };
             let chunk = match next {
-                Err(_) if Instant::now() >= self.deadline => return Ending::Failed("upstream_total_timeout"),
-                Err(_) => return Ending::Failed("upstream_idle_timeout"),
+                Err(_) if Instant::now() >= self.deadline => return Ending::Failed(Fault::Total),
+                Err(_) => return Ending::Failed(Fault::Idle),
                 Ok(Some(Ok(chunk))) => chunk,
-                Ok(Some(Err(_))) => return Ending::Failed("upstream_stream_broken"),
+                Ok(Some(Err(_))) => return Ending::Failed(Fault::Broken),
                 Ok(None) => return Ending::Ended,
             };
             // Whatever else the upstream has already delivered leaves in the same
             // frame: one write to the client instead of one per event.
-            let (chunk, ended) = coalesce(&mut self.upstream, chunk);
-            let bytes = match self.events.as_mut() {
-                None => Some(chunk),
-                Some(events) => match events.push(&chunk).map_err(|e| e.code()).and_then(|e| self.outgoing(e)) {
-                    Ok(bytes) => bytes,
-                    Err(code) => return Ending::Failed(code),
-                },
+            let (chunk, end) = coalesce(&mut self.upstream, chunk);
+            ended = end;
+            (bytes, fault) = match self.events.as_mut().map(|events| events.push(&chunk)) {
+                None => (Some(chunk), None),
+                Some(Ok(events)) => self.outgoing(events),
+                Some(Err(e)) => return Ending::Failed(Fault::Events(e)),
             };
-            if let Some(bytes) = bytes
-                && let Err(stop) = outlet.send(bytes, Some(self.deadline)).await
-            {
-                return stop.into();
-            }
-            match ended {
-                Some(Ended::Broken) => return Ending::Failed("upstream_stream_broken"),
-                Some(Ended::Clean) => return Ending::Ended,
-                None => {}
-            }
         }
     }
 
@@ -339,6 +352,13 @@ impl Pump {
     fn finish(&mut self, status: Status) {
         let a = &mut self.account;
         a.meter.streamed(status, a.http_status, a.tap.as_mut());
+    }
+
+    /// What the endpoint learns of the body's ending (once).
+    fn settle(&mut self, outcome: Outcome) {
+        if let Some(tail) = self.tail.as_mut() {
+            tail.settle(outcome);
+        }
     }
 }
 

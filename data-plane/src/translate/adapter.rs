@@ -134,18 +134,31 @@ impl Adapter {
     }
 
     /// An upstream error answer as the gateway's error (OpenAI-shaped when it
-    /// reaches the client): the provider's message, when its body has one.
+    /// reaches the client): the provider's message, and the field it names
+    /// (`param`) and its own error code, when its body has them.
     pub fn error(self, provider: &ProviderEntry, status: http::StatusCode, body: &[u8]) -> ProxyError {
-        let message = match self {
-            Adapter::Anthropic => anthropic::error_message(body),
-            Adapter::Gemini => gemini::error_message(body),
+        let (message, (param, code)) = match self {
+            Adapter::Anthropic => (anthropic::error_message(body), anthropic::error_fields(body)),
+            Adapter::Gemini => (gemini::error_message(body), gemini::error_fields(body)),
         };
         ProxyError::UpstreamAnswer {
             status,
             provider: provider.name.to_string(),
             kind: provider.kind.as_str(),
             message,
+            param,
+            code,
         }
+    }
+
+    /// The provider's own message in an error body, bounded (for the error
+    /// that lists every failed attempt).
+    pub fn error_message(self, body: &[u8]) -> Option<String> {
+        let message = match self {
+            Adapter::Anthropic => anthropic::error_message(body),
+            Adapter::Gemini => gemini::error_message(body),
+        };
+        crate::upstream::refusal::detail(&message?)
     }
 
     /// The provider's SSE stream as OpenAI's (its events capped and, while

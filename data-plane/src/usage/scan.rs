@@ -159,3 +159,176 @@ pub(crate) fn has_usage_object(data: &str) -> bool {
     }
     false
 }
+
+/// How deep [`is_json`] follows nested arrays and objects (past any real
+/// stream event; deeper text is refused, as SDKs' parsers refuse it).
+pub(crate) const MAX_DEPTH: usize = 1024;
+
+/// Whether `text` is exactly one JSON value (RFC 8259), whitespace around it
+/// allowed: one walk over the bytes, with nothing built or allocated (the
+/// open arrays and objects are bits in a fixed stack of [`MAX_DEPTH`]).
+/// Escapes are checked for their form only (a lone surrogate passes, as
+/// most parsers let it).
+pub(crate) fn is_json(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut nesting = Nesting::default();
+    let mut i = skip_ws(b, 0);
+    'value: loop {
+        // At a value.
+        let end = match b.get(i) {
+            Some(b'{') => {
+                if !nesting.push(true) {
+                    return false;
+                }
+                i = skip_ws(b, i + 1);
+                if b.get(i) != Some(&b'}') {
+                    match key(b, i) {
+                        Some(at) => i = at,
+                        None => return false,
+                    }
+                    continue 'value;
+                }
+                nesting.pop();
+                Some(i + 1)
+            }
+            Some(b'[') => {
+                if !nesting.push(false) {
+                    return false;
+                }
+                i = skip_ws(b, i + 1);
+                if b.get(i) != Some(&b']') {
+                    continue 'value;
+                }
+                nesting.pop();
+                Some(i + 1)
+            }
+            Some(b'"') => string_end(b, i),
+            Some(b't') => literal(b, i, b"true"),
+            Some(b'f') => literal(b, i, b"false"),
+            Some(b'n') => literal(b, i, b"null"),
+            Some(b'-' | b'0'..=b'9') => number_end(b, i),
+            _ => None,
+        };
+        let Some(end) = end else { return false };
+        i = end;
+        // After a value: close what it ends, or go on to the next value.
+        loop {
+            i = skip_ws(b, i);
+            let Some(object) = nesting.top() else { return i == b.len() };
+            match b.get(i) {
+                Some(b',') => {
+                    let next = skip_ws(b, i + 1);
+                    i = if object {
+                        match key(b, next) {
+                            Some(at) => at,
+                            None => return false,
+                        }
+                    } else {
+                        next
+                    };
+                    continue 'value;
+                }
+                Some(b'}') if object => {}
+                Some(b']') if !object => {}
+                _ => return false,
+            }
+            nesting.pop();
+            i += 1;
+        }
+    }
+}
+
+/// The open arrays and objects (a set bit: an object), innermost last.
+#[derive(Default)]
+struct Nesting {
+    bits: [u64; MAX_DEPTH / 64],
+    depth: usize,
+}
+
+impl Nesting {
+    fn push(&mut self, object: bool) -> bool {
+        if self.depth == MAX_DEPTH {
+            return false;
+        }
+        let (word, bit) = (self.depth / 64, self.depth % 64);
+        if object {
+            self.bits[word] |= 1 << bit;
+        } else {
+            self.bits[word] &= !(1 << bit);
+        }
+        self.depth += 1;
+        true
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Whether the innermost one is an object; `None` at the top level.
+    fn top(&self) -> Option<bool> {
+        let at = self.depth.checked_sub(1)?;
+        Some(self.bits[at / 64] & (1 << (at % 64)) != 0)
+    }
+}
+
+/// At a member's key: the index of its value (after the key, `:` and whitespace).
+fn key(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let colon = skip_ws(b, string_end(b, i)?);
+    (b.get(colon) == Some(&b':')).then(|| skip_ws(b, colon + 1))
+}
+
+/// The index after the valid string opening at `b[i]`: no raw control
+/// character, every escape one of JSON's.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => match *b.get(j + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                b'u' if b.get(j + 2..j + 6)?.iter().all(u8::is_ascii_hexdigit) => j += 6,
+                _ => return None,
+            },
+            0..=0x1f => return None,
+            _ => j += 1,
+        }
+    }
+}
+
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    (b.get(i..i + word.len())? == word).then_some(i + word.len())
+}
+
+/// The index after the valid number starting at `b[i]`:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number_end(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut j = i + usize::from(b.get(i) == Some(&b'-'));
+    j = match b.get(j)? {
+        b'0' => j + 1,
+        b'1'..=b'9' => digits(j),
+        _ => return None,
+    };
+    if b.get(j) == Some(&b'.') {
+        let end = digits(j + 1);
+        if end == j + 1 {
+            return None;
+        }
+        j = end;
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1 + usize::from(matches!(b.get(j + 1), Some(b'+' | b'-')));
+        let end = digits(j);
+        if end == j {
+            return None;
+        }
+        j = end;
+    }
+    Some(j)
+}
+
+#[cfg(test)]
+mod tests;

@@ -23,15 +23,27 @@
 //! text tally searches each event for `content":` and `arguments":`. Nothing
 //! is parsed into a tree and nothing is allocated, bar the copy of the one
 //! usage object.
+//!
+//! Integrity, for a stream whose API it knows ([`End`]): every `data:` must
+//! be JSON (`[DONE]` aside), checked by the same walk over the event
+//! ([`is_json`]: no tree, no allocation); the first event that is not stops
+//! [`Tap::forward`] (it and what follows never reach the client) and sets
+//! [`Tap::malformed`]. Until the API's end marker is seen the tap looks for
+//! it (one more substring search per event for chat's `finish_reason`), so
+//! that a stream that ends without it can be told from a complete one
+//! ([`Tap::truncated`]).
 
 use super::MAX_USAGE_BYTES;
 use super::estimate::{Tally, feed_json_string};
-use super::scan::{has_usage_object, is_empty_array, member, skip_ws, trailing_null_usage};
+use super::scan::{has_usage_object, is_empty_array, is_json, member, skip_ws, trailing_null_usage};
 use crate::sse::Event;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem::Finder;
 use std::ops::Range;
 use std::sync::LazyLock;
+
+mod end;
+pub use end::End;
 
 /// The keys whose string values are generated text (`…content":` also
 /// matches `reasoning_content`), and the usage key.
@@ -39,7 +51,6 @@ static CONTENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("conten
 static ARGUMENTS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("arguments\":"));
 static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"text\":"));
 static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"usage\""));
-
 /// Which fields of a stream's events carry generated text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Text {
@@ -86,6 +97,13 @@ pub struct Tap {
     pub usage: Option<Bytes>,
     /// `data: [DONE]` was seen.
     pub done: bool,
+    /// The integrity rule checked (`None`: none).
+    end: Option<End>,
+    /// The stream's end marker was seen ([`End`]).
+    pub complete: bool,
+    /// An event's `data` was not JSON: [`Tap::forward`] stopped before it,
+    /// and the tap reads nothing more.
+    pub malformed: bool,
     /// The last event was dropped or rebuilt and its raw bytes ended with
     /// `\r`: a `\n` starting the next one is its line end, to drop too.
     skip_lf: bool,
@@ -100,16 +118,34 @@ impl Tap {
             reasoning: Tally::default(),
             usage: None,
             done: false,
+            end: None,
+            complete: false,
+            malformed: false,
             skip_lf: false,
         }
     }
 
-    /// The events for the client, as bytes; `None` when nothing is left of them.
+    /// The tap, checking the stream against `end` (see the module's doc).
+    pub fn checking(mut self, end: Option<End>) -> Self {
+        self.end = end;
+        self
+    }
+
+    /// Checked, the stream ended without its end marker (nor a malformed event).
+    pub fn truncated(&self) -> bool {
+        self.end.is_some() && !self.complete && !self.malformed
+    }
+
+    /// The events for the client, as bytes; `None` when nothing is left of
+    /// them. A malformed event and those after it are left out (see [`Tap::malformed`]).
     pub fn forward(&mut self, events: Vec<Event>) -> Option<Bytes> {
         let mut out = BytesMut::new();
         if events.len() == 1 {
             let event = events.into_iter().next()?;
             let cut = self.observe(&event);
+            if self.malformed {
+                return None;
+            }
             let lead = self.lead(&event.raw, &cut);
             if cut == Cut::Keep && lead == 0 {
                 return Some(event.raw);
@@ -120,6 +156,9 @@ impl Tap {
             out.reserve(events.iter().map(|e| e.raw.len()).sum());
             for event in &events {
                 let cut = self.observe(event);
+                if self.malformed {
+                    break;
+                }
                 let lead = self.lead(&event.raw, &cut);
                 put(&event.raw, cut, lead, &mut out);
             }
@@ -138,10 +177,23 @@ impl Tap {
 
     /// Reads one event; says what of it the client may see.
     pub fn observe(&mut self, event: &Event) -> Cut {
+        if self.malformed {
+            return Cut::Drop;
+        }
         let Some(data) = event.data.as_deref() else { return Cut::Keep };
         if data == "[DONE]" {
             self.done = true;
+            self.complete |= self.end == Some(End::Chat);
             return Cut::Keep;
+        }
+        if let Some(end) = self.end {
+            if !is_json(data) {
+                self.malformed = true;
+                return Cut::Drop;
+            }
+            if !self.complete {
+                self.complete = end.ends(event.event.as_deref(), data);
+            }
         }
         self.tally(data);
         if let Some(member) = trailing_null_usage(data) {
@@ -214,6 +266,12 @@ impl Tap {
             };
         }
     }
+}
+
+/// Whether one of `events` has `data` that is not JSON (`[DONE]` aside):
+/// the first events of a checked stream, judged before any reaches the client.
+pub fn malformed(events: &[Event]) -> bool {
+    events.iter().filter_map(|e| e.data.as_deref()).any(|data| data != "[DONE]" && !is_json(data))
 }
 
 /// Appends what the client gets of an event's `raw` bytes, the first `lead`

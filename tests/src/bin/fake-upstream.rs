@@ -8,7 +8,9 @@
 //! `openai-compatible` (no Responses API), `anthropic` or `gemini`; the other
 //! providers' endpoints answer 404. An `openai` or `openai-compatible` provider
 //! takes the printed URL as its `base_url`, an `anthropic` or `gemini` one the
-//! URL without `/v1`. A model named `fail-…` is answered 500.
+//! URL without `/v1`. A model named `fail-…` is answered 500; `cut-…`,
+//! `garbled-…` and `busy-…` get a stream that ends early, one with an event
+//! that is not JSON, and a first 429 (`switchyard_tests::fake_upstream::faults`).
 
 use clap::Parser;
 use std::net::SocketAddr;

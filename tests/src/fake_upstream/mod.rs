@@ -50,7 +50,9 @@
 //! last user turn holds images, the greeting names their types (see
 //! `defaults/conversation.rs`). A model named `fail-…` ([`FAIL_PREFIX`]) is
 //! answered 500 in its API's error shape, so failover can be driven from
-//! outside the process (e.g. by `fake-upstream` and the SDK tests).
+//! outside the process (e.g. by `fake-upstream` and the SDK tests); models
+//! named `cut-…`, `garbled-…` and `busy-…` get broken streams and 429s
+//! ([`faults`]).
 //!
 //! Usage is deterministic: `prompt_tokens` is the number of whitespace-separated
 //! words in the prompt's text (messages' text content, `prompt`, `input`,
@@ -72,6 +74,7 @@
 //! on a response before its end.
 
 mod defaults;
+pub mod faults;
 pub mod openai;
 mod reply;
 mod server;
@@ -192,6 +195,7 @@ pub(crate) struct Shared {
     /// The same count, to wait on.
     aborted: watch::Sender<usize>,
     options: Options,
+    faults: faults::Faults,
 }
 
 impl Shared {
@@ -206,6 +210,7 @@ impl Shared {
             aborted_responses: AtomicUsize::new(0),
             aborted: watch::Sender::new(0),
             options,
+            faults: faults::Faults::default(),
         }
     }
 

@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::{RecordedRequest, Reply, Shared, defaults};
+use super::{RecordedRequest, Reply, Shared, faults};
 use crate::fake_upstream::reply::Chunk;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -147,7 +147,7 @@ async fn handle(
     let recorded = RecordedRequest { method: parts.method, uri, headers: parts.headers, body, version: parts.version };
     let reply = match scripted {
         Some(reply) => reply,
-        None => defaults::reply_for(&recorded, seq, shared.options().api),
+        None => faults::reply_for(&shared.faults, &recorded, seq, shared.options().api),
     };
     shared.record(seq, recorded);
 

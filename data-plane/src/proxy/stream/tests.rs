@@ -2,8 +2,8 @@ use super::*;
 use crate::proxy::drain::{DRAIN_BYTES, DRAIN_TIME};
 use crate::upstream::Broken;
 use crate::usage::sink::resolve;
-use crate::usage::tap::Text;
-use crate::usage::{Draft, Mode, Source, Usage};
+use crate::usage::tap::{End, Text};
+use crate::usage::{Draft, Mode, Source, Usage, UsageRecord};
 use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
@@ -28,7 +28,7 @@ fn stream(
     total: Duration,
 ) -> (ProxyBody, tokio::sync::mpsc::Receiver<Draft>) {
     let (meter, rx) = metered();
-    let tap = Tap::new(true, Text::Chat);
+    let tap = Tap::new(true, Text::Chat).checking(Some(End::Chat));
     let budget = BodyBudget::new();
     budget.resize(1 << 20);
     let mut events = Events::new(&budget);
@@ -43,7 +43,7 @@ fn stream(
         account,
         ingress: Ingress::OpenAi,
         client: None,
-        _tail: None,
+        tail: None,
     };
     let (outlet, client) = outlet::pair(WRITE);
     tokio::spawn(pump.run(outlet, first));
@@ -101,6 +101,40 @@ async fn a_client_that_reads_gets_the_stream_and_its_end() {
     assert_eq!(String::from_utf8(text.to_vec()).unwrap(), format!("{one}{one}data: [DONE]\n\n"));
     let r = resolve(rx.recv().await.unwrap(), "x".into());
     assert_eq!((r.status, r.source, r.tokens.completion), (Status::Ok, Source::Reported, 9));
+}
+
+/// What the client got, as text, and the record, for an upstream that sends `rest` after the first event.
+async fn served(rest: Vec<&'static [u8]>) -> (String, UsageRecord) {
+    let rest = futures_util::stream::iter(rest.into_iter().map(|b| Ok(Bytes::from_static(b))));
+    let (client, mut rx) = stream(rest.boxed(), OnDisconnect::Close, Duration::from_secs(600));
+    let text = client.collect().await.unwrap().to_bytes();
+    (String::from_utf8(text.to_vec()).unwrap(), resolve(rx.recv().await.unwrap(), "x".into()))
+}
+
+/// The error event and `[DONE]` that end a stream cut short.
+const BROKEN: &str = "data: {\"error\":{\"code\":\"upstream_stream_broken\",\"message\":\"The stream from the upstream provider 'main' ended early: upstream_stream_broken.\",\"param\":null,\"type\":\"upstream_error\"}}\n\ndata: [DONE]\n\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_closed_before_its_end_marker_ends_with_the_error_event() {
+    let (text, r) = served(vec![CONTENT]).await;
+    let one = "data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\n";
+    assert_eq!(text, format!("{one}{one}{BROKEN}"));
+    assert_eq!((r.status, r.source), (Status::StreamError, Source::Estimated));
+    // A finish_reason is an end, even without [DONE].
+    let (text, r) = served(vec![b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"]).await;
+    assert!(text.ends_with("\"finish_reason\":\"stop\"}]}\n\n"), "{text}");
+    assert_eq!(r.status, Status::Ok);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_event_ends_the_stream_and_never_reaches_the_client() {
+    let (text, r) = served(vec![CONTENT, b"data: {\"choices\":[{\"delta\":{\"cont\n\n", USAGE]).await;
+    let one = "data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\n";
+    assert_eq!(text, format!("{one}{one}{BROKEN}"));
+    assert_eq!(r.status, Status::StreamError);
+    // Coalesced with good events in one chunk: those before it still go.
+    let (text, _) = served(vec![b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}],\"usage\":null}\n\ndata: nope\n\ndata: [DONE]\n\n"]).await;
+    assert_eq!(text, format!("{one}{one}{BROKEN}"));
 }
 
 #[tokio::test(start_paused = true)]

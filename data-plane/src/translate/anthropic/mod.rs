@@ -23,7 +23,7 @@ mod response;
 mod stream;
 
 pub use request::request;
-pub use response::{error_message, response};
+pub use response::{error_fields, error_message, response};
 pub use stream::Stream;
 
 /// `{path}: {what} is not supported by anthropic providers`.

@@ -20,7 +20,7 @@ mod response;
 mod stream;
 
 pub use request::request;
-pub use response::{error_message, response};
+pub use response::{error_fields, error_message, response};
 pub use stream::Stream;
 
 /// The method a completion calls: `generateContent`, or for a stream

@@ -58,10 +58,11 @@ fn stream(style: Style, usage: bool, line_end: &str) -> String {
 }
 
 /// Runs `input`, cut into `pieces`, through a parser and a tap; returns what
-/// the client gets and the tap.
+/// the client gets and the tap (checking the chat stream's integrity, which
+/// changes nothing in a well-formed one).
 fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, strip: bool) -> (Vec<u8>, Tap) {
     let mut parser = SseParser::new(1 << 20);
-    let mut tap = Tap::new(strip, Text::Chat);
+    let mut tap = Tap::new(strip, Text::Chat).checking(Some(End::Chat));
     let mut out = Vec::new();
     for piece in pieces {
         if let Some(bytes) = tap.forward(parser.push(piece).unwrap()) {
@@ -85,7 +86,7 @@ fn stripping_gives_the_stream_without_injection_at_every_split() {
             for at in 0..=input.len() {
                 let (out, tap) = run([&input[..at], &input[at..]], true);
                 assert_eq!(String::from_utf8(out).unwrap(), without, "split at {at}");
-                assert!(tap.done);
+                assert!(tap.done && tap.complete && !tap.malformed && !tap.truncated());
                 let usage = tap.usage.unwrap();
                 assert!(std::str::from_utf8(&usage).unwrap().contains("\"cached_tokens\":3"), "split at {at}");
             }
@@ -190,4 +191,53 @@ fn only_the_usage_object_is_kept_and_only_while_small() {
     );
     let (_, tap) = run([huge.as_bytes()], false);
     assert!(tap.usage.is_none(), "too large to keep: estimated instead");
+}
+
+#[test]
+fn a_malformed_event_and_what_follows_never_reach_the_client() {
+    let good = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n";
+    let bad = "data: {\"choices\":[{\"delta\":{\"content\":\"lo\n\n";
+    let after = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let input = format!("{good}{bad}{after}");
+    let input = input.as_bytes();
+    for at in 0..=input.len() {
+        let (out, tap) = run([&input[..at], &input[at..]], true);
+        assert!(tap.malformed, "split at {at}");
+        assert!(!tap.complete && !tap.truncated(), "split at {at}");
+        let out = String::from_utf8(out).unwrap();
+        // What comes after the malformed event is the pump's to drop; the tap left out the event.
+        assert!(out.starts_with(good) && !out.contains("\"lo"), "split at {at}: {out}");
+    }
+    // Unchecked (an API the tap does not know), it passes as it came.
+    let mut tap = Tap::new(false, Text::None);
+    let out = tap.forward(SseParser::new(1 << 16).push(bad.as_bytes()).unwrap()).unwrap();
+    assert_eq!(&out[..], bad.as_bytes());
+    assert!(!tap.malformed && !tap.truncated());
+}
+
+#[test]
+fn a_stream_without_its_end_marker_is_truncated() {
+    let content = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n";
+    let (_, tap) = run([content.as_bytes()], false);
+    assert!(tap.truncated());
+    // A finish_reason is enough (the usage chunk and [DONE] may be lost after it).
+    let finished = format!("{content}data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"length\"}}]}}\n\n");
+    let (_, tap) = run([finished.as_bytes()], false);
+    assert!(!tap.truncated());
+    let done = format!("{content}data: [DONE]\n\n");
+    let (_, tap) = run([done.as_bytes()], false);
+    assert!(!tap.truncated());
+    // An unterminated [DONE] is no event (SDKs never see it either).
+    let unterminated = format!("{content}data: [DONE]");
+    let (_, tap) = run([unterminated.as_bytes()], false);
+    assert!(tap.truncated());
+
+    let mut responses = Tap::new(false, Text::None).checking(Some(End::Responses));
+    let mut parser = SseParser::new(1 << 16);
+    let delta = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n";
+    responses.forward(parser.push(delta.as_bytes()).unwrap());
+    assert!(responses.truncated());
+    let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n";
+    responses.forward(parser.push(completed.as_bytes()).unwrap());
+    assert!(!responses.truncated());
 }

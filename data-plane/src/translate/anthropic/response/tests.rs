@@ -87,3 +87,10 @@ fn error_message_extraction() {
     assert_eq!(error_message(br#"{"error":{"message":"x"}}"#), None);
     assert_eq!(error_message(b"<html>bad gateway</html>"), None);
 }
+
+#[test]
+fn error_fields_carry_the_error_type_as_code() {
+    let body = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}}"#;
+    assert_eq!(super::error_fields(body), (None, Some("invalid_request_error".into())));
+    assert_eq!(super::error_fields(b"nope"), (None, None));
+}

@@ -73,3 +73,14 @@ fn error_messages_from_objects_and_arrays() {
     assert_eq!(error_message(br#"{"message": "no"}"#), None);
     assert_eq!(error_message(b"<html>"), None);
 }
+
+#[test]
+fn error_fields_name_the_field_and_the_status() {
+    let body = br#"{"error": {"code": 400, "message": "Invalid value at 'generation_config.temperature'", "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "generation_config.temperature", "description": "Invalid value"}]}]}}"#;
+    assert_eq!(
+        super::error_fields(body),
+        (Some("generation_config.temperature".into()), Some("INVALID_ARGUMENT".into()))
+    );
+    assert_eq!(super::error_fields(br#"[{"error": {"code": 404, "message": "x", "status": "NOT_FOUND"}}]"#), (None, Some("NOT_FOUND".into())));
+    assert_eq!(super::error_fields(b"<html>"), (None, None));
+}
