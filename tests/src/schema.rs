@@ -522,9 +522,18 @@ mod tests {
 
         message["usage"].as_object_mut().unwrap().remove("service_tier");
         assert_eq!(anthropic("Message", &message).unwrap_err(), ["$.usage.service_tier: required property is missing"]);
-        assert!(anthropic("ContentBlockDeltaEvent", &json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "partial_json": "{}"}})).is_err());
-        assert!(anthropic("ErrorResponse", &json!({"error": {"message": "m", "type": "t", "param": null, "code": null}})).is_err());
+        assert!(
+            anthropic(
+                "ContentBlockDeltaEvent",
+                &json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "partial_json": "{}"}})
+            )
+            .is_err()
+        );
+        assert!(
+            anthropic("ErrorResponse", &json!({"error": {"message": "m", "type": "t", "param": null, "code": null}}))
+                .is_err()
+        );
         // The OpenAI fixture is still the default one.
         assert!(validate("Message", &message).is_err());
     }

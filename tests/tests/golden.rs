@@ -108,7 +108,12 @@ fn upstream_target(ingress: Ingress, kind: Kind, stream: bool) -> String {
 }
 
 async fn run(ingress: Ingress) {
-    let fakes = [FakeUpstream::start().await, FakeUpstream::start().await, FakeUpstream::start().await, FakeUpstream::start().await];
+    let fakes = [
+        FakeUpstream::start().await,
+        FakeUpstream::start().await,
+        FakeUpstream::start().await,
+        FakeUpstream::start().await,
+    ];
     let proxy = Proxy::start(&yaml(&fakes)).await;
     for (kind, fake) in KINDS.into_iter().zip(&fakes) {
         let mut golden = Golden::new(&format!("{}-{}", ingress.name(), kind.name()));
@@ -135,7 +140,8 @@ async fn pair(proxy: &Proxy, fake: &FakeUpstream, golden: &mut Golden, ingress: 
         json
     };
 
-    let mut call = client().post(format!("{}{}", proxy.url(), ingress.path())).header("content-type", "application/json");
+    let mut call =
+        client().post(format!("{}{}", proxy.url(), ingress.path())).header("content-type", "application/json");
     call = match ingress {
         Ingress::Messages => call.header("x-api-key", APP_KEY).header("anthropic-version", "2023-06-01"),
         _ => call.bearer_auth(APP_KEY),
@@ -222,10 +228,7 @@ fn event_schema(ingress: Ingress, kind: &str) -> String {
     }
     // response.output_text.delta -> ResponseTextDeltaEvent, response.output_item.added -> ResponseOutputItemAddedEvent, ...
     let name = kind.strip_prefix("response.").unwrap_or(kind).replace("output_text", "text");
-    let camel: String = name
-        .split(['.', '_'])
-        .map(|word| word[..1].to_uppercase() + &word[1..])
-        .collect();
+    let camel: String = name.split(['.', '_']).map(|word| word[..1].to_uppercase() + &word[1..]).collect();
     format!("Response{camel}Event")
 }
 

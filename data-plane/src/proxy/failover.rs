@@ -253,6 +253,7 @@ fn all_open(route: &RouteEntry) -> ProxyError {
 }
 
 /// The last attempt's own answer, when it is not retried (its permit settled already).
+#[allow(clippy::result_large_err)] // Rejection carries the upstream's message, param and code; one per failed request
 fn finish(
     failed: Failed,
     endpoint: &Arc<Endpoint>,
@@ -279,6 +280,7 @@ fn finish(
 /// The response for an answer that goes to the client (its body streamed by
 /// [`stream::body`] or whole, translated back into the client's API when it
 /// came in another); the gateway's own refusal is an error.
+#[allow(clippy::result_large_err)] // Rejection carries the upstream's message, param and code; one per failed request
 fn respond(
     answered: Answered,
     deadline: Instant,
@@ -329,6 +331,7 @@ fn respond(
 /// A whole chat-completions answer in the client's API: a success
 /// translated (keeping its budget share), an error as the gateway's error in
 /// the client's shape (Anthropic's for `/v1/messages`).
+#[allow(clippy::result_large_err)] // Rejection carries the upstream's message, param and code; one per failed request
 fn translate_back(
     back: &Back,
     status: StatusCode,

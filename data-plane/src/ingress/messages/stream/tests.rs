@@ -391,7 +391,11 @@ fn matched_stop_refusal_and_content_after_finish() {
     ]);
     let message = accumulate(&events);
     assert_eq!((&message["stop_reason"], &message["stop_sequence"]), (&json!("stop_sequence"), &json!("END")));
-    assert_eq!(message["content"], json!([{"type": "text", "text": "x", "citations": null}]), "nothing after finish_reason");
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": "x", "citations": null}]),
+        "nothing after finish_reason"
+    );
 
     let events = run(&[chunk(json!({"refusal": "I can't."}), Value::Null), chunk(json!({}), json!("stop"))]);
     let message = accumulate(&events);
