@@ -118,7 +118,10 @@ fn cut_metric(model: &str, reason: &str, n: u64) -> String {
 async fn a_stream_closed_before_its_end_ends_with_the_error_event_and_counts_against_the_endpoint() {
     let s = setup().await;
     for n in 1..=2 {
-        s.a.push(events(&[chunk(json!({"role": "assistant", "content": ""}), Value::Null), chunk(json!({"content": "Hel"}), Value::Null)]));
+        s.a.push(events(&[
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": "Hel"}), Value::Null),
+        ]));
         let response = s.chat("solo", true).await;
         assert_eq!(response.status(), 200);
         let text = response.text().await.unwrap();
@@ -205,14 +208,19 @@ async fn integrity_is_checked_with_accounting_off() {
 async fn responses_and_messages_passed_through_need_their_end_events() {
     let s = setup().await;
     let named = |events: &[(&str, Value)]| {
-        let chunks = events.iter().map(|(name, data)| Chunk::Bytes(Bytes::from(format!("event: {name}\ndata: {data}\n\n"))));
+        let chunks =
+            events.iter().map(|(name, data)| Chunk::Bytes(Bytes::from(format!("event: {name}\ndata: {data}\n\n"))));
         Reply::sse(chunks.collect())
     };
     s.a.push(named(&[
         ("response.created", json!({"type": "response.created", "sequence_number": 0, "response": {"id": "resp_1"}})),
-        ("response.output_text.delta", json!({"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hel"})),
+        (
+            "response.output_text.delta",
+            json!({"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hel"}),
+        ),
     ]));
-    let text = s.post("/responses", &json!({"model": "resp", "input": "hi", "stream": true})).await.text().await.unwrap();
+    let text =
+        s.post("/responses", &json!({"model": "resp", "input": "hi", "stream": true})).await.text().await.unwrap();
     assert!(text.contains("\"delta\":\"Hel\""), "{text}");
     assert_cut(&text);
 
@@ -220,15 +228,20 @@ async fn responses_and_messages_passed_through_need_their_end_events() {
         ("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}})),
         ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}})),
     ]));
-    let body = json!({"model": "msgs", "max_tokens": 10, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": "msgs", "max_tokens": 10, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let text = s.post("/messages", &body).await.text().await.unwrap();
     assert!(text.contains("Hel"), "{text}");
-    assert!(text.ends_with("\n\n") && text.contains("event: error\ndata: {\"error\":{"), "Anthropic's error event: {text}");
+    assert!(
+        text.ends_with("\n\n") && text.contains("event: error\ndata: {\"error\":{"),
+        "Anthropic's error event: {text}"
+    );
     let records = s.capture.wait_for(2).await;
     assert!(records.iter().all(|r| r.status == Status::StreamError), "{records:?}");
 
     // Complete ones pass untouched.
-    let text = s.post("/responses", &json!({"model": "resp", "input": "hi", "stream": true})).await.text().await.unwrap();
+    let text =
+        s.post("/responses", &json!({"model": "resp", "input": "hi", "stream": true})).await.text().await.unwrap();
     assert!(text.contains("response.completed") && !text.contains("upstream_stream_broken"), "{text}");
 }
 
@@ -236,7 +249,8 @@ async fn responses_and_messages_passed_through_need_their_end_events() {
 async fn a_chat_stream_translated_into_messages_is_checked_too() {
     let s = setup().await;
     s.a.push(events(&[chunk(json!({"role": "assistant", "content": "Hel"}), Value::Null)]));
-    let body = json!({"model": "solo", "max_tokens": 10, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": "solo", "max_tokens": 10, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let text = s.post("/messages", &body).await.text().await.unwrap();
     assert!(text.contains("Hel"), "{text}");
     assert!(text.contains("event: error") && !text.contains("message_stop"), "never claimed complete: {text}");
@@ -258,9 +272,15 @@ async fn attempts_that_all_got_429_answer_429_with_the_shortest_retry_after() {
     assert_eq!(response.headers()["retry-after"], "7");
     let body: Value = response.json().await.unwrap();
     schema::validate("ErrorResponse", &body).unwrap();
-    assert_eq!((&body["error"]["type"], &body["error"]["code"]), (&json!("rate_limit_exceeded"), &json!("rate_limit_exceeded")));
+    assert_eq!(
+        (&body["error"]["type"], &body["error"]["code"]),
+        (&json!("rate_limit_exceeded"), &json!("rate_limit_exceeded"))
+    );
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("a/k: HTTP 429 (a is busy)") && message.contains("b/k: HTTP 429 (b is busy)"), "{message}");
+    assert!(
+        message.contains("a/k: HTTP 429 (a is busy)") && message.contains("b/k: HTTP 429 (b is busy)"),
+        "{message}"
+    );
     assert_eq!(s.capture.only().await.http_status, 429);
 }
 
@@ -275,7 +295,10 @@ async fn other_aggregates_stay_502_and_keep_each_providers_message_scrubbed() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_attempts_failed");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("All 2 upstream attempts failed: a/k: HTTP 500 (a broke, key [redacted]); b/k: HTTP 429"), "{message}");
+    assert!(
+        message.starts_with("All 2 upstream attempts failed: a/k: HTTP 500 (a broke, key [redacted]); b/k: HTTP 429"),
+        "{message}"
+    );
     assert!(!message.contains("sk-upstream"), "{message}");
 }
 
@@ -293,10 +316,19 @@ async fn a_translated_providers_400_is_invalid_request_error_with_its_param_and_
     schema::validate("ErrorResponse", &body).unwrap();
     let error = &body["error"];
     assert_eq!(error["type"], "invalid_request_error", "{body}");
-    assert_eq!((&error["param"], &error["code"]), (&json!("generation_config.temperature"), &json!("INVALID_ARGUMENT")));
+    assert_eq!(
+        (&error["param"], &error["code"]),
+        (&json!("generation_config.temperature"), &json!("INVALID_ARGUMENT"))
+    );
     assert!(error["message"].as_str().unwrap().contains("Invalid value at"), "{body}");
 
-    s.a.push(Reply::json(400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too large"}})));
+    s.a.push(Reply::json(
+        400,
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too large"}}),
+    ));
     let body: Value = s.chat("sonnet", false).await.json().await.unwrap();
-    assert_eq!((&body["error"]["type"], &body["error"]["code"]), (&json!("invalid_request_error"), &json!("invalid_request_error")));
+    assert_eq!(
+        (&body["error"]["type"], &body["error"]["code"]),
+        (&json!("invalid_request_error"), &json!("invalid_request_error"))
+    );
 }

@@ -28,7 +28,8 @@ pub const GARBLED_PREFIX: &str = "garbled-";
 pub const BUSY_PREFIX: &str = "busy-";
 
 /// The event a `garbled-…` stream sends after its first one: JSON cut short.
-pub const GARBLED_EVENT: &str = "data: {\"id\": \"garbled\", \"choices\": [{\"delta\": {\"content\": \"unterminated\n\n";
+pub const GARBLED_EVENT: &str =
+    "data: {\"id\": \"garbled\", \"choices\": [{\"delta\": {\"content\": \"unterminated\n\n";
 
 /// Most `busy-…` names remembered (a test fake; past it, names are answered as usual).
 const MAX_BUSY: usize = 10_000;

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(error.code(), "rate_limit_exceeded");
         let ProxyError::UpstreamRateLimited { retry_after_secs, summary } = &error else { panic!("{error:?}") };
         assert_eq!(*retry_after_secs, Some(7));
-        assert_eq!(summary, "All 2 upstream attempts were rate limited: a/k: HTTP 429 (slow down); b/k: HTTP 429. Retry in 7 s.");
+        assert_eq!(
+            summary,
+            "All 2 upstream attempts were rate limited: a/k: HTTP 429 (slow down); b/k: HTTP 429. Retry in 7 s."
+        );
 
         let capped = aggregate(&[attempt(limited(Some(3600)), "a"), attempt(Failure::Quota, "b")], &policy);
         assert!(matches!(capped, ProxyError::UpstreamRateLimited { retry_after_secs: Some(60), .. }), "{capped:?}");

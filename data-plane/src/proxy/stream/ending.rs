@@ -75,9 +75,9 @@ impl Fault {
         Some(match self {
             Fault::Broken | Fault::Truncated => Failure::Server,
             Fault::Idle | Fault::Total => Failure::Timeout,
-            Fault::Malformed | Fault::Untranslatable | Fault::Events(EventsError::Malformed | EventsError::TooLarge) => {
-                Failure::Malformed
-            }
+            Fault::Malformed
+            | Fault::Untranslatable
+            | Fault::Events(EventsError::Malformed | EventsError::TooLarge) => Failure::Malformed,
             Fault::Events(EventsError::Budget) => return None,
         })
     }

@@ -60,7 +60,6 @@ fn finishes(data: &str) -> bool {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,7 +68,10 @@ mod tests {
     fn end_markers() {
         assert!(End::Chat.ends(None, r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#));
         assert!(End::Chat.ends(None, r#"{"choices":[{"text":"","finish_reason" : "length"}]}"#));
-        assert!(!End::Chat.ends(None, r#"{"choices":[{"delta":{"content":"\"finish_reason\":\"stop\""},"finish_reason":null}]}"#));
+        assert!(
+            !End::Chat
+                .ends(None, r#"{"choices":[{"delta":{"content":"\"finish_reason\":\"stop\""},"finish_reason":null}]}"#)
+        );
         assert!(!End::Chat.ends(None, r#"{"choices":[]}"#));
         let completed = r#"{"type":"response.completed","response":{"id":"resp_1"}}"#;
         assert!(End::Responses.ends(Some("response.completed"), completed));

@@ -234,7 +234,8 @@ fn a_stream_without_its_end_marker_is_truncated() {
 
     let mut responses = Tap::new(false, Text::None).checking(Some(End::Responses));
     let mut parser = SseParser::new(1 << 16);
-    let delta = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n";
+    let delta =
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n";
     responses.forward(parser.push(delta.as_bytes()).unwrap());
     assert!(responses.truncated());
     let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n";

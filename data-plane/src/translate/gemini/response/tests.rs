@@ -81,6 +81,9 @@ fn error_fields_name_the_field_and_the_status() {
         super::error_fields(body),
         (Some("generation_config.temperature".into()), Some("INVALID_ARGUMENT".into()))
     );
-    assert_eq!(super::error_fields(br#"[{"error": {"code": 404, "message": "x", "status": "NOT_FOUND"}}]"#), (None, Some("NOT_FOUND".into())));
+    assert_eq!(
+        super::error_fields(br#"[{"error": {"code": 404, "message": "x", "status": "NOT_FOUND"}}]"#),
+        (None, Some("NOT_FOUND".into()))
+    );
     assert_eq!(super::error_fields(b"<html>"), (None, None));
 }
