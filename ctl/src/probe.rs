@@ -5,7 +5,6 @@ use crate::Ctx;
 use crate::client::Reply;
 use crate::error::Error;
 use crate::output::{self, Table, or_dash};
-use crate::provider::reference;
 use crate::units::{json_ms_time, show_ms_time};
 use serde_json::{Value, json};
 
@@ -87,4 +86,9 @@ pub async fn models(ctx: &mut Ctx<'_>, name: &str) -> Result<i32, Error> {
         )?;
     }
     Ok(0)
+}
+
+fn reference(name: &str) -> switchyard_proto::pb::ObjectRef {
+    use switchyard_proto::pb;
+    pb::ObjectRef { kind: pb::ObjectKind::Provider.into(), name: name.to_owned(), parent: String::new() }
 }

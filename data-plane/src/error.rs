@@ -82,8 +82,8 @@ pub enum ProxyError {
         provider: String,
         kind: &'static str,
         message: Option<String>,
-        param: Option<String>,
-        code: Option<String>,
+        param: Option<Box<str>>,
+        code: Option<Box<str>>,
     },
     #[error("The upstream provider '{0}' refused the gateway's credentials.")]
     UpstreamAuth(String),

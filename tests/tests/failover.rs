@@ -236,7 +236,7 @@ async fn spent_attempts_give_one_error_listing_each() {
     schema::validate("ErrorResponse", &body).unwrap();
     assert_eq!(body["error"]["code"], "upstream_attempts_failed");
     let message = body["error"]["message"].as_str().unwrap();
-    // Each provider's own message is kept beside its status.
+    // Each provider's own message next to its status (issue 21).
     assert!(message.starts_with("All 3 upstream attempts failed: a/k: HTTP 500 (a down); "), "{message}");
     assert!(message.contains("b/k: connection failed") || message.contains("b/k: connect error"), "{message}");
     assert!(message.contains("c/k: HTTP 503 (c down)"), "{message}");

@@ -149,8 +149,8 @@ async fn a_stream_passes_through_byte_for_byte() {
     let (main, _other, proxy) = setup().await;
     let sent = [
         "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好\"},\"finish_reason\":null}]}\r\n\r\n",
-        // A named event whose JSON spans two data lines (a non-JSON data ends the stream broken: stream_integrity).
-        ": comment\n\nevent: x\ndata: {\"a\":\ndata: 1}\n\n",
+        // A named event whose data spans two lines (JSON: since issue 21 a data that is not JSON ends the stream).
+        ": comment\n\nevent: x\ndata: {\"a\":\ndata: \"b\"}\n\n",
         "data: [DONE]\n\n",
     ]
     .concat();

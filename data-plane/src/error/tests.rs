@@ -12,8 +12,8 @@ fn a_translated_client_error_is_invalid_request_error_with_the_providers_param_a
         provider: "gem".into(),
         kind: "gemini",
         message: Some("INVALID_ARGUMENT: Invalid value".into()),
-        param: param.map(str::to_owned),
-        code: code.map(str::to_owned),
+        param: param.map(Box::from),
+        code: code.map(Box::from),
     };
     let error = answer(400, Some("generation_config.temperature"), Some("INVALID_ARGUMENT"));
     assert_eq!(

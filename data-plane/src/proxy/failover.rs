@@ -347,8 +347,8 @@ fn translate_back(
             provider: provider.name.to_string(),
             kind: provider.kind.as_str(),
             message: error["message"].as_str().map(str::to_owned),
-            param: error["param"].as_str().map(crate::error::echo),
-            code: text_or_number(&error["code"]).map(|c| crate::error::echo(&c)),
+            param: error["param"].as_str().map(|p| crate::error::echo(p).into()),
+            code: text_or_number(&error["code"]).map(|c| crate::error::echo(&c).into()),
         };
         return Err(Rejection::counted(error));
     }

@@ -22,7 +22,7 @@
 //! | an upstream error answer, every attempt failed | `upstream_error` (`timeout` when it timed out) | zero |
 //! | a JSON answer | `ok` | its `usage`; estimated when it has none |
 //! | a stream that ended | `ok` | the usage event; estimated without one |
-//! | a stream that broke after its first event | `stream_error` (`timeout` for `idle`/`total`) | the usage event if it came, else estimated |
+//! | a stream that broke after its first event (also: closed before its end marker, an event that is not JSON; see [`tap::End`]) | `stream_error` (`timeout` for `idle`/`total`) | the usage event if it came, else estimated |
 //! | the client left mid-stream (or accepted nothing for `limits.client_write_timeout`) | `client_closed` | `on_disconnect: close`: estimated from what was streamed plus the prompt; `drain`: the usage the upstream reports while drained, else estimated |
 //! | the client left before the first token | `client_closed`, HTTP 499 | zero completion; the prompt estimated when a request was sent upstream |
 
@@ -62,7 +62,8 @@ pub enum Mode {
     #[default]
     On,
     /// No records, no `include_usage` injection, streams passed through
-    /// untouched (`--usage-sink none`: for measuring what accounting costs).
+    /// untouched but for their integrity check (`--usage-sink none`: for
+    /// measuring what accounting costs).
     Off,
 }
 

@@ -208,8 +208,8 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// The `param` and `code` an OpenAI-shaped error carries for Anthropic's
 /// error body: no field is named; the code is Anthropic's error `type`
 /// (`invalid_request_error`, `overloaded_error`, ...).
-pub fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+pub fn error_fields(body: &[u8]) -> (Option<Box<str>>, Option<Box<str>>) {
     let Ok(value) = serde_json::from_slice::<Value>(body) else { return (None, None) };
     let code = value.pointer("/error/type").and_then(Value::as_str).filter(|t| !t.is_empty());
-    (None, code.map(crate::error::echo))
+    (None, code.map(|c| crate::error::echo(c).into()))
 }

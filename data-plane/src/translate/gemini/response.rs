@@ -72,7 +72,7 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// The `param` and `code` an OpenAI-shaped error carries for Google's error
 /// body: the first field a `google.rpc.BadRequest` detail names
 /// (`fieldViolations[].field`), and the error's `status` (`INVALID_ARGUMENT`, ...).
-pub fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+pub fn error_fields(body: &[u8]) -> (Option<Box<str>>, Option<Box<str>>) {
     let Ok(value) = serde_json::from_slice::<Value>(body) else { return (None, None) };
     let value = match &value {
         Value::Array(items) if items.len() == 1 => &items[0],
@@ -85,7 +85,7 @@ pub fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
         .filter_map(|d| d["fieldViolations"].as_array()?.iter().find_map(|v| v["field"].as_str()))
         .find(|f| !f.is_empty());
     let code = error["status"].as_str().filter(|s| !s.is_empty());
-    (param.map(crate::error::echo), code.map(crate::error::echo))
+    (param.map(|p| crate::error::echo(p).into()), code.map(|c| crate::error::echo(c).into()))
 }
 
 pub(super) fn google_error(value: &Value) -> Option<String> {
