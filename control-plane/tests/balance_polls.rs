@@ -28,6 +28,9 @@ models:
   - {name: m, targets: [{provider: ds, model: deepseek-chat}]}
 "#;
 
+/// The Config revision [`store`] leaves (one apply).
+const APPLIED: u64 = 1;
+
 fn target(account: &str, poller: &str) -> PollTarget {
     PollTarget { provider: "ds".into(), account: account.into(), poller: poller.into() }
 }
@@ -35,7 +38,7 @@ fn target(account: &str, poller: &str) -> PollTarget {
 async fn store(url: &str) -> Store {
     let store = Store::open(url, MasterKey::from_hex(KEY).unwrap()).await.unwrap();
     let config = document::parse(DOCUMENT, &Resolver::with_env(Default::default())).unwrap();
-    store.apply_document(config, "test", "apply").await.unwrap();
+    assert_eq!(store.apply_document(config, "test", "apply").await.unwrap(), APPLIED);
     store
 }
 
@@ -47,17 +50,27 @@ fn read(amount_micros: i64) -> PollOutcome {
 async fn rows_follow_the_polled_accounts() {
     for db in databases().await {
         let s = store(&db.url).await;
-        let synced = s.sync_polls(&[target("a", "deepseek"), target("b", "deepseek")], |_| 100).await.unwrap();
+        let synced = s
+            .sync_polls(APPLIED, &[target("a", "deepseek"), target("b", "deepseek")], |_| 100)
+            .await
+            .unwrap()
+            .expect("not stale");
         assert_eq!((synced.added, synced.changed, synced.removed), (2, 0, 0), "{}", db.label);
         assert_eq!(
-            s.sync_polls(&[target("a", "deepseek"), target("b", "deepseek")], |_| 5).await.unwrap(),
+            s.sync_polls(APPLIED, &[target("a", "deepseek"), target("b", "deepseek")], |_| 5)
+                .await
+                .unwrap()
+                .expect("not stale"),
             Default::default()
         );
+        // A replica whose Config lags behind the store's writes nothing (it would drop rows for accounts it has not seen yet).
+        assert_eq!(s.sync_polls(APPLIED - 1, &[], |_| 5).await.unwrap(), None, "{}", db.label);
+        assert_eq!(s.poll_rows().await.unwrap().len(), 2, "{}", db.label);
         // b's poller changes (rescheduled, failures reset); a is no longer polled.
         s.claim_poll("ds", "b", "r1", 100, 200).await.unwrap();
         let done = PollOutcome::Failed { error: "x".into() };
         s.finish_poll("r1", &target("b", "deepseek"), &done, 150, 1000).await.unwrap();
-        let synced = s.sync_polls(&[target("b", "openrouter")], |_| 7).await.unwrap();
+        let synced = s.sync_polls(APPLIED, &[target("b", "openrouter")], |_| 7).await.unwrap().expect("not stale");
         assert_eq!((synced.added, synced.changed, synced.removed), (0, 1, 1), "{}", db.label);
         let rows = s.poll_rows().await.unwrap();
         assert_eq!(rows.len(), 1);
@@ -72,7 +85,7 @@ async fn one_owner_at_a_time_and_only_it_writes() {
     for db in databases().await {
         let label = db.label;
         let s = store(&db.url).await;
-        s.sync_polls(&[target("a", "deepseek")], |_| 1_000).await.unwrap();
+        s.sync_polls(APPLIED, &[target("a", "deepseek")], |_| 1_000).await.unwrap().expect("not stale");
         assert_eq!(s.claim_poll("ds", "a", "r1", 999, 5_000).await.unwrap(), None, "{label}: not due yet");
         assert_eq!(s.due_polls("r1", 999, 10).await.unwrap(), vec![]);
         assert_eq!(s.due_polls("r1", 1_000, 10).await.unwrap(), vec![("ds".into(), "a".into())]);
@@ -150,12 +163,12 @@ async fn one_owner_at_a_time_and_only_it_writes() {
 async fn a_shorter_interval_pulls_later_due_times_in() {
     for db in databases().await {
         let s = store(&db.url).await;
-        s.sync_polls(
-            &[target("a", "deepseek"), target("b", "deepseek")],
-            |t| if t.account == "a" { 100 } else { 9_000 },
-        )
+        s.sync_polls(APPLIED, &[target("a", "deepseek"), target("b", "deepseek")], |t| {
+            if t.account == "a" { 100 } else { 9_000 }
+        })
         .await
-        .unwrap();
+        .unwrap()
+        .expect("not stale");
         assert_eq!(s.pull_polls_in(500).await.unwrap(), 1, "{}", db.label);
         let due: Vec<i64> = s.poll_rows().await.unwrap().iter().map(|r| r.next_due_ms).collect();
         assert_eq!(due, [100, 500]);

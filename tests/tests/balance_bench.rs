@@ -55,7 +55,8 @@ async fn rate(url: &str, latency: Option<Duration>) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, document(&fake)).unwrap();
-    store.apply_document(switchyard_proto::document::load_file(&path).unwrap(), "bench", "apply").await.unwrap();
+    let version =
+        store.apply_document(switchyard_proto::document::load_file(&path).unwrap(), "bench", "apply").await.unwrap();
     let targets: Vec<PollTarget> = (0..PROVIDERS)
         .flat_map(|p| {
             (0..PER_PROVIDER).map(move |a| PollTarget {
@@ -65,7 +66,7 @@ async fn rate(url: &str, latency: Option<Duration>) -> f64 {
             })
         })
         .collect();
-    store.sync_polls(&targets, |_| 0).await.unwrap();
+    store.sync_polls(version, &targets, |_| 0).await.unwrap().unwrap();
     store.close().await;
 
     let mut options = Options::new(url.to_owned(), MASTER_KEY);

@@ -98,9 +98,9 @@ async fn dead_replica_holds(url: &str, fake: &FakeBalance, lease: Duration) -> i
     let store = Store::open(url, MasterKey::from_hex(MASTER_KEY).unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = switchyard_proto::document::load_file(&write(dir.path(), &document(fake, 1))).unwrap();
-    store.apply_document(config, "test", "apply").await.unwrap();
+    let version = store.apply_document(config, "test", "apply").await.unwrap();
     let target = PollTarget { provider: "ds".into(), account: "a0".into(), poller: "deepseek".into() };
-    store.sync_polls(&[target], |_| 0).await.unwrap();
+    store.sync_polls(version, &[target], |_| 0).await.unwrap().unwrap();
     let now = now_ms();
     let until = now + i64::try_from(lease.as_millis()).unwrap();
     assert_eq!(store.claim_poll("ds", "a0", "dead-replica", now, until).await.unwrap(), Some(0));

@@ -144,8 +144,10 @@ impl Scheduler {
         let config = snapshot.model().clone();
         let interval = config.settings.balance_poll_interval;
         if state.synced != Some(snapshot.config.version) {
-            match self.sync(state, &config).await {
-                Ok(()) => state.synced = Some(snapshot.config.version),
+            match self.sync(state, &config, snapshot.config.version).await {
+                Ok(true) => state.synced = Some(snapshot.config.version),
+                // Woken again when the snapshot moves on.
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot schedule balance polls; retrying");
                     return self.tuning.recheck;
@@ -176,8 +178,9 @@ impl Scheduler {
         }
     }
 
-    /// The rows for `config`'s polled accounts; the clients for its providers.
-    async fn sync(&self, state: &mut State, config: &Config) -> Result<(), crate::store::StoreError> {
+    /// The rows for `config`'s (revision `version`) polled accounts; the
+    /// clients for its providers. False when the store holds a later Config.
+    async fn sync(&self, state: &mut State, config: &Config, version: u64) -> Result<bool, crate::store::StoreError> {
         let mut targets = BTreeMap::new();
         for p in config.providers.iter().filter(|p| p.enabled) {
             let api = p.effective_balance_api();
@@ -199,7 +202,12 @@ impl Scheduler {
         let now = now_ms();
         let interval = config.settings.balance_poll_interval;
         let (mut rng, spread) = (state.rng.fork(), self.tuning.spread);
-        let synced = self.store.sync_polls(&rows, |_| timing::first_due(now, interval, spread, &mut rng)).await?;
+        let first_due = |_: &PollTarget| timing::first_due(now, interval, spread, &mut rng);
+        let Some(synced) = self.store.sync_polls(version, &rows, first_due).await? else {
+            // Another replica wrote a later Config: this one syncs when its snapshot has it.
+            tracing::debug!(version, "balance polls not synced: the store holds a later Config");
+            return Ok(false);
+        };
         if synced != Default::default() {
             tracing::info!(
                 polled = rows.len(),
@@ -217,7 +225,7 @@ impl Scheduler {
         state.interval = Some(interval);
         state.targets = targets.into_iter().collect();
         state.clients.clear();
-        Ok(())
+        Ok(true)
     }
 
     async fn claim(&self, state: &mut State, config: &Arc<Config>, free: usize, now: i64, interval: Duration) {

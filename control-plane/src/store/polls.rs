@@ -98,20 +98,37 @@ impl Store {
         rows.iter().map(row).collect()
     }
 
-    /// Makes the rows match `targets`: a missing account gets a row due at
-    /// `first_due(target)`, one whose poller changed is rescheduled likewise
-    /// with its failures reset, and rows of accounts no longer polled go.
+    /// Makes the rows match `targets`, the polled accounts of Config revision
+    /// `version`: a missing account gets a row due at `first_due(target)`, one
+    /// whose poller changed is rescheduled likewise with its failures reset,
+    /// and rows of accounts no longer polled go.
+    ///
+    /// `None` (and nothing written) when the store already holds a later
+    /// Config than `version`: a replica whose snapshot lags behind must not
+    /// delete the rows another replica made for accounts it does not know yet
+    /// (they would be polled again once it caught up).
     pub async fn sync_polls(
         &self,
+        version: u64,
         targets: &[PollTarget],
         mut first_due: impl FnMut(&PollTarget) -> i64,
-    ) -> Result<Synced, StoreError> {
+    ) -> Result<Option<Synced>, StoreError> {
         // Read first, outside the transaction: every write below is conditional, so a
-        // row another replica changed meanwhile is left as it is (and SQLite's first
-        // statement in the transaction is a write, which takes its write lock).
+        // row another replica changed meanwhile is left as it is. A row read here was
+        // made for a Config at least as new as the store's revision at this moment,
+        // so the revision check below, made after, covers it.
         let existing: Vec<(String, String, String)> =
             sqlx::query_as("SELECT provider, account, poller FROM balance_polls").fetch_all(self.pool()).await?;
         let mut tx = self.pool().begin().await?;
+        // A write first (SQLite takes its write lock; PostgreSQL locks the revision row
+        // until the commit, so no Config write lands in between): matches no row when stale.
+        let current = sqlx::query("UPDATE revision SET config = config WHERE id = 1 AND config <= $1")
+            .bind(i64::try_from(version).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        if current.rows_affected() == 0 {
+            return Ok(None);
+        }
         let mut synced = Synced::default();
         for t in targets {
             match existing.iter().find(|(p, a, _)| *p == t.provider && *a == t.account) {
@@ -155,7 +172,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(synced)
+        Ok(Some(synced))
     }
 
     /// Brings every row due after `latest_ms` forward to it (the poll interval
