@@ -190,6 +190,77 @@ fn chat_bodies() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// `/v1/messages`, `/v1/responses` and count_tokens bodies, for the ingress translators.
+fn ingress_bodies() -> Vec<(&'static str, Value)> {
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    vec![
+        (
+            "messages-tools",
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": true,
+            "system": [{"type": "text", "text": "Be brief."}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [{"name": "get_weather", "description": "Weather by city", "input_schema": schema}],
+            "tool_choice": {"type": "auto"}, "stop_sequences": ["END"], "temperature": 0.5,
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "Use the tool.", "signature": "sig"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}]}),
+        ),
+        (
+            "responses-tools",
+            json!({"model": "gpt-4o-mini", "instructions": "Be brief.", "stream": true, "max_output_tokens": 64,
+            "tools": [{"type": "function", "name": "get_weather", "parameters": schema, "strict": true}],
+            "tool_choice": "auto", "text": {"format": {"type": "json_object"}}, "reasoning": {"effort": "low"},
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]},
+                {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}]}),
+        ),
+        ("responses-text", json!({"model": "gpt-4o-mini", "input": "Hello!", "store": false})),
+        (
+            "count",
+            json!({"model": "claude-sonnet-4-5", "system": "Be brief.",
+            "messages": [{"role": "user", "content": "Say hello to the whole world"}]}),
+        ),
+    ]
+}
+
+/// Chat chunk payloads, one per line, for the client API streams: text,
+/// reasoning, two tool calls, a stop and usage; and one ended by an error chunk.
+fn chat_chunk_lines() -> Vec<(&'static str, String)> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1741570283, "model": "gpt-4o",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let call = |index: u32, id: Value, name: Value, arguments: &str| {
+        json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+               "function": {"name": name, "arguments": arguments}}]})
+    };
+    let usage = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1741570283,
+        "model": "gpt-4o", "choices": [],
+        "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29}});
+    let lines = |chunks: Vec<Value>| chunks.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let full = vec![
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(json!({"reasoning_content": "Think."}), Value::Null),
+        chunk(json!({"content": "你好！"}), Value::Null),
+        chunk(call(0, json!("call_1"), json!("get_weather"), "{\"city\""), Value::Null),
+        chunk(call(1, json!("call_2"), json!("get_time"), "{}"), Value::Null),
+        chunk(call(0, Value::Null, Value::Null, ":\"Paris\"}"), Value::Null),
+        chunk(json!({}), json!("tool_calls")),
+        usage.clone(),
+    ];
+    let cut = vec![
+        chunk(json!({"role": "assistant", "content": "Hel"}), Value::Null),
+        json!({"error": {"message": "overloaded", "type": "server_error"}}),
+    ];
+    let length = vec![chunk(json!({"content": "Hello"}), json!("length")), usage];
+    vec![("full", format!("{}\n[DONE]", lines(full))), ("error", lines(cut)), ("length", lines(length))]
+}
+
 /// Bodies as a client may spell them, for the model-field extractor.
 const PROBE_BODIES: &[&str] = &[
     " {\"model\" : \"smart\", \"stream\":true, \"stream_options\": null}",
@@ -243,6 +314,19 @@ fn main() {
         let text = serde_json::to_vec_pretty(&body).expect("JSON");
         for target in ["json_probe", "anthropic_request", "gemini_request"] {
             write(target, name, &text);
+        }
+    }
+    for (name, body) in ingress_bodies() {
+        write("ingress_request", name, &serde_json::to_vec_pretty(&body).expect("JSON"));
+    }
+    // Client API streams: flags bit 0, the upstream breaks after the last line.
+    for (name, lines) in chat_chunk_lines() {
+        for target in ["messages_stream", "responses_stream"] {
+            for (suffix, flags) in [("", 0u8), ("-broken", 1)] {
+                let mut seed = vec![flags];
+                seed.extend_from_slice(lines.as_bytes());
+                write(target, &format!("{name}{suffix}"), &seed);
+            }
         }
     }
     for (i, body) in PROBE_BODIES.iter().enumerate() {

@@ -8,13 +8,13 @@
 use libfuzzer_sys::fuzz_target;
 use switchyard_fuzz::Cut;
 use switchyard_fuzz::chat::{assert_same, translate};
-use switchyard_proxy::translate::{Adapter, Translated};
+use switchyard_proxy::translate::{Adapter, Ask, Translated};
 
 fuzz_target!(|data: &[u8]| {
     let Some(cut) = Cut::new(data) else { return };
     let include_usage = cut.flags & 1 != 0;
     let upstream_breaks = cut.flags & 2 != 0;
-    let translated = Translated { body: Vec::new(), stream: true, include_usage, model: "m-1".into() };
+    let translated = Translated { body: Vec::new(), stream: true, include_usage, model: "m-1".into(), ask: Ask::Chat };
     let whole = translate(Adapter::Anthropic, &translated, &[cut.body], upstream_breaks);
     let split = translate(Adapter::Anthropic, &translated, &cut.chunks(), upstream_breaks);
     assert_same(&whole, &split);

@@ -22,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(input["model"], translated.model.as_str());
     assert_eq!(translated.stream, input["stream"] == true);
     assert_eq!(translated.include_usage, input["stream_options"]["include_usage"] == true);
-    let path = gemini::path(&translated.model, translated.stream);
+    let path = gemini::path(&translated.model, gemini::chat_method(translated.stream));
     assert!(path.starts_with("/v1beta/models/") && !path["/v1beta/models/".len()..].contains('/'), "{path}");
 });

@@ -1,7 +1,9 @@
 //! What the fuzz targets share: cutting an input into chunks at fuzzer-chosen
-//! points, checking a translated (OpenAI) SSE stream, and reading a JSON object's members with duplicates kept.
+//! points, checking a translated (OpenAI) SSE stream, driving and checking a
+//! client API's stream, and reading a JSON object's members with duplicates kept.
 
 pub mod chat;
+pub mod client;
 pub mod cut;
 
 pub use cut::Cut;
