@@ -257,8 +257,14 @@ fn chat_chunk_lines() -> Vec<(&'static str, String)> {
         chunk(json!({"role": "assistant", "content": "Hel"}), Value::Null),
         json!({"error": {"message": "overloaded", "type": "server_error"}}),
     ];
+    let late_name = vec![
+        chunk(call(0, json!("call_1"), Value::Null, "{\"city\""), Value::Null),
+        chunk(call(1, json!("call_2"), json!("get_time"), "{}"), Value::Null),
+        chunk(call(0, Value::Null, json!("get_weather"), ":\"Paris\"}"), Value::Null),
+        chunk(json!({}), json!("tool_calls")),
+    ];
     let length = vec![chunk(json!({"content": "Hello"}), json!("length")), usage];
-    vec![("full", format!("{}\n[DONE]", lines(full))), ("error", lines(cut)), ("length", lines(length))]
+    vec![("full", format!("{}\n[DONE]", lines(full))), ("error", lines(cut)), ("length", lines(length)), ("late-name", lines(late_name))]
 }
 
 /// Bodies as a client may spell them, for the model-field extractor.

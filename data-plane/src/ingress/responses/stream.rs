@@ -84,6 +84,17 @@ struct FunctionDelta {
     arguments: Option<String>,
 }
 
+/// The most bytes of arguments held for a tool call that has not named its function.
+const MAX_UNNAMED_ARGUMENTS: usize = 4 << 20;
+
+/// A tool call seen in the chunks that has not named its function yet.
+struct Unnamed {
+    /// The chunk's tool call index.
+    key: u32,
+    call_id: Option<String>,
+    arguments: String,
+}
+
 /// Set by the first chunk.
 struct Started {
     ids: Ids,
@@ -103,6 +114,8 @@ pub struct Stream {
     current: Option<usize>,
     /// Open tool calls: the chunk's tool call index -> the item.
     calls: Vec<(u32, usize)>,
+    /// Tool calls that have not named their function yet (no item until they do).
+    unnamed: Vec<Unnamed>,
     finish_reason: Option<String>,
     usage: Option<ChatUsage>,
     service_tier: Option<String>,
@@ -120,6 +133,7 @@ impl Stream {
             items: Vec::new(),
             current: None,
             calls: Vec::new(),
+            unnamed: Vec::new(),
             finish_reason: None,
             usage: None,
             service_tier: None,
@@ -159,10 +173,8 @@ impl Stream {
     /// call still without a name; returns its output index.
     fn add(&mut self, item: Item) -> Result<usize, TranslateError> {
         let index = self.items.len();
-        if !matches!(item, Item::Call { added: false, .. }) {
-            let value = item.value("in_progress")?;
-            self.sink.event("response.output_item.added", json!({"output_index": index, "item": value}))?;
-        }
+        let value = item.value("in_progress")?;
+        self.sink.event("response.output_item.added", json!({"output_index": index, "item": value}))?;
         self.items.push(Slot { item, done: None });
         Ok(index)
     }
@@ -287,50 +299,52 @@ impl Stream {
             Some(function) => (function.name.filter(|n| !n.is_empty()), function.arguments.unwrap_or_default()),
             None => (None, String::new()),
         };
-        let index = match self.calls.iter().find(|(k, _)| *k == key) {
-            Some(&(_, index)) => index,
-            None => {
-                self.close_current()?;
-                let next = self.items.len();
-                let ids = self.ids()?;
-                let id = ids.item("fc", next);
-                let call_id = call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| ids.item("call", next));
-                let added = name.is_some();
-                let item = Item::Call { id, call_id, name: name.clone(), arguments: String::new(), added };
-                let index = self.add(item)?;
-                self.calls.push((key, index));
-                index
-            }
-        };
-        let Item::Call { id, name: known, arguments: all, added, .. } = &mut self.items[index].item else {
-            return Err(TranslateError::Response("a tool call's item is not a function call".into()));
-        };
-        all.push_str(&arguments);
-        if *added {
+        if let Some(&(_, index)) = self.calls.iter().find(|(k, _)| *k == key) {
+            let Item::Call { id, arguments: all, .. } = &mut self.items[index].item else {
+                return Err(TranslateError::Response("a tool call's item is not a function call".into()));
+            };
+            all.push_str(&arguments);
             if arguments.is_empty() {
                 return Ok(());
             }
             return self.sink.delta("response.function_call_arguments.delta", id, index, None, &arguments, None);
         }
-        if known.is_none() {
-            *known = name;
-        }
-        if known.is_none() {
-            return Ok(());
-        }
-        // Announced once named, with the arguments buffered until then as its first delta.
-        *added = true;
-        let buffered = std::mem::take(all);
-        let value = self.items[index].item.value("in_progress")?;
-        self.sink.event("response.output_item.added", json!({"output_index": index, "item": value}))?;
-        let Item::Call { id, arguments: all, .. } = &mut self.items[index].item else {
-            return Ok(());
+        // Not announced yet: held until it names its function, so that items
+        // are added in the order of their output indexes.
+        let at = match self.unnamed.iter().position(|u| u.key == key) {
+            Some(at) => at,
+            None => {
+                self.unnamed.push(Unnamed { key, call_id: None, arguments: String::new() });
+                self.unnamed.len() - 1
+            }
         };
-        all.push_str(&buffered);
-        if buffered.is_empty() {
+        let waiting = &mut self.unnamed[at];
+        if waiting.call_id.is_none() {
+            waiting.call_id = call.id.filter(|id| !id.is_empty());
+        }
+        waiting.arguments.push_str(&arguments);
+        if waiting.arguments.len() > MAX_UNNAMED_ARGUMENTS {
+            return Err(TranslateError::Response(format!(
+                "a tool call sent more than {MAX_UNNAMED_ARGUMENTS} bytes of arguments before naming its function"
+            )));
+        }
+        let Some(name) = name else { return Ok(()) };
+        let waiting = self.unnamed.remove(at);
+        self.close_current()?;
+        let next = self.items.len();
+        let ids = self.ids()?;
+        let id = ids.item("fc", next);
+        let call_id = waiting.call_id.unwrap_or_else(|| ids.item("call", next));
+        let index = self.add(Item::Call { id: id.clone(), call_id, name, arguments: String::new() })?;
+        self.calls.push((key, index));
+        if waiting.arguments.is_empty() {
             return Ok(());
         }
-        self.sink.delta("response.function_call_arguments.delta", id, index, None, &buffered, None)
+        // The arguments that came before the name, as its first delta.
+        if let Item::Call { arguments: all, .. } = &mut self.items[index].item {
+            all.push_str(&waiting.arguments);
+        }
+        self.sink.delta("response.function_call_arguments.delta", &id, index, None, &waiting.arguments, None)
     }
 
     fn close(&mut self, index: usize, status: &'static str) -> Result<(), TranslateError> {
@@ -408,6 +422,10 @@ impl ClientStream for Stream {
         }
         if self.started.is_none() {
             return Err(TranslateError::Response("the stream ended before its first chunk".into()));
+        }
+        if let Some(unnamed) = self.unnamed.first() {
+            let call = unnamed.call_id.as_deref().unwrap_or("without an id");
+            return Err(TranslateError::Response(format!("the tool call {call} never named its function")));
         }
         let status = Status::finished(self.finish_reason.as_deref());
         let last = self.items.len().checked_sub(1);

@@ -12,7 +12,7 @@ use crate::translate::TranslateError;
 pub(super) enum Item {
     Reasoning { id: String, text: String },
     Message { id: String, text: Option<TextPart>, refusal: Option<(usize, String)> },
-    Call { id: String, call_id: String, name: Option<String>, arguments: String, added: bool },
+    Call { id: String, call_id: String, name: String, arguments: String },
 }
 
 /// The `output_text` part of a message item.
@@ -47,12 +47,7 @@ impl Item {
                 parts.sort_by_key(|(index, _)| *index);
                 message_item(id, parts.into_iter().map(|(_, part)| part).collect(), status)
             }
-            Item::Call { id, call_id, name, arguments, .. } => {
-                let Some(name) = name else {
-                    return Err(TranslateError::Response(format!("the tool call {call_id} never named its function")));
-                };
-                call_item(id, call_id, name, arguments, status)
-            }
+            Item::Call { id, call_id, name, arguments } => call_item(id, call_id, name, arguments, status),
         })
     }
 }
@@ -107,10 +102,7 @@ impl Slot {
                     }
                 }
             }
-            Item::Call { id, call_id, name, arguments, .. } => {
-                let Some(name) = name else {
-                    return Err(TranslateError::Response(format!("the tool call {call_id} never named its function")));
-                };
+            Item::Call { id, name, arguments, .. } => {
                 let done = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
                 sink.event("response.function_call_arguments.done", done)?;
             }

@@ -331,6 +331,41 @@ fn a_call_named_late_is_announced_with_its_buffered_arguments() {
 }
 
 #[test]
+fn a_call_waiting_for_its_name_takes_no_output_index() {
+    // Call 0 comes without a name; call 1 is named at once, then call 0 is named:
+    // items are added at output indexes 0, 1 in that order (call 1 first).
+    let call = |index: u32, name: Value, arguments: &str| {
+        chunk(
+            json!({"tool_calls": [{"index": index, "function": {"name": name, "arguments": arguments}}]}),
+            Value::Null,
+        )
+    };
+    let events = run(
+        plain_echo(),
+        &[
+            call(0, Value::Null, "{\"a\""),
+            call(1, json!("g"), "{}"),
+            call(0, json!("f"), ":1}"),
+            chunk(json!({}), json!("tool_calls")),
+        ],
+    );
+    let added: Vec<(&Value, &Value)> = events
+        .iter()
+        .filter(|e| e["type"] == json!("response.output_item.added"))
+        .map(|e| (&e["output_index"], &e["item"]["name"]))
+        .collect();
+    assert_eq!(added, [(&json!(0), &json!("g")), (&json!(1), &json!("f"))]);
+    let completed = events.last().unwrap();
+    let output: Vec<(&Value, &Value)> =
+        completed["response"]["output"].as_array().unwrap().iter().map(|i| (&i["name"], &i["arguments"])).collect();
+    assert_eq!(output, [(&json!("g"), &json!("{}")), (&json!("f"), &json!("{\"a\":1}"))]);
+
+    let mut stream = Stream::new(plain_echo());
+    let long = "x".repeat(MAX_UNNAMED_ARGUMENTS + 1);
+    assert!(matches!(stream.chunk(&call(0, Value::Null, &long).to_string()), Err(TranslateError::Response(_))));
+}
+
+#[test]
 fn length_ends_with_response_incomplete() {
     let echo = echo(json!({"model": "m", "input": "Poem", "stream": true, "max_output_tokens": 16}));
     let events = run(
