@@ -282,6 +282,17 @@ async fn attempts_that_all_got_429_answer_429_with_the_shortest_retry_after() {
         "{message}"
     );
     assert_eq!(s.capture.only().await.http_status, 429);
+
+    // Both endpoints are now Open for their 429s: the next request is refused
+    // before any attempt, still as 429 with the time until the first reopens.
+    let response = s.chat("m", false).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=7).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    schema::validate("ErrorResponse", &body).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("rate limited"), "{body}");
 }
 
 #[tokio::test]

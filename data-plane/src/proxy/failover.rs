@@ -25,7 +25,7 @@ use super::payload::Payload;
 use super::stream::{self, Accounting, Source, Tail};
 use crate::balance;
 use crate::body::ProxyBody;
-use crate::breaker::{Failure, Permit};
+use crate::breaker::{Failure, Permit, Reason};
 use crate::budget::Held;
 use crate::error::{Ingress, ProxyError, Rejection};
 use crate::ingress::{Api, Back};
@@ -241,14 +241,25 @@ fn may_resend(req: &Request<'_>, failed: &Failed) -> bool {
         || matches!(failed.failure, Failure::RateLimited { .. } | Failure::Auth | Failure::Quota)
 }
 
-/// 503 at once when every endpoint is Open, with the earliest reopen.
+/// At once when every endpoint is Open, with the earliest reopen: 429 when
+/// they were all opened by the upstreams' 429s (the client's SDK retries
+/// after `Retry-After`, as it would have for the upstreams' own answers),
+/// else 503.
 fn all_open(route: &RouteEntry) -> ProxyError {
     if route.tiers.iter().flatten().all(|e| !e.enabled()) {
         return ProxyError::NoEndpoint(route.name.to_string());
     }
     let now = Instant::now();
-    let reopen = route.tiers.iter().flatten().filter(|e| e.enabled()).filter_map(|e| e.breaker.reopen_at()).min();
+    let open = || route.tiers.iter().flatten().filter(|e| e.enabled());
+    let reopen = open().filter_map(|e| e.breaker.reopen_at()).min();
     let secs = reopen.map_or(1, |at| at.saturating_duration_since(now).as_secs_f64().ceil() as u64).max(1);
+    if open().all(|e| e.breaker.snapshot().reason == Some(Reason::RateLimited)) {
+        let summary = format!(
+            "Every upstream endpoint of the model '{}' is rate limited; retry in {secs} s.",
+            crate::error::echo(&route.name)
+        );
+        return ProxyError::UpstreamRateLimited { summary, retry_after_secs: Some(secs) };
+    }
     ProxyError::AllOpen { model: route.name.to_string(), retry_after_secs: secs }
 }
 
