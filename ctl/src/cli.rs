@@ -95,8 +95,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Usage: requests, tokens and cost, grouped
     Usage(UsageArgs),
-    /// GET a health page (e.g. http://127.0.0.1:9901/healthz): exit 0 on a 2xx answer, 1 otherwise.
-    /// For container health checks; needs no control plane and no token
+    /// GET a health page (/healthz, /readyz): exit 0 on a 2xx answer (container health checks; no token)
     Healthcheck {
         /// http://HOST[:PORT][/PATH]
         url: String,
