@@ -95,6 +95,14 @@ pub enum Command {
     Audit(AuditArgs),
     /// Usage: requests, tokens and cost, grouped
     Usage(UsageArgs),
+    /// GET a health page (/healthz, /readyz): exit 0 on a 2xx answer (container health checks; no token)
+    Healthcheck {
+        /// http://HOST[:PORT][/PATH]
+        url: String,
+        /// Give up after this long (e.g. 5s, 500ms)
+        #[arg(long, default_value = "5s", value_parser = switchyard_proto::model::units::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

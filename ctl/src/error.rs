@@ -16,6 +16,9 @@ pub enum Error {
     /// The control plane refused or failed a call.
     #[error("{}", status_line(*.code, .message))]
     Status { code: Code, message: String },
+    /// `syctl healthcheck`: the page did not answer 2xx.
+    #[error("{url}: {reason}")]
+    Health { url: String, reason: String },
     /// A document with problems, one per line (`path: problem`).
     #[error("{file}: {}", .errors.join("; "))]
     Document { file: String, errors: Vec<String> },

@@ -22,6 +22,7 @@ mod endpoints;
 mod error;
 mod fleet;
 mod gitops;
+mod healthcheck;
 mod key;
 mod model;
 mod names;
@@ -127,6 +128,7 @@ async fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<i32, Error> {
         Command::Status => fleet::status(ctx).await,
         Command::Audit(args) => fleet::audit(ctx, args).await,
         Command::Usage(args) => fleet::usage(ctx, args).await,
+        Command::Healthcheck { url, timeout } => healthcheck::run(ctx, &url, timeout).await,
         Command::Completions { shell } => {
             // Into a buffer first: the generator panics on a write error (a closed pipe).
             let mut script = Vec::new();
