@@ -33,6 +33,7 @@ pub mod source;
 pub mod sse;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

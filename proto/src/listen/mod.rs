@@ -135,6 +135,11 @@ pub fn parse_max_connections(s: &str) -> Result<usize, String> {
 
 /// `--first-byte-timeout`: a positive duration (`500ms`, `10s`).
 pub fn parse_first_byte_timeout(s: &str) -> Result<Duration, String> {
+    parse_positive_duration(s)
+}
+
+/// A listener's other timeouts and intervals (TLS handshake, certificate reloads): a positive duration.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match crate::model::units::parse_duration(s)? {
         Duration::ZERO => Err("must be more than zero".to_owned()),
         d => Ok(d),
