@@ -32,6 +32,13 @@ pub struct Serving {
     pub loaded_at: Instant,
 }
 
+impl Serving {
+    /// `notAfter` in RFC 3339, or `unknown`.
+    pub fn expiry(&self) -> String {
+        self.not_after.map_or_else(|| "unknown".to_owned(), |t| t.to_string())
+    }
+}
+
 /// A listener's certificate, its reloads and the last refusal.
 pub struct Certs {
     port: Port,
@@ -132,13 +139,13 @@ impl Certs {
             return;
         }
         *seen = now;
-        let port = self.port.name();
+        let listener = self.port.name();
         match read.and_then(|input| build(self.port, &self.files, &self.provider, &input)) {
             Ok(serving) => {
                 tracing::info!(
-                    port,
+                    listener,
                     fingerprint = %serving.fingerprint,
-                    not_after = ?serving.not_after.map(|t| t.to_string()),
+                    not_after = %serving.expiry(),
                     "TLS certificate reloaded"
                 );
                 warn_if_expired(self.port, &serving);
@@ -148,7 +155,7 @@ impl Certs {
             }
             Err(e) => {
                 tracing::warn!(
-                    port,
+                    listener,
                     error = %e,
                     serving = %self.current.load().fingerprint,
                     "TLS certificate files changed but were refused; the previous certificate keeps serving"
@@ -202,6 +209,7 @@ fn warn_if_expired(port: Port, serving: &Serving) {
     if let Some(not_after) = serving.not_after
         && not_after < jiff::Timestamp::now()
     {
-        tracing::warn!(port = port.name(), %not_after, fingerprint = %serving.fingerprint, "the TLS certificate has expired");
+        let listener = port.name();
+        tracing::warn!(listener, %not_after, fingerprint = %serving.fingerprint, "the TLS certificate has expired");
     }
 }

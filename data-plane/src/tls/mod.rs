@@ -126,6 +126,14 @@ impl ServerTls {
             .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
         let (certs, seen) = Certs::load(port, files, provider.clone())?;
         let certs = Arc::new(certs);
+        let serving = certs.serving();
+        tracing::info!(
+            listener = port.name(),
+            cert = %certs.files().cert.display(),
+            fingerprint = %serving.fingerprint,
+            not_after = %serving.expiry(),
+            "TLS certificate loaded"
+        );
         let setup = |e: rustls::Error| TlsError::Setup { port: port.name(), reason: error_chain(&e) };
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -167,19 +175,19 @@ impl ServerTls {
     /// it failed (counted, and logged at debug: a client's failure is no
     /// error of the server's).
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S) -> Option<TlsStream<S>> {
-        let port = self.port.name();
+        let listener = self.port.name();
         match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => Some(stream),
             // The listener's first-bytes deadline (no ClientHello in time): counted there.
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => None,
             Ok(Err(e)) => {
                 self.handshake_errors.fetch_add(1, Relaxed);
-                tracing::debug!(port, error = %error_chain(&e), "TLS handshake failed");
+                tracing::debug!(listener, error = %error_chain(&e), "TLS handshake failed");
                 None
             }
             Err(_) => {
                 self.handshake_timeouts.fetch_add(1, Relaxed);
-                tracing::debug!(port, timeout = ?self.handshake_timeout, "TLS handshake timed out");
+                tracing::debug!(listener, timeout = ?self.handshake_timeout, "TLS handshake timed out");
                 None
             }
         }
