@@ -262,28 +262,37 @@ async fn a_client_that_never_completes_the_handshake_is_dropped_at_the_handshake
     let upstream = FakeUpstream::start().await;
     let mut pki = Pki::new();
     pki.rotate("first");
-    let timeout = Duration::from_secs(5);
+    let (first_bytes, handshake) = (Duration::from_secs(2), Duration::from_secs(5));
     let proxy = proxy(&upstream, &pki, |o| {
-        o.tls.handshake_timeout = timeout;
+        o.tls.handshake_timeout = handshake;
         o.tls.reload_interval = Duration::from_secs(3600);
-        o.connections.first_byte_timeout = Duration::from_secs(30);
+        o.connections.first_byte_timeout = first_bytes;
     })
     .await;
-    let mut stalled = TcpStream::connect(proxy.handle().addr).await.unwrap();
+    // Silent: closed at the first-byte timeout, as on a plain port.
+    let mut silent = TcpStream::connect(proxy.handle().addr).await.unwrap();
+    let began = tokio::time::Instant::now();
+    assert_eq!(read_until_closed(&mut silent).await, b"");
+    let waited = began.elapsed();
+    assert!(waited >= first_bytes && waited < handshake, "closed after {waited:?}");
+
     // More than the first-bytes sniff needs (24 bytes), less than a ClientHello: the handshake waits.
+    let mut stalled = TcpStream::connect(proxy.handle().addr).await.unwrap();
     let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
     hello.extend_from_slice(&[7; 32]);
     stalled.write_all(&hello).await.unwrap();
     let began = tokio::time::Instant::now();
     assert_eq!(read_until_closed(&mut stalled).await, b"");
     let waited = began.elapsed();
-    assert!(waited >= timeout && waited < Duration::from_secs(30), "closed after {waited:?}");
+    assert!(waited >= handshake && waited < Duration::from_secs(30), "closed after {waited:?}");
+
     let metrics = metrics(&proxy).await;
     assert!(
         metrics.contains("switchyard_tls_handshake_failures_total{listener=\"api\",reason=\"timeout\"} 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("switchyard_connections_timed_out_total{listener=\"api\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("switchyard_tls_handshake_failures_total{listener=\"api\",reason=\"error\"} 0\n"));
+    assert!(metrics.contains("switchyard_connections_timed_out_total{listener=\"api\"} 1\n"), "{metrics}");
 }
 
 #[tokio::test]
