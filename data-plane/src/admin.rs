@@ -29,6 +29,7 @@ pub async fn handle(shared: Arc<Shared>, ops: Option<Arc<OpsToken>>, req: Reques
             let age = rt.as_ref().map(|_| shared.staleness());
             let mut text = shared.metrics.render(rt.as_deref(), age, &shared.usage, shared.telemetry.as_deref());
             switchyard_proto::listen::render_metrics(&mut text, "switchyard", &shared.connections);
+            crate::tls::render_metrics(&mut text, &shared.tls);
             reply(StatusCode::OK, "text/plain; version=0.0.4", text)
         }
         "/status" => reply(StatusCode::OK, "application/json", status(&shared).to_string()),
@@ -90,7 +91,33 @@ pub fn status(shared: &Shared) -> serde_json::Value {
         "usage": usage(&shared.usage),
         "buffered_bodies": buffered(&shared.bodies),
         "telemetry": shared.telemetry.as_deref().map(telemetry),
+        "tls": tls(&shared.tls),
     })
+}
+
+/// Each TLS listener's serving certificate, its reloads and handshake failures; null without TLS.
+fn tls(listeners: &[Arc<crate::tls::ServerTls>]) -> serde_json::Value {
+    if listeners.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let by_port = listeners.iter().map(|t| {
+        let certs = t.certs();
+        let serving = certs.serving();
+        let value = serde_json::json!({
+            "cert": certs.files().cert.display().to_string(),
+            "key": certs.files().key.display().to_string(),
+            "fingerprint_sha256": serving.fingerprint,
+            "not_after": serving.not_after.map(|t| t.to_string()),
+            "loaded_seconds_ago": serving.loaded_at.elapsed().as_secs_f64(),
+            "reloads": certs.reloads(),
+            "reload_errors": certs.reload_errors(),
+            "last_reload_error": certs.last_error().as_deref().map(String::as_str),
+            "handshake_timeouts": t.handshake_timeouts(),
+            "handshake_errors": t.handshake_errors(),
+        });
+        (t.port().name().to_owned(), value)
+    });
+    serde_json::Value::Object(by_port.collect())
 }
 
 /// The body budget (`limits.max_buffered_bodies`): what is reserved of it now.

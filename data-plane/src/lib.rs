@@ -1,7 +1,7 @@
 //! Switchyard's data plane (`switchyard-proxy`): an OpenAI-compatible proxy.
 //!
 //! Request flow (module by module): [`server`] accepts connections (HTTP/1.1
-//! and h2c, header timeouts, graceful shutdown) -> [`proxy`] admits,
+//! and h2c, or TLS from [`tls`]; header timeouts, graceful shutdown) -> [`proxy`] admits,
 //! authenticates, applies the key's budget and rate limit ([`limit`]), parses,
 //! routes and forwards, reading one [`runtime::Runtime`] per request ->
 //! [`upstream`] builds the provider's request and sends it (reqwest over
@@ -33,6 +33,7 @@ pub mod source;
 pub mod sse;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

@@ -8,6 +8,7 @@ use switchyard_proto::listen;
 use switchyard_proto::ops_token::OpsToken;
 use switchyard_proxy::cp_client::ControlPlaneTls;
 use switchyard_proxy::telemetry::TelemetryOptions;
+use switchyard_proxy::tls::TlsFiles;
 use switchyard_proxy::{ControlPlaneOptions, DataPlane, Options, Source};
 
 /// Switchyard data plane: an OpenAI-compatible LLM proxy.
@@ -53,9 +54,29 @@ struct Args {
     /// Validate --config, print `ok` or every error (one per line), exit 0 or 1.
     #[arg(long)]
     check: bool,
-    /// Where OpenAI clients connect (HTTP/1.1 and h2c).
+    /// Where OpenAI clients connect (HTTP/1.1 and h2c; HTTPS with --tls-cert).
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve --listen over TLS with this certificate chain (PEM, leaf first; with --tls-key).
+    /// Re-read when it changes.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve --admin-listen over TLS with this certificate chain (PEM; with --admin-tls-key).
+    #[arg(long, env = "SWITCHYARD_ADMIN_TLS_CERT", requires = "admin_tls_key")]
+    admin_tls_cert: Option<PathBuf>,
+    /// The private key of --admin-tls-cert (PEM).
+    #[arg(long, env = "SWITCHYARD_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
+    admin_tls_key: Option<PathBuf>,
+    /// How often the TLS certificate and key files are read again; a changed
+    /// pair that checks out serves new connections (e.g. 10s, 1m).
+    #[arg(long, env = "SWITCHYARD_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = listen::parse_positive_duration)]
+    tls_reload_interval: Duration,
+    /// A TLS handshake not done within this is dropped (e.g. 10s).
+    #[arg(long, env = "SWITCHYARD_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = listen::parse_positive_duration)]
+    tls_handshake_timeout: Duration,
     /// /metrics, /status, /healthz, /readyz.
     #[arg(long, env = "SWITCHYARD_ADMIN_LISTEN", default_value = "127.0.0.1:9901")]
     admin_listen: SocketAddr,
@@ -180,12 +201,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.connections.max =
         args.max_connections.unwrap_or_else(|| listen::derived_max_connections(2, args.admin_max_connections as u64));
     options.connections.first_byte_timeout = args.first_byte_timeout;
+    options.tls.api = tls_files(args.tls_cert, args.tls_key, "--tls-cert and --tls-key")?;
+    options.tls.admin = tls_files(args.admin_tls_cert, args.admin_tls_key, "--admin-tls-cert and --admin-tls-key")?;
+    options.tls.reload_interval = args.tls_reload_interval;
+    options.tls.handshake_timeout = args.tls_handshake_timeout;
     let handle = DataPlane::start(options).await?;
     shutdown_signal().await?;
     tracing::info!("shutting down: draining open requests");
     handle.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A certificate and its key: both or neither.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>, flags: &str) -> anyhow::Result<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("{flags} go together"),
+    }
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use crate::server::{self, ConnLimits};
 use crate::source::{self, LoadError};
 use crate::state::Shared;
 use crate::telemetry::{self, Link, Reporter, queue::Queue};
+use crate::tls::{self, Port, ServerTls, TlsOptions};
 use crate::usage::{self, Usage, UsageSink};
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub struct Options {
     pub usage: UsageOptions,
     /// The listeners' connection bounds and first-bytes deadline.
     pub connections: ConnectionOptions,
+    /// TLS on `listen` and on `admin_listen` (when there is one); plain by default.
+    pub tls: TlsOptions,
 }
 
 /// What the listeners admit.
@@ -113,6 +116,7 @@ impl Options {
             body_timeout: Duration::from_secs(60),
             usage: UsageOptions::default(),
             connections: ConnectionOptions::default(),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -131,6 +135,8 @@ pub enum StartError {
     Tls(#[from] cp_client::TlsError),
     #[error(transparent)]
     Insecure(#[from] cp_client::InsecureUrl),
+    #[error(transparent)]
+    ListenerTls(#[from] tls::TlsError),
 }
 
 pub struct DataPlane;
@@ -150,6 +156,21 @@ impl DataPlane {
         if options.admin_listen.is_some() {
             shared.connections.push(admin_connections.clone());
         }
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        // Read and checked before any port is bound; then re-read while serving.
+        let mut listener_tls = |port, files: &Option<tls::TlsFiles>| -> Result<_, StartError> {
+            let Some(files) = files else { return Ok(None) };
+            let (tls, watcher) = ServerTls::start(port, files.clone(), &options.tls, stopped.clone())?;
+            tasks.push(watcher);
+            shared.tls.push(tls.clone());
+            Ok(Some(tls))
+        };
+        let api_tls = listener_tls(Port::Api, &options.tls.api)?;
+        let admin_tls = match options.admin_listen {
+            Some(_) => listener_tls(Port::Admin, &options.tls.admin)?,
+            None => None,
+        };
         // Control-plane mode reports breaker transitions and queues telemetry.
         let reporting = match &options.source {
             Source::ControlPlane(cp) => {
@@ -174,7 +195,6 @@ impl DataPlane {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let (stop, stopped) = watch::channel(false);
         let limits = ConnLimits { header_timeout: options.header_timeout, grace: options.grace };
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: options.listen, source })?;
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
@@ -188,7 +208,6 @@ impl DataPlane {
                 .refuse_with(listen::http_refusal("text/plain", "too many connections\n"))
         });
 
-        let mut tasks = Vec::new();
         let mut telemetry = None;
         match reporting {
             Some((cp, transitions, queue)) => {
@@ -226,6 +245,7 @@ impl DataPlane {
         let s = shared.clone();
         tasks.push(tokio::spawn(server::serve(
             listener,
+            api_tls,
             move |req| crate::proxy::handle(s.clone(), req),
             stopped.clone(),
             limits,
@@ -234,6 +254,7 @@ impl DataPlane {
             let (s, ops) = (shared.clone(), options.ops_token.clone().map(Arc::new));
             tasks.push(tokio::spawn(server::serve(
                 admin,
+                admin_tls,
                 move |req| crate::admin::handle(s.clone(), ops.clone(), req),
                 stopped,
                 limits,
@@ -244,6 +265,8 @@ impl DataPlane {
         tracing::info!(
             %addr,
             admin = ?admin_addr,
+            tls = options.tls.api.is_some(),
+            admin_tls = admin_addr.is_some() && options.tls.admin.is_some(),
             ops_token = options.ops_token.is_some(),
             max_connections = options.connections.max,
             admin_max_connections = options.connections.admin_max,

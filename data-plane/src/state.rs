@@ -35,6 +35,8 @@ pub struct Shared {
     pub telemetry: Option<Arc<Queue>>,
     /// Each listener's open connections and refusals (`/metrics`).
     pub connections: Vec<Arc<switchyard_proto::listen::Connections>>,
+    /// The listeners that serve TLS: their certificates and handshakes (`/metrics`, `/status`).
+    pub tls: Vec<Arc<crate::tls::ServerTls>>,
     /// Counts Runtime swaps ([`crate::source::install`]); the health checks'
     /// supervisor ([`crate::health`]) wakes on it.
     pub swaps: tokio::sync::watch::Sender<u64>,
@@ -60,6 +62,7 @@ impl Shared {
             transitions: None,
             telemetry: None,
             connections: Vec::new(),
+            tls: Vec::new(),
             swaps: tokio::sync::watch::Sender::new(0),
             stale_since_ms: AtomicU64::new(FRESH),
         }

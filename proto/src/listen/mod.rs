@@ -6,7 +6,9 @@
 //!   from HTTP/2 (the 24-byte HTTP/2 preface, or an HTTP/1 request line)
 //!   within `first_byte_timeout`, else it is closed. After that, HTTP/1's
 //!   header read timeout and HTTP/2's keepalive pings take over (the servers
-//!   configure both);
+//!   configure both). A server that terminates TLS itself puts a second
+//!   deadline on the decrypted stream ([`Deadline::guard`]): the first
+//!   request must follow the handshake in time too;
 //! * a **bound on open connections** per listener: past it a new connection
 //!   is refused at once (after a best-effort canned response, for HTTP
 //!   listeners) and counted, while the open ones go on; a slot is given back
@@ -20,8 +22,10 @@
 
 mod backoff;
 mod connection;
+mod first_bytes;
 
 pub use connection::Connection;
+pub use first_bytes::FirstBytes;
 
 use backoff::Backoff;
 use bytes::Bytes;
@@ -131,6 +135,11 @@ pub fn parse_max_connections(s: &str) -> Result<usize, String> {
 
 /// `--first-byte-timeout`: a positive duration (`500ms`, `10s`).
 pub fn parse_first_byte_timeout(s: &str) -> Result<Duration, String> {
+    parse_positive_duration(s)
+}
+
+/// A listener's other timeouts and intervals (TLS handshake, certificate reloads): a positive duration.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match crate::model::units::parse_duration(s)? {
         Duration::ZERO => Err("must be more than zero".to_owned()),
         d => Ok(d),
@@ -167,6 +176,11 @@ impl Listener {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
+    }
+
+    /// This listener's first-bytes deadline, for streams it does not see (decrypted TLS).
+    pub fn deadline(&self) -> Deadline {
+        Deadline { connections: self.connections.clone(), timeout: self.first_byte_timeout }
     }
 
     /// The next connection admitted under the bound. Refuses (and counts)
@@ -210,6 +224,22 @@ impl Listener {
         if self.nodelay {
             let _ = stream.set_nodelay(true);
         }
+    }
+}
+
+/// A listener's first-bytes deadline, to put on a stream again: on what a
+/// TLS handshake yields, so that the first request must follow it within
+/// the same timeout (a deadline that passes is counted as the listener's).
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    connections: Arc<Connections>,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// The deadline starts now.
+    pub fn guard<S>(&self, stream: S) -> FirstBytes<S> {
+        FirstBytes::new(stream, self.connections.clone(), self.timeout)
     }
 }
 
