@@ -49,7 +49,7 @@ mod tests;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -167,6 +167,8 @@ pub struct Breaker {
     /// When an Open breaker admits a probe, in ms since `base`.
     reopen_ms: AtomicU64,
     consecutive: AtomicU32,
+    /// `cold.reason` is `RateLimited`, readable without the lock (the all-Open refusal asks).
+    rate_limited: AtomicBool,
     window: Window,
     cold: Mutex<Cold>,
     /// Where transitions are reported (control-plane mode).
@@ -216,6 +218,7 @@ impl Breaker {
             phase: AtomicU64::new(CLOSED),
             reopen_ms: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
+            rate_limited: AtomicBool::new(false),
             window: Window::new(BreakerPolicy::default().window),
             cold: Mutex::new(Cold { trips: 0, reason: None }),
             observer,
@@ -290,6 +293,11 @@ impl Breaker {
     }
 
     /// When an Open breaker will admit a probe; `None` when Closed or HalfOpen.
+    /// It last opened for an upstream's 429 (and has not closed since). Lock-free.
+    pub fn opened_rate_limited(&self) -> bool {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
     pub fn reopen_at(&self) -> Option<Instant> {
         let phase = self.phase.load(Ordering::Acquire);
         (State::of(phase) == State::Open)
@@ -341,6 +349,7 @@ impl Breaker {
                 }
                 cold.trips = 0;
                 cold.reason = None;
+                self.rate_limited.store(false, Ordering::Relaxed);
                 self.consecutive.store(0, Ordering::Relaxed);
                 self.window.reset();
                 self.phase.store(advance(phase, CLOSED), Ordering::Release);
@@ -430,6 +439,7 @@ impl Breaker {
         let open_for_ms = u64::try_from(open_for.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
         cold.trips = cold.trips.saturating_add(1);
         cold.reason = Some(reason);
+        self.rate_limited.store(reason == Reason::RateLimited, Ordering::Relaxed);
         self.reopen_ms.store(self.now_ms().saturating_add(open_for_ms), Ordering::Relaxed);
         self.phase.store(advance(from, OPEN), Ordering::Release);
         drop(cold);

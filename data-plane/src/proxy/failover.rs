@@ -25,7 +25,7 @@ use super::payload::Payload;
 use super::stream::{self, Accounting, Source, Tail};
 use crate::balance;
 use crate::body::ProxyBody;
-use crate::breaker::{Failure, Permit, Reason};
+use crate::breaker::{Failure, Permit};
 use crate::budget::Held;
 use crate::error::{Ingress, ProxyError, Rejection};
 use crate::ingress::{Api, Back};
@@ -253,7 +253,7 @@ fn all_open(route: &RouteEntry) -> ProxyError {
     let open = || route.tiers.iter().flatten().filter(|e| e.enabled());
     let reopen = open().filter_map(|e| e.breaker.reopen_at()).min();
     let secs = reopen.map_or(1, |at| at.saturating_duration_since(now).as_secs_f64().ceil() as u64).max(1);
-    if open().all(|e| e.breaker.snapshot().reason == Some(Reason::RateLimited)) {
+    if open().all(|e| e.breaker.opened_rate_limited()) {
         let summary = format!(
             "Every upstream endpoint of the model '{}' is rate limited; retry in {secs} s.",
             crate::error::echo(&route.name)
